@@ -1,0 +1,109 @@
+"""Load an experiment config: YAML file(s) + ``key=value`` overrides, validated before any work.
+
+A YAML file may name ``base: other.yaml`` (a path relative to itself, or a list of them) to
+start from another file. Sources merge in order base -> file -> command line over the typed
+schema; the first unknown key, wrong type or missing value raises ``ConfigError`` naming the
+key and the source it came from, with a suggestion for a likely typo.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from audioldm.config.schema import ExperimentConfig
+from audioldm.config.stages import KNOWN_STAGES, model_config_class
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key and the file."""
+
+
+def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> DictConfig:
+    """Return the validated, typed config for ``path`` with command-line ``overrides`` applied."""
+    sources = _read_chain(Path(path), seen=())
+    sources.append(("command line", _parse_overrides(overrides)))
+    stage = _pick_stage(sources)
+    config = OmegaConf.structured(ExperimentConfig)
+    config.model = OmegaConf.structured(model_config_class(stage))
+    for name, source in sources:
+        try:
+            config = OmegaConf.merge(config, source)
+        except (ConfigKeyError, ValidationError) as e:
+            raise ConfigError(f"{name}: {_describe(e, config)}") from None
+    missing = sorted(OmegaConf.missing_keys(config))
+    if missing:
+        raise ConfigError(f"{path}: required key(s) not set: {', '.join(missing)} "
+                          f"(set them in the file or as key=value on the command line)")
+    try:
+        OmegaConf.resolve(config)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+    return config
+
+
+def config_to_dict(config: DictConfig) -> dict:
+    """The resolved config as plain Python containers (what checkpoints and hparams store)."""
+    return OmegaConf.to_container(config, resolve=True)
+
+
+def _read_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConfig]]:
+    """[(file name, its config without 'base')] for ``path`` and its bases, bases first."""
+    path = path.resolve() if path.exists() else path
+    if path in seen:
+        raise ConfigError(f"{path}: circular 'base' chain: {' -> '.join(map(str, seen + (path,)))}")
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    raw = raw or {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}")
+    bases = raw.pop("base", None) or []
+    sources: list[tuple[str, DictConfig]] = []
+    for base in [bases] if isinstance(bases, str) else bases:
+        sources.extend(_read_chain(path.parent / base, seen + (path,)))
+    sources.append((str(path), OmegaConf.create(raw)))
+    return sources
+
+
+def _parse_overrides(overrides: Sequence[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item or item.startswith("="):
+            raise ConfigError(f"command line: override {item!r} must look like key=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"command line: cannot parse overrides ({str(e).splitlines()[0]})") from None
+
+
+def _pick_stage(sources: list[tuple[str, DictConfig]]) -> str:
+    stage = None
+    for _, source in sources:
+        stage = source.get("stage", stage)
+    where = sources[-2][0]
+    if stage is None:
+        raise ConfigError(f"{where}: required key 'stage' not set (one of {', '.join(KNOWN_STAGES)})")
+    if stage not in KNOWN_STAGES:
+        raise ConfigError(f"{where}: stage {stage!r} is unknown (one of {', '.join(KNOWN_STAGES)})")
+    return stage
+
+
+def _describe(error: OmegaConfBaseException, config: DictConfig) -> str:
+    key = getattr(error, "full_key", None) or "?"
+    if isinstance(error, ConfigKeyError):
+        parent_key, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(config, parent_key) if parent_key else config
+        options = list(parent.keys()) if isinstance(parent, DictConfig) else []
+        close = difflib.get_close_matches(leaf, options, n=1)
+        hint = f" (did you mean '{'.'.join(filter(None, [parent_key, close[0]]))}'?)" if close else ""
+        return f"unknown key '{key}'{hint}"
+    reason = str(error).splitlines()[0]
+    return f"bad value for '{key}': {reason}"

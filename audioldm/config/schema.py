@@ -1,0 +1,89 @@
+"""The typed schema every experiment config is validated against (OmegaConf structured configs).
+
+A YAML file may only contain keys defined here, with values of these types; the stage's own
+``model`` section is validated against the dataclass its stage registers (see ``stages.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+from audioldm.audio.mel import MelConfig
+
+
+@dataclass
+class DataConfig:
+    """Where the clips are and how they are batched."""
+
+    train_manifest: str = MISSING
+    val_manifest: Optional[str] = None  # else the manifest's split field, else a hash split
+    val_fraction: float = 0.1  # used only when no val manifest and no val split exists
+    segment_seconds: float = 10.24
+    val_segment_seconds: Optional[float] = None  # defaults to segment_seconds
+    batch_size: int = 8
+    val_batch_size: Optional[int] = None  # defaults to batch_size
+    num_workers: int = 2
+    random_crop: bool = True
+    mel_cache_dir: Optional[str] = None
+    pin_memory: bool = True  # only takes effect on CUDA
+    require_captions: bool = False  # drop entries without captions (CLAP needs them)
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 1e-4
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    weight_decay: float = 0.0
+    warmup_steps: int = 0
+
+
+@dataclass
+class TrainerConfig:
+    """A subset of ``lightning.Trainer`` arguments, passed through by name."""
+
+    accelerator: str = "auto"
+    devices: Any = "auto"  # int, list of ints or "auto"
+    num_nodes: int = 1
+    strategy: str = "auto"  # "ddp" for multi-GPU
+    precision: str = "32-true"  # "bf16-mixed", "16-mixed"
+    max_steps: int = -1
+    max_epochs: Optional[int] = None
+    val_check_interval: Optional[float] = None
+    check_val_every_n_epoch: Optional[int] = 1
+    limit_train_batches: Optional[float] = None
+    limit_val_batches: Optional[float] = None
+    log_every_n_steps: int = 50
+    gradient_clip_val: Optional[float] = None
+    accumulate_grad_batches: int = 1
+    num_sanity_val_steps: int = 2
+    deterministic: bool = False
+    enable_progress_bar: bool = True
+
+
+@dataclass
+class CheckpointConfig:
+    every_n_train_steps: Optional[int] = None
+    every_n_epochs: Optional[int] = 1
+    save_last: bool = True
+    save_top_k: int = 1
+    monitor: Optional[str] = None
+    mode: str = "min"
+
+
+@dataclass
+class ExperimentConfig:
+    """The whole run. ``model`` is replaced by the stage's own dataclass at load time."""
+
+    stage: str = MISSING  # clap | vae | vocoder | ldm
+    name: str = MISSING  # run name: logs and checkpoints go to <output_dir>/<name>/
+    seed: int = 0
+    output_dir: str = "runs"
+    resume: Optional[str] = None  # a checkpoint to continue from exactly
+    audio: MelConfig = field(default_factory=MelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    model: Any = None

@@ -1,0 +1,103 @@
+"""One LightningDataModule per stage, all over the same ``AudioClipDataset``.
+
+Splits: a separate validation manifest if given; else the manifest's ``split`` field
+(``train`` / ``val``; ``test`` clips never train); else a deterministic hash of each id puts
+``val_fraction`` of the clips in validation, the same on every run and every rank.
+DDP: the loaders use plain shuffling, which Lightning replaces with a ``DistributedSampler``
+(seeded, re-shuffled each epoch, disjoint across ranks).
+"""
+from __future__ import annotations
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader
+
+from audioldm.audio.mel import MelConfig
+from audioldm.config.schema import DataConfig
+from data.dataset import AudioClipDataset, ClipOptions, collate_clips, stable_fraction
+from data.manifest import ManifestEntry, read_manifest
+
+
+def split_entries(train: list[ManifestEntry], val: list[ManifestEntry] | None,
+                  val_fraction: float) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
+    """Return (train, val) entries following the rules in the module docstring."""
+    if val is not None:
+        return [e for e in train if e.split not in ("val", "test")], val
+    if any(e.split == "val" for e in train):
+        return [e for e in train if e.split in ("train", None)], [e for e in train if e.split == "val"]
+    pool = [e for e in train if e.split != "test"]
+    val_part = [e for e in pool if stable_fraction(e.id) < val_fraction]
+    return [e for e in pool if stable_fraction(e.id) >= val_fraction], val_part
+
+
+class AudioDataModule(pl.LightningDataModule):
+    """Base DataModule; subclasses say which fields their stage needs."""
+
+    needs_waveform = True
+    needs_mel = True
+    needs_captions = False
+
+    def __init__(self, data: DataConfig, mel: MelConfig | None = None, seed: int = 0):
+        super().__init__()
+        self.data = data
+        self.mel = mel or MelConfig()
+        self.seed = seed
+        self.train_set: AudioClipDataset | None = None
+        self.val_set: AudioClipDataset | None = None
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is not None:
+            return
+        d = self.data
+        entries = read_manifest(d.train_manifest)
+        val = read_manifest(d.val_manifest) if d.val_manifest else None
+        train, val = split_entries(entries, val, d.val_fraction)
+        if self.needs_captions or d.require_captions:
+            train, val = [e for e in train if e.captions], [e for e in val if e.captions]
+        if not train:
+            raise ValueError(f"{d.train_manifest}: no training clips after the split")
+        self.train_set = self._dataset(train, d.segment_seconds, d.random_crop)
+        self.val_set = self._dataset(val, d.val_segment_seconds or d.segment_seconds, False) if val else None
+
+    def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool) -> AudioClipDataset:
+        options = ClipOptions(segment_seconds=seconds, random_crop=random_crop,
+                              return_waveform=self.needs_waveform, return_mel=self.needs_mel,
+                              cache_dir=self.data.mel_cache_dir)
+        return AudioClipDataset(entries, self.mel, options, seed=self.seed)
+
+    def _loader(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> DataLoader:
+        workers = self.data.num_workers
+        return DataLoader(
+            dataset, batch_size=batch_size, shuffle=train, drop_last=train and len(dataset) >= batch_size,
+            num_workers=workers, collate_fn=collate_clips, persistent_workers=workers > 0,
+            pin_memory=self.data.pin_memory and torch.cuda.is_available(),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.data.batch_size, train=True)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if self.val_set is None:
+            return []
+        return self._loader(self.val_set, self.data.val_batch_size or self.data.batch_size, train=False)
+
+
+class ClapDataModule(AudioDataModule):
+    """Waveform + captions (the CLAP wrapper resamples to 48 kHz itself)."""
+
+    needs_mel = False
+    needs_captions = True
+
+
+class VaeDataModule(AudioDataModule):
+    """Log-mel only."""
+
+    needs_waveform = False
+
+
+class VocoderDataModule(AudioDataModule):
+    """Waveform + log-mel of the same (usually short, random) segment."""
+
+
+class LdmDataModule(AudioDataModule):
+    """Log-mel (to the VAE) + waveform (to CLAP's audio encoder, the training condition)."""

@@ -1,0 +1,148 @@
+"""The one Dataset every stage reads: manifest entries -> waveform, log-mel, captions, id.
+
+A file that cannot be decoded (missing, corrupt, empty, truncated, unreadable) is skipped:
+one warning names it, the item's ``skipped`` flag is set so the epoch's count can be logged,
+and the next readable clip stands in so the batch keeps its size. Training never stops for one
+bad clip; it stops with a clear error only when ``max_consecutive_failures`` files in a row fail.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import torch
+from torch.utils.data import Dataset
+
+from audioldm.audio.io import AudioReadError, audio_info
+from audioldm.audio.mel import MelConfig, MelFrontEnd
+from data.manifest import ManifestEntry
+from data.mel_cache import MelCache
+from data.segment import read_segment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ClipOptions:
+    """How a manifest entry becomes a training item."""
+
+    segment_seconds: float = 10.24
+    random_crop: bool = True  # False: deterministic crop from the start (validation)
+    return_waveform: bool = True
+    return_mel: bool = True
+    cache_dir: str | None = None
+    max_consecutive_failures: int = 50
+
+
+class AudioClipDataset(Dataset):
+    """Items are dicts::
+
+        waveform  [N]         float32, 16 kHz, zero mean, peak 0.5, N = segment samples
+        log_mel   [1, T, F]   float32, T = N / hop
+        caption   str         a random caption when cropping randomly, else the first ("" if none)
+        captions  list[str]
+        labels    list[str]
+        id        str
+        skipped   int         1 when this index's own file was unreadable and another stood in
+    """
+
+    def __init__(self, entries: Sequence[ManifestEntry], mel: MelConfig | None = None,
+                 options: ClipOptions | None = None, seed: int = 0):
+        if len(entries) == 0:
+            raise ValueError("AudioClipDataset: no entries (is the manifest or split empty?)")
+        self.entries = list(entries)
+        self.mel_config = mel or MelConfig()
+        self.options = options or ClipOptions()
+        self.seed = seed
+        self.segment_samples = self.mel_config.samples_for_seconds(self.options.segment_seconds)
+        self.front_end = MelFrontEnd(self.mel_config)
+        self.cache = (MelCache(self.options.cache_dir, self.mel_config, self.segment_samples)
+                      if self.options.cache_dir else None)
+        self._bad: set[int] = set()  # per process: with workers, each may warn once per file
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        skipped = 0
+        n = len(self.entries)
+        for offset in range(min(n, self.options.max_consecutive_failures)):
+            i = (index + offset) % n
+            if i in self._bad:
+                skipped = skipped or int(offset == 0)
+                continue
+            try:
+                item = self._load(i)
+            except AudioReadError as e:
+                self._bad.add(i)
+                log.warning("skipping unreadable clip %s", e)
+                skipped = skipped or int(offset == 0)
+                continue
+            item["skipped"] = skipped
+            return item
+        raise RuntimeError(
+            f"{self.options.max_consecutive_failures} clips in a row could not be read "
+            f"(from index {index}, e.g. {self.entries[index].path}); check the manifest's audio paths"
+        )
+
+    def _rng(self) -> random.Random | None:
+        """Training crops draw from torch's RNG (seeded per worker by Lightning); None = fixed crop."""
+        if not self.options.random_crop:
+            return None
+        return random.Random(int(torch.randint(0, 2**62, (1,))))
+
+    def _load(self, i: int) -> dict[str, Any]:
+        entry = self.entries[i]
+        info = audio_info(entry.path)
+        rng = self._rng()
+        window = self.segment_samples * info.sample_rate / self.mel_config.sample_rate
+        deterministic = rng is None or info.frames <= window
+        key = self.cache.key(entry.path) if self.cache and deterministic else None
+        tensors = self.cache.load(key) if key else None
+        if tensors is None:
+            wave, _ = read_segment(entry.path, info, self.mel_config.sample_rate, self.segment_samples, rng)
+            with torch.no_grad():
+                tensors = {"waveform": wave, "log_mel": self.front_end(wave)[0]}
+            if key:
+                self.cache.save(key, tensors)
+        item: dict[str, Any] = {
+            "id": entry.id,
+            "captions": list(entry.captions),
+            "caption": self._pick_caption(entry, rng),
+            "labels": list(entry.labels),
+        }
+        if self.options.return_waveform:
+            item["waveform"] = tensors["waveform"]
+        if self.options.return_mel:
+            item["log_mel"] = tensors["log_mel"]
+        return item
+
+    @staticmethod
+    def _pick_caption(entry: ManifestEntry, rng: random.Random | None) -> str:
+        if not entry.captions:
+            return ""
+        return rng.choice(entry.captions) if rng is not None else entry.captions[0]
+
+
+def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stack tensors, keep strings as lists, sum ``skipped`` into a 0-d tensor.
+
+    Returns {"waveform": [B, N], "log_mel": [B, 1, T, F], "caption": list[str],
+    "captions": list[list[str]], "labels": list[list[str]], "id": list[str], "skipped": []}.
+    """
+    batch: dict[str, Any] = {}
+    for key in ("waveform", "log_mel"):
+        if key in items[0]:
+            batch[key] = torch.stack([item[key] for item in items])
+    for key in ("caption", "captions", "labels", "id"):
+        batch[key] = [item[key] for item in items]
+    batch["skipped"] = torch.tensor(sum(item["skipped"] for item in items))
+    return batch
+
+
+def stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by ``key`` (for deterministic splits across runs and ranks)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32

@@ -1,0 +1,53 @@
+"""Choosing which part of a clip becomes a training segment (AudioLDM's recipe).
+
+A clip longer than the segment is cropped at a random start; up to ``tries`` starts are drawn
+and the first whose peak exceeds ``silence_peak`` wins (else the loudest one), so training
+rarely sees a silent crop. The crop is chosen in the file's own sample rate and read with a
+seek, so a long recording is never decoded whole.
+"""
+from __future__ import annotations
+
+import random
+
+import torch
+
+from audioldm.audio.io import AudioInfo, load_audio
+from audioldm.audio.mel import normalize_waveform
+
+
+def read_segment(
+    path: str,
+    info: AudioInfo,
+    sample_rate: int,
+    segment_samples: int,
+    rng: random.Random | None,
+    tries: int = 10,
+    silence_peak: float = 1e-4,
+) -> tuple[torch.Tensor, int]:
+    """Decode one segment and return (waveform [segment_samples], start frame in the file).
+
+    ``rng`` None means a deterministic crop from the start of the file. The waveform is
+    resampled to ``sample_rate``, normalised (zero mean, peak 0.5) and zero-padded at the end.
+    """
+    window = int(round(segment_samples * info.sample_rate / sample_rate))
+    if info.frames <= window or rng is None:
+        start, wave = 0, load_audio(path, sample_rate, 0, min(window, info.frames), info=info)
+    else:
+        best: tuple[float, int, torch.Tensor] | None = None
+        for _ in range(tries):
+            candidate = rng.randrange(0, info.frames - window + 1)
+            wave = load_audio(path, sample_rate, candidate, window, info=info)
+            peak = float(wave.abs().max())
+            if best is None or peak > best[0]:
+                best = (peak, candidate, wave)
+            if peak > silence_peak:
+                break
+        _, start, wave = best
+    return fit_length(normalize_waveform(wave[:segment_samples]), segment_samples), start
+
+
+def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
+    """Zero-pad at the end or cut to exactly ``n`` samples: [N] -> [n]."""
+    if wave.shape[-1] >= n:
+        return wave[..., :n]
+    return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))

@@ -1,0 +1,42 @@
+"""Build the Lightning Trainer for a validated config and run it."""
+from __future__ import annotations
+
+import os
+
+import pytorch_lightning as pl
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from audioldm.config.loader import config_to_dict
+from lightning_modules.callbacks import SkippedClipsLogger
+from lightning_modules.checkpoint_io import AtomicCheckpointIO
+from lightning_modules.registry import build_stage
+
+
+def make_trainer(config: DictConfig) -> pl.Trainer:
+    """Trainer with TensorBoard logging, checkpoints under <output_dir>/<name>/version_N/checkpoints."""
+    logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False)
+    c = config.checkpoint
+    checkpoint = ModelCheckpoint(
+        dirpath=os.path.join(logger.log_dir, "checkpoints"), every_n_train_steps=c.every_n_train_steps,
+        every_n_epochs=c.every_n_epochs if c.every_n_train_steps is None else None,
+        save_last=c.save_last, save_top_k=c.save_top_k,
+        monitor=c.monitor, mode=c.mode,
+    )
+    trainer_args = {k: v for k, v in OmegaConf.to_container(config.trainer).items() if v is not None}
+    trainer = pl.Trainer(
+        **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()],
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), SkippedClipsLogger()],
+    )
+    logger.log_hyperparams(config_to_dict(config))
+    return trainer
+
+
+def fit(config: DictConfig) -> pl.Trainer:
+    """Seed, build the stage, train (continuing from ``config.resume`` when set)."""
+    pl.seed_everything(config.seed, workers=True)
+    module, datamodule = build_stage(config)
+    trainer = make_trainer(config)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
+    return trainer
