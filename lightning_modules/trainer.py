@@ -7,6 +7,8 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
 from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.utilities import rank_zero_only
+from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
 from lightning_modules.callbacks import SkippedClipsLogger
@@ -29,8 +31,26 @@ def make_trainer(config: DictConfig) -> pl.Trainer:
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()],
         callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), SkippedClipsLogger()],
     )
-    logger.log_hyperparams(config_to_dict(config))
+    log_config(logger, config)
     return trainer
+
+
+@rank_zero_only
+def log_config(logger: TensorBoardLogger, config: DictConfig) -> None:
+    """The resolved config as hparams.yaml and as TensorBoard's HPARAMS table (rank 0 only)."""
+    logger.log_hyperparams(config_to_dict(config))  # hparams.yaml (the hparams summary needs metrics)
+    flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+            for k, v in _flatten(config_to_dict(config)).items()}
+    for summary in hparams(flat, {}):
+        logger.experiment.file_writer.add_summary(summary)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out.update(_flatten(value, f"{name}/") if isinstance(value, dict) else {name: value})
+    return out
 
 
 def fit(config: DictConfig) -> pl.Trainer:
@@ -39,4 +59,6 @@ def fit(config: DictConfig) -> pl.Trainer:
     module, datamodule = build_stage(config)
     trainer = make_trainer(config)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
+    # also after a stop between checkpoint intervals (max_steps, Ctrl-C): last.ckpt is the final state
+    trainer.save_checkpoint(os.path.join(trainer.checkpoint_callback.dirpath, "last.ckpt"))
     return trainer

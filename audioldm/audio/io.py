@@ -6,6 +6,7 @@ dataset can skip and count a bad clip instead of crashing deep inside a decoder.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,9 @@ import torchaudio.functional as AF
 
 # Containers whose header frame count is exact, so a short read means a truncated file.
 _EXACT_LENGTH_FORMATS = {"WAV", "WAVEX", "FLAC", "AIFF", "W64", "RF64", "CAF"}
+# libsndfile reports a WAV data chunk longer than the file as "data : 64000 (should be 21304)"
+_WAV_SHORT_DATA = re.compile(r"\bdata : (\d+) \(should be (\d+)\)")
+_STREAMING_SIZES = {0, 0xFFFFFFFF}  # writers that did not know the length: not truncated
 
 
 class AudioReadError(RuntimeError):
@@ -48,6 +52,9 @@ def audio_info(path: str | os.PathLike) -> AudioInfo:
         raise AudioReadError(path, f"cannot open as audio ({_short(e)})") from None
     if info.samplerate <= 0 or info.channels <= 0:
         raise AudioReadError(path, f"invalid header (rate {info.samplerate}, {info.channels} channels)")
+    short = _WAV_SHORT_DATA.search(info.extra_info or "")
+    if short and int(short[1]) not in _STREAMING_SIZES and int(short[1]) > int(short[2]):
+        raise AudioReadError(path, f"truncated: header declares {short[1]} data bytes, file holds {short[2]}")
     return AudioInfo(int(info.samplerate), int(info.frames), int(info.channels), str(info.format))
 
 

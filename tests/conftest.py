@@ -1,0 +1,44 @@
+"""Shared fixtures: tiny audio files and manifests made on the spot (no downloads, no demo data)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def write_tone(path: Path, seconds: float = 1.0, sample_rate: int = 16000, channels: int = 1,
+               subtype: str = "PCM_16", freq: float = 440.0, seed: int = 0) -> Path:
+    """A sine tone plus a little noise, written with soundfile."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    mono = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(t.size)
+    data = np.stack([mono * (c + 1) / channels for c in range(channels)], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data.astype(np.float32), sample_rate, subtype=subtype)
+    return path
+
+
+def write_manifest_lines(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def tone_dataset(tmp_path: Path) -> Path:
+    """24 readable clips of 3 s at mixed rates (every 6th in 'val') and one corrupt train clip."""
+    rows = []
+    for i in range(24):
+        rate = (16000, 22050, 44100)[i % 3]
+        write_tone(tmp_path / "audio" / f"c{i}.wav", 3.0, rate, freq=200 + 50 * i, seed=i)
+        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}", f"beep {i}"],
+                     "split": "val" if i % 6 == 0 else "train"})
+    (tmp_path / "audio" / "bad.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+    rows.append({"id": "bad", "path": "audio/bad.wav", "captions": ["broken"], "split": "train"})
+    return write_manifest_lines(tmp_path / "manifest.jsonl", rows)
