@@ -2,7 +2,7 @@
 
 Each line is an object with these fields::
 
-    {"id": "audiocaps_91139", "path": "/data/audiocaps/train/91139.wav",
+    {"id": "audiocaps_7fmOlUlwoNg_20", "path": "/data/audiocaps/train/7fmOlUlwoNg_20.wav",
      "captions": ["A man speaks as a car drives by"], "duration": 10.0,
      "labels": ["Speech", "Vehicle"], "split": "train", "source": "audiocaps"}
 

@@ -1,0 +1,55 @@
+"""Turn a dataset's official metadata into a manifest (JSONL, see ``data/manifest.py``).
+
+Usage::
+
+    python -m data.prepare FORMAT --out manifest.jsonl [format options]
+    python -m data.prepare audiocaps --csv train.csv --audio-dir /data/audiocaps/train --out ac_train.jsonl
+    python -m data.prepare FORMAT --help        # the options of one format
+
+Formats: audiocaps, audioset, wavcaps, bbc, clotho, folder. Options of every format:
+``--no-probe`` (skip reading headers; durations then come from the metadata, if any),
+``--relative-paths`` (audio paths relative to the manifest's folder), ``--workers N``.
+Prints one summary line; clips whose audio is missing or unreadable are listed in
+``<out>.missing.txt``. A malformed metadata file gives a one-line error and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from data.preparers import PREPARERS, BuildOptions, PrepareError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0])
+    formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    for name, preparer in PREPARERS.items():
+        sub = formats.add_parser(name, help=preparer.HELP, description=preparer.__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub.add_argument("--out", required=True, help="manifest to write (JSONL)")
+        preparer.add_arguments(sub)
+        sub.add_argument("--no-probe", action="store_true",
+                         help="do not read audio headers (duration from the metadata, else null)")
+        sub.add_argument("--relative-paths", action="store_true",
+                         help="write audio paths relative to the manifest's folder")
+        sub.add_argument("--workers", type=int, default=8, help="threads reading headers (default: %(default)s)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    options = BuildOptions(probe=not args.no_probe, relative_paths=args.relative_paths, workers=args.workers)
+    try:
+        report = PREPARERS[args.format].run(args, args.out, options)
+    except PrepareError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{args.format}: {report.summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
