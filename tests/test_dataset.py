@@ -26,6 +26,7 @@ def make_odd_folder(root: Path) -> tuple[list[ManifestEntry], set[str]]:
         "pcm24": write_tone(root / "pcm24.wav", subtype="PCM_24"),
         "flac": write_tone(root / "flac.flac", subtype="PCM_16"),
         "ogg": write_tone(root / "ogg.ogg", subtype="VORBIS"),
+        "mp3": write_tone(root / "mp3.mp3", subtype="MPEG_LAYER_III"),
         "long": write_tone(root / "long.wav", seconds=7.0),
     }
     (root / "corrupt.wav").write_bytes(b"RIFF" + bytes(range(256)) * 4)
@@ -53,7 +54,7 @@ def test_bad_files_raise_named_errors(tmp_path, name, reason):
 
 def test_odd_formats_decode_to_mono_16k(tmp_path):
     make_odd_folder(tmp_path)
-    for name in ("stereo.wav", "rate22k.wav", "rate8k.wav", "pcm24.wav", "flac.flac", "ogg.ogg"):
+    for name in ("stereo.wav", "rate22k.wav", "rate8k.wav", "pcm24.wav", "flac.flac", "ogg.ogg", "mp3.mp3"):
         wave = load_audio(tmp_path / name, 16000)
         assert wave.dim() == 1 and wave.dtype == torch.float32
         assert abs(wave.shape[0] - 16000) <= 1, name
