@@ -17,6 +17,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML experiment config")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.batch_size=4 resume=last.ckpt")
+    parser.add_argument("--print-config", action="store_true", help="print the resolved, validated config and exit")
     return parser.parse_args(argv)
 
 
@@ -30,6 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StageNotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.print_config:
+        from omegaconf import OmegaConf
+
+        print(OmegaConf.to_yaml(config), end="")
+        return 0
     from lightning_modules.trainer import fit
 
     fit(config)

@@ -45,6 +45,14 @@ def test_config_typo_fails_before_data_is_read(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
 
 
+def test_print_config_shows_resolved_values(tmp_path, capsys):
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("")
+    assert train.main(tiny_args(manifest, tmp_path, "p", "--print-config")) == 0
+    out = capsys.readouterr().out
+    assert "stage: vae" in out and "batch_size: 3" in out and "n_mels: 64" in out
+
+
 @pytest.mark.slow
 def test_train_checkpoint_logs_seed_and_resume(tone_dataset, tmp_path):
     out = tmp_path / "runs"
