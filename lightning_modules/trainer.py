@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +19,8 @@ from lightning_modules.registry import build_stage
 
 def make_trainer(config: DictConfig) -> pl.Trainer:
     """Trainer with TensorBoard logging, checkpoints under <output_dir>/<name>/version_N/checkpoints."""
-    logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False)
+    logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False,
+                               version=resumed_version(config))
     c = config.checkpoint
     checkpoint = ModelCheckpoint(
         dirpath=os.path.join(logger.log_dir, "checkpoints"), every_n_train_steps=c.every_n_train_steps,
@@ -33,6 +35,18 @@ def make_trainer(config: DictConfig) -> pl.Trainer:
     )
     log_config(logger, config)
     return trainer
+
+
+def resumed_version(config: DictConfig) -> str | None:
+    """When resuming from this run's own <output_dir>/<name>/version_N/checkpoints/*.ckpt, keep
+    logging and checkpointing in version_N; otherwise None (a new version)."""
+    if not config.resume:
+        return None
+    run_dir = Path(config.resume).resolve().parent.parent
+    if Path(config.resume).resolve().parent.name == "checkpoints" and \
+            run_dir.parent == Path(config.output_dir, config.name).resolve() and run_dir.name.startswith("version_"):
+        return run_dir.name
+    return None
 
 
 @rank_zero_only

@@ -83,7 +83,8 @@ def test_train_checkpoint_logs_seed_and_resume(tone_dataset, tmp_path):
     # resume: continues from step 7 to 9 with the optimiser state carried over
     resume = out / "a" / "version_0" / "checkpoints" / "last.ckpt"
     assert train.main(tiny_args(tone_dataset, out, "a", f"resume={resume}", "trainer.max_steps=9")) == 0
-    resumed = last_checkpoint(out, "a", 1)
+    resumed = last_checkpoint(out, "a", 0)  # the same run folder continues
+    assert not (out / "a" / "version_1").exists()
     assert resumed["global_step"] == 9
     adam_steps = {int(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()}
     assert adam_steps == {9}
