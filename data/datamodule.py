@@ -8,14 +8,21 @@ DDP: the loaders use plain shuffling, which Lightning replaces with a ``Distribu
 """
 from __future__ import annotations
 
+import hashlib
+
 import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader
 
 from audioldm.audio.mel import MelConfig
 from audioldm.config.schema import DataConfig
-from data.dataset import AudioClipDataset, ClipOptions, collate_clips, stable_fraction
+from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.manifest import ManifestEntry, read_manifest
+
+
+def stable_fraction(key: str) -> float:
+    """A number in [0, 1) fixed by ``key`` (for deterministic splits across runs and ranks)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32
 
 
 def split_entries(train: list[ManifestEntry], val: list[ManifestEntry] | None,
@@ -37,11 +44,10 @@ class AudioDataModule(pl.LightningDataModule):
     needs_mel = True
     needs_captions = False
 
-    def __init__(self, data: DataConfig, mel: MelConfig | None = None, seed: int = 0):
+    def __init__(self, data: DataConfig, mel: MelConfig | None = None):
         super().__init__()
         self.data = data
         self.mel = mel or MelConfig()
-        self.seed = seed
         self.train_set: AudioClipDataset | None = None
         self.val_set: AudioClipDataset | None = None
 
@@ -63,7 +69,7 @@ class AudioDataModule(pl.LightningDataModule):
         options = ClipOptions(segment_seconds=seconds, random_crop=random_crop,
                               return_waveform=self.needs_waveform, return_mel=self.needs_mel,
                               cache_dir=self.data.mel_cache_dir)
-        return AudioClipDataset(entries, self.mel, options, seed=self.seed)
+        return AudioClipDataset(entries, self.mel, options)
 
     def _loader(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> DataLoader:
         workers = self.data.num_workers

@@ -7,7 +7,6 @@ bad clip; it stops with a clear error only when ``max_consecutive_failures`` fil
 """
 from __future__ import annotations
 
-import hashlib
 import logging
 import random
 from dataclasses import dataclass
@@ -50,13 +49,12 @@ class AudioClipDataset(Dataset):
     """
 
     def __init__(self, entries: Sequence[ManifestEntry], mel: MelConfig | None = None,
-                 options: ClipOptions | None = None, seed: int = 0):
+                 options: ClipOptions | None = None):
         if len(entries) == 0:
             raise ValueError("AudioClipDataset: no entries (is the manifest or split empty?)")
         self.entries = list(entries)
         self.mel_config = mel or MelConfig()
         self.options = options or ClipOptions()
-        self.seed = seed
         self.segment_samples = self.mel_config.samples_for_seconds(self.options.segment_seconds)
         self.front_end = MelFrontEnd(self.mel_config)
         self.cache = (MelCache(self.options.cache_dir, self.mel_config, self.segment_samples)
@@ -142,7 +140,3 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
     batch["skipped"] = torch.tensor(sum(item["skipped"] for item in items))
     return batch
 
-
-def stable_fraction(key: str) -> float:
-    """A number in [0, 1) fixed by ``key`` (for deterministic splits across runs and ranks)."""
-    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32

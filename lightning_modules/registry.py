@@ -14,7 +14,7 @@ def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDat
         from data.datamodule import VaeDataModule
         from lightning_modules.vae import VaeModule
 
-        return VaeModule(config), VaeDataModule(to_object(config.data), to_object(config.audio), config.seed)
+        return VaeModule(config), VaeDataModule(to_object(config.data), to_object(config.audio))
     raise AssertionError(f"stage '{config.stage}' has a config class but no module")
 
 
