@@ -24,9 +24,9 @@ import argparse
 from typing import Sequence
 
 from data.preparers.common import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, build_manifest, format_template,
-    index_pairs, locate, merge_records, read_csv, seconds_text, split_from_filename,
-    youtube_clip_names,
+    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
+    add_split_argument, build_manifest, format_template, index_pairs, locate, merge_records,
+    read_csv, seconds_text, split_from_filename, youtube_clip_names,
 )
 
 NAME = "audiocaps"
@@ -69,10 +69,8 @@ def prepare_audiocaps(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", nargs="+", required=True, help="train.csv, val.csv and/or test.csv")
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help="audio folder (searched recursively), or one per CSV in the same order")
-    parser.add_argument("--split", choices=("train", "val", "test"),
-                        help="split of every clip (default: from each CSV's name)")
+    add_audio_dirs_argument(parser, per="CSV")
+    add_split_argument(parser, default="from each CSV's name")
     parser.add_argument("--name-template", help="file name of a clip, e.g. '{youtube_id}_{start_time}.wav' "
                         "(fields: CSV columns and {start}); default: try the common conventions")
 

@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Sequence
 
 from data.preparers.common import (
-    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, build_manifest,
-    format_template, index_pairs, locate, read_csv, seconds_text, split_from_filename,
-    youtube_clip_names,
+    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
+    add_split_argument, build_manifest, format_template, index_pairs, locate, read_csv,
+    seconds_text, split_from_filename, youtube_clip_names,
 )
 
 NAME = "audioset"
@@ -116,10 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--segments", nargs="+", required=True,
                         help="balanced_train_segments.csv, eval_segments.csv, ...")
     parser.add_argument("--labels", required=True, help="class_labels_indices.csv")
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help="audio folder (searched recursively), or one per segment CSV in the same order")
-    parser.add_argument("--split", choices=("train", "val", "test"),
-                        help="split of every clip (default: train for *train*, test for eval)")
+    add_audio_dirs_argument(parser, per="segment CSV")
+    add_split_argument(parser, default="train for *train*, test for eval")
     parser.add_argument("--name-template", help="file name of a clip, e.g. 'Y{ytid}.wav' "
                         "(fields: {ytid} {start_seconds} {end_seconds} {start} {end})")
     parser.add_argument("--caption-template", default=DEFAULT_CAPTION_TEMPLATE,

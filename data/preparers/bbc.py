@@ -17,8 +17,9 @@ import argparse
 from typing import Sequence
 
 from data.preparers.common import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, build_manifest, file_stem, index_pairs,
-    locate, parse_labels, parse_seconds, read_csv,
+    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
+    add_split_argument, build_manifest, file_stem, index_pairs, locate, parse_labels,
+    parse_seconds, read_csv,
 )
 
 NAME = "bbc"
@@ -51,9 +52,8 @@ def prepare_bbc(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", nargs="+", required=True, help="BBCSoundEffects.csv")
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help="audio folder (searched recursively), or one per CSV in the same order")
-    parser.add_argument("--split", choices=("train", "val", "test"), help="split of every clip (default: none)")
+    add_audio_dirs_argument(parser, per="CSV")
+    add_split_argument(parser)
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:

@@ -18,8 +18,9 @@ import re
 from typing import Sequence
 
 from data.preparers.common import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, build_manifest, file_stem, index_pairs,
-    locate, read_csv, split_from_filename,
+    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
+    add_split_argument, build_manifest, file_stem, index_pairs, locate, read_csv,
+    split_from_filename,
 )
 
 NAME = "clotho"
@@ -58,10 +59,8 @@ def prepare_clotho(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", nargs="+", required=True, help="clotho_captions_<split>.csv file(s)")
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help="audio folder of each CSV in the same order (or one folder for all)")
-    parser.add_argument("--split", choices=("train", "val", "test"),
-                        help="split of every clip (default: from each CSV's name)")
+    add_audio_dirs_argument(parser, per="CSV")
+    add_split_argument(parser, default="from each CSV's name")
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:

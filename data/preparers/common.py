@@ -9,6 +9,7 @@ manifest, and list each clip whose file is missing or unreadable in ``<out>.miss
 """
 from __future__ import annotations
 
+import argparse
 import ast
 import csv
 import json
@@ -397,3 +398,15 @@ def build_manifest(records: Iterable[ClipRecord], out: PathLike, options: BuildO
         log_path.unlink()
     log.info(report.summary())
     return report
+
+
+def add_audio_dirs_argument(parser: argparse.ArgumentParser, per: str) -> None:
+    """``--audio-dir DIR [DIR ...]``: one folder for all metadata files, or one per ``per``."""
+    parser.add_argument("--audio-dir", nargs="+", required=True,
+                        help=f"audio folder (searched recursively), or one per {per} in the same order")
+
+
+def add_split_argument(parser: argparse.ArgumentParser, default: str = "none") -> None:
+    """``--split {train,val,test}`` for every clip; ``default`` says what happens without it."""
+    parser.add_argument("--split", choices=("train", "val", "test"),
+                        help=f"split of every clip (default: {default})")

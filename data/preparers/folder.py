@@ -27,8 +27,8 @@ import re
 from pathlib import Path
 
 from data.preparers.common import (
-    AUDIO_EXTENSIONS, AudioIndex, BuildOptions, ClipRecord, MetadataError, PathLike, PrepareError,
-    PrepareReport, build_manifest, read_csv,
+    AUDIO_EXTENSIONS, AudioIndex, BuildOptions, ClipRecord, MetadataError, PathLike,
+    PrepareError, PrepareReport, add_split_argument, build_manifest, read_csv,
 )
 
 NAME = "folder"
@@ -109,7 +109,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--audio-dir", required=True, help="folder of audio files (searched recursively)")
     parser.add_argument("--captions-csv", help="CSV with file_name (or path) and caption columns")
     parser.add_argument("--source", help="source name and id prefix (default: the folder's name)")
-    parser.add_argument("--split", choices=("train", "val", "test"), help="split of every clip (default: none)")
+    add_split_argument(parser)
     parser.add_argument("--skip-uncaptioned", action="store_true", help="leave out files without any caption")
 
 

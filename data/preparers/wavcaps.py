@@ -25,9 +25,9 @@ import argparse
 from typing import Any, Sequence
 
 from data.preparers.common import (
-    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, build_manifest,
-    check_columns, file_stem, index_pairs, locate, parse_labels, parse_seconds, read_json,
-    split_from_filename,
+    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
+    add_split_argument, build_manifest, check_columns, file_stem, index_pairs, locate,
+    parse_labels, parse_seconds, read_json, split_from_filename,
 )
 
 NAME = "wavcaps"
@@ -101,10 +101,9 @@ def prepare_wavcaps(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", nargs="+", required=True, help="fsd_final.json, bbc_final.json, ...")
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help="audio folder (searched recursively), or one per JSON in the same order")
+    add_audio_dirs_argument(parser, per="JSON")
     parser.add_argument("--source", help="source name and id prefix (default: wavcaps_<subset> from the JSON name)")
-    parser.add_argument("--split", choices=("train", "val", "test"), help="split of every clip (default: none)")
+    add_split_argument(parser)
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:
