@@ -44,10 +44,11 @@ class AudioDataModule(pl.LightningDataModule):
     needs_mel = True
     needs_captions = False
 
-    def __init__(self, data: DataConfig, mel: MelConfig | None = None):
+    def __init__(self, data: DataConfig, mel: MelConfig | None = None, seed: int = 0):
         super().__init__()
         self.data = data
         self.mel = mel or MelConfig()
+        self.seed = seed
         self.train_set: AudioClipDataset | None = None
         self.val_set: AudioClipDataset | None = None
 

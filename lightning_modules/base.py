@@ -1,5 +1,10 @@
-"""What every stage's LightningModule shares: its config, the optimiser warm-up, and the
-resolved config written into every checkpoint."""
+"""What every stage's LightningModule shares: its config, optimiser warm-up, gradient-norm
+logging, gradient clipping under manual optimisation, and the resolved config in checkpoints.
+
+Stages may implement ``preview(batch) -> dict[str, Tensor]`` for the media callback: keys
+``"mel/<name>"`` map to log-mels [B, 1, T, F], keys ``"audio/<name>"`` to waveforms [B, N] at
+16 kHz (e.g. ``mel/target``, ``mel/reconstruction``, ``audio/generated``).
+"""
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -13,7 +18,7 @@ from audioldm.config.loader import config_to_dict
 
 class StageModule(pl.LightningModule):
     """Base class: ``self.config`` is the validated experiment config (``config.model`` is the
-    stage's own dataclass); checkpoints carry it under ``checkpoint["config"]``."""
+    stage's own section); checkpoints carry it under ``checkpoint["config"]``."""
 
     stage: str = ""
 
@@ -23,14 +28,37 @@ class StageModule(pl.LightningModule):
             raise ValueError(f"config is for stage '{config.stage}', not '{self.stage}'")
         self.config = config
 
-    def make_optimizer(self, params: Iterable[torch.nn.Parameter]) -> dict[str, Any]:
+    @property
+    def model_config(self) -> Any:
+        """``config.model`` as its dataclass instance."""
+        return OmegaConf.to_object(self.config.model)
+
+    def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float | None = None,
+                       betas: tuple[float, float] | None = None) -> dict[str, Any]:
         """AdamW with linear warm-up over ``optim.warmup_steps``, stepped every batch."""
         o = self.config.optim
-        optimizer = torch.optim.AdamW(params, lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay)
+        optimizer = torch.optim.AdamW(params, lr=lr or o.lr, betas=betas or tuple(o.betas),
+                                      weight_decay=o.weight_decay)
         warmup = max(0, o.warmup_steps)
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    def clip_manual(self, optimizer: torch.optim.Optimizer) -> None:
+        """Gradient clipping for stages with manual optimisation (Lightning clips only automatic)."""
+        value = self.config.trainer.gradient_clip_val
+        if value:
+            self.clip_gradients(optimizer, gradient_clip_val=value, gradient_clip_algorithm="norm")
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Log the total gradient 2-norm of the parameters this optimiser updates."""
+        if self.global_step % max(1, self.trainer.log_every_n_steps) != 0:
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if params:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params]))
+            index = self.trainer.optimizers.index(optimizer) if optimizer in self.trainer.optimizers else 0
+            self.log(f"grad_norm/optimizer_{index}", norm, on_step=True, on_epoch=False)
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["config"] = config_to_dict(self.config)

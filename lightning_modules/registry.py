@@ -7,15 +7,36 @@ from omegaconf import DictConfig, OmegaConf
 from audioldm.config.stages import model_config_class
 
 
-def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:
-    """Build the module and data module for ``config.stage`` (already validated)."""
-    model_config_class(config.stage)  # raises StageNotImplementedError for a stage not built yet
-    if config.stage == "vae":
-        from data.datamodule import VaeDataModule
+def module_class(stage: str) -> type[pl.LightningModule]:
+    """The LightningModule class of ``stage`` (raises StageNotImplementedError if not built yet)."""
+    model_config_class(stage)
+    if stage == "vae":
         from lightning_modules.vae import VaeModule
 
-        return VaeModule(config), VaeDataModule(to_object(config.data), to_object(config.audio))
-    raise AssertionError(f"stage '{config.stage}' has a config class but no module")
+        return VaeModule
+    if stage == "clap":
+        from lightning_modules.clap import ClapModule
+
+        return ClapModule
+    if stage == "vocoder":
+        from lightning_modules.vocoder import VocoderModule
+
+        return VocoderModule
+    raise AssertionError(f"stage '{stage}' has a config class but no module")
+
+
+def datamodule_class(stage: str) -> type[pl.LightningDataModule]:
+    from data.datamodule import ClapDataModule, LdmDataModule, VaeDataModule, VocoderDataModule
+
+    return {"vae": VaeDataModule, "clap": ClapDataModule, "vocoder": VocoderDataModule,
+            "ldm": LdmDataModule}[stage]
+
+
+def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:
+    """Build the module and data module for ``config.stage`` (already validated)."""
+    module = module_class(config.stage)(config)
+    data = datamodule_class(config.stage)(to_object(config.data), to_object(config.audio), seed=config.seed)
+    return module, data
 
 
 def to_object(node: DictConfig):

@@ -13,12 +13,17 @@ from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
 from lightning_modules.callbacks import SkippedClipsLogger
+from lightning_modules.media import MediaLogger
 from lightning_modules.checkpoint_io import AtomicCheckpointIO
 from lightning_modules.registry import build_stage
 
 
-def make_trainer(config: DictConfig) -> pl.Trainer:
-    """Trainer with TensorBoard logging, checkpoints under <output_dir>/<name>/version_N/checkpoints."""
+def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
+    """Trainer with TensorBoard logging, checkpoints under <output_dir>/<name>/version_N/checkpoints.
+
+    Stages with manual optimisation (GANs) clip their own gradients (``StageModule.clip_manual``),
+    so ``trainer.gradient_clip_val`` is not handed to Lightning for them.
+    """
     logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False,
                                version=resumed_version(config))
     c = config.checkpoint
@@ -29,9 +34,11 @@ def make_trainer(config: DictConfig) -> pl.Trainer:
         monitor=c.monitor, mode=c.mode,
     )
     trainer_args = {k: v for k, v in OmegaConf.to_container(config.trainer).items() if v is not None}
+    if not module.automatic_optimization:
+        trainer_args.pop("gradient_clip_val", None)
     trainer = pl.Trainer(
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()],
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), SkippedClipsLogger()],
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), SkippedClipsLogger(), MediaLogger()],
     )
     log_config(logger, config)
     return trainer
@@ -71,7 +78,7 @@ def fit(config: DictConfig) -> pl.Trainer:
     """Seed, build the stage, train (continuing from ``config.resume`` when set)."""
     pl.seed_everything(config.seed, workers=True)
     module, datamodule = build_stage(config)
-    trainer = make_trainer(config)
+    trainer = make_trainer(config, module)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
     # also after a stop between checkpoint intervals (max_steps, Ctrl-C): last.ckpt is the final state
     trainer.save_checkpoint(os.path.join(trainer.checkpoint_callback.dirpath, "last.ckpt"))

@@ -32,7 +32,7 @@ def test_unimplemented_stage_is_one_line(tmp_path, capsys):
     cfg.write_text("stage: ldm\nname: x\n")
     assert train.main(["--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: stage 'ldm' is not implemented yet (implemented: vae)"
+    assert err == "error: stage 'ldm' is not implemented yet (implemented: clap, vae, vocoder)"
 
 
 def test_config_typo_fails_before_data_is_read(tmp_path, capsys):
