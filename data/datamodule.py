@@ -3,8 +3,9 @@
 Splits: a separate validation manifest if given; else the manifest's ``split`` field
 (``train`` / ``val``; ``test`` clips never train); else a deterministic hash of each id puts
 ``val_fraction`` of the clips in validation, the same on every run and every rank.
-DDP: the loaders use plain shuffling, which Lightning replaces with a ``DistributedSampler``
-(seeded, re-shuffled each epoch, disjoint across ranks).
+DDP: each loader's ``ResumableSampler`` takes this rank's share (seeded, re-shuffled each epoch,
+disjoint across ranks), so the Trainer runs with ``use_distributed_sampler=False``. A run
+restored mid-epoch continues with the next batch the interrupted run would have trained on.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from audioldm.audio.mel import MelConfig
 from audioldm.config.schema import DataConfig
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.manifest import ManifestEntry, read_manifest
+from data.sampler import ResumableSampler
 
 
 def stable_fraction(key: str) -> float:
@@ -75,10 +77,25 @@ class AudioDataModule(pl.LightningDataModule):
     def _loader(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> DataLoader:
         workers = self.data.num_workers
         return DataLoader(
-            dataset, batch_size=batch_size, shuffle=train, drop_last=train and len(dataset) >= batch_size,
-            num_workers=workers, collate_fn=collate_clips, persistent_workers=workers > 0,
-            pin_memory=self.data.pin_memory and torch.cuda.is_available(),
+            dataset, batch_size=batch_size, sampler=self._sampler(dataset, batch_size, train),
+            drop_last=train and len(dataset) >= batch_size, num_workers=workers, collate_fn=collate_clips,
+            persistent_workers=workers > 0, pin_memory=self.data.pin_memory and torch.cuda.is_available(),
         )
+
+    def _sampler(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> ResumableSampler:
+        """This rank's share of the data. For training, seeded by (seed, epoch); after a restore
+        mid-epoch, the first pass skips the batches the checkpoint had already trained on."""
+        trainer = self.trainer
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=self.seed)
+        if train and trainer is not None:
+            loop = trainer.fit_loop
+            sampler.set_epoch(trainer.current_epoch)
+            # batches whose training step ran (``completed`` lags by one in a batch-end checkpoint)
+            done = loop.epoch_loop.batch_progress.current.processed
+            if loop.restarting and 0 < done < len(sampler) // batch_size:
+                sampler.skip_next(done * batch_size)
+        return sampler
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, self.data.batch_size, train=True)

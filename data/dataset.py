@@ -64,7 +64,9 @@ class AudioClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> dict[str, Any]:
+    def __getitem__(self, index: int | tuple[int, int]) -> dict[str, Any]:
+        """``index``, or ``(index, crop_seed)`` from ``ResumableSampler`` (a seeded random crop)."""
+        index, crop_seed = index if isinstance(index, tuple) else (index, None)
         skipped = 0
         n = len(self.entries)
         for offset in range(min(n, self.options.max_consecutive_failures)):
@@ -73,7 +75,7 @@ class AudioClipDataset(Dataset):
                 skipped = skipped or int(offset == 0)
                 continue
             try:
-                item = self._load(i)
+                item = self._load(i, crop_seed)
             except AudioReadError as e:
                 self._bad.add(i)
                 log.warning("skipping unreadable clip %s", e)
@@ -86,16 +88,16 @@ class AudioClipDataset(Dataset):
             f"(from index {index}, e.g. {self.entries[index].path}); check the manifest's audio paths"
         )
 
-    def _rng(self) -> random.Random | None:
-        """Training crops draw from torch's RNG (seeded per worker by Lightning); None = fixed crop."""
+    def _rng(self, crop_seed: int | None) -> random.Random | None:
+        """None = fixed crop. Random crops use the sampler's seed, else torch's (per-worker) RNG."""
         if not self.options.random_crop:
             return None
-        return random.Random(int(torch.randint(0, 2**62, (1,))))
+        return random.Random(crop_seed if crop_seed is not None else int(torch.randint(0, 2**62, (1,))))
 
-    def _load(self, i: int) -> dict[str, Any]:
+    def _load(self, i: int, crop_seed: int | None = None) -> dict[str, Any]:
         entry = self.entries[i]
         info = audio_info(entry.path)
-        rng = self._rng()
+        rng = self._rng(crop_seed)
         window = self.segment_samples * info.sample_rate / self.mel_config.sample_rate
         deterministic = rng is None or info.frames <= window
         key = self.cache.key(entry.path) if self.cache and deterministic else None

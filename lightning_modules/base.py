@@ -7,7 +7,10 @@ Stages may implement ``preview(batch) -> dict[str, Tensor]`` for the media callb
 """
 from __future__ import annotations
 
+import random
 from typing import Any, Iterable
+
+import numpy as np
 
 import pytorch_lightning as pl
 import torch
@@ -63,9 +66,39 @@ class StageModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["config"] = config_to_dict(self.config)
         checkpoint["stage"] = self.stage
+        checkpoint["rng_states"] = capture_rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get("rng_states")
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """Restore the random state of the checkpoint at the first step after a resume, so noise
+        and posterior samples continue exactly as in an uninterrupted run."""
+        if getattr(self, "_rng_to_restore", None):
+            restore_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
     @classmethod
     def config_from_checkpoint(cls, checkpoint: dict[str, Any]) -> DictConfig:
         if "config" not in checkpoint:
             raise ValueError("checkpoint has no 'config' entry: not written by this project's train.py")
         return OmegaConf.create(checkpoint["config"])
+
+
+def capture_rng_states() -> dict[str, Any]:
+    """Torch, numpy and Python RNG states in types that ``torch.load(weights_only=True)`` accepts."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
+                              "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -12,7 +12,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
-from lightning_modules.callbacks import SkippedClipsLogger
+from lightning_modules.callbacks import FinalCheckpoint, SkippedClipsLogger
 from lightning_modules.media import MediaLogger
 from lightning_modules.checkpoint_io import AtomicCheckpointIO
 from lightning_modules.registry import build_stage
@@ -37,8 +37,9 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     if not module.automatic_optimization:
         trainer_args.pop("gradient_clip_val", None)
     trainer = pl.Trainer(
-        **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()],
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"), SkippedClipsLogger(), MediaLogger()],
+        **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
+        callbacks=[checkpoint, FinalCheckpoint(checkpoint.dirpath), LearningRateMonitor(logging_interval="step"),
+                   SkippedClipsLogger(), MediaLogger()],
     )
     log_config(logger, config)
     return trainer
@@ -80,6 +81,4 @@ def fit(config: DictConfig) -> pl.Trainer:
     module, datamodule = build_stage(config)
     trainer = make_trainer(config, module)
     trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
-    # also after a stop between checkpoint intervals (max_steps, Ctrl-C): last.ckpt is the final state
-    trainer.save_checkpoint(os.path.join(trainer.checkpoint_callback.dirpath, "last.ckpt"))
     return trainer

@@ -54,38 +54,46 @@ def test_print_config_shows_resolved_values(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_train_checkpoint_logs_seed_and_resume(tone_dataset, tmp_path):
+def test_train_checkpoint_logs_seed_and_exact_resume(tone_dataset, tmp_path):
+    """21 train clips in batches of 3: 7 steps an epoch. Run A stops mid-epoch at step 4 and
+    resumes to step 10 (into epoch 2); run B goes straight to 10. Same seed: same weights."""
     out = tmp_path / "runs"
-    assert train.main(tiny_args(tone_dataset, out, "a")) == 0
+    assert train.main(tiny_args(tone_dataset, out, "a", "trainer.max_steps=4")) == 0
     ckpt = last_checkpoint(out, "a", 0)
-    assert ckpt["global_step"] == 7 and ckpt["stage"] == "vae"
+    assert ckpt["global_step"] == 4 and ckpt["stage"] == "vae"
     assert ckpt["config"]["data"]["train_manifest"] == str(tone_dataset)
     assert ckpt["config"]["model"]["latent_channels"] == 8 and ckpt["config"]["audio"]["n_mels"] == 64
 
-    # TensorBoard: losses, learning rate, skipped-clip count (1 corrupt train file per epoch), hparams
-    run_dir = out / "a" / "version_0"
+    # same seed, same run: identical weights
+    assert train.main(tiny_args(tone_dataset, out, "a2", "trainer.max_steps=4")) == 0
+    assert_same_weights(ckpt, last_checkpoint(out, "a2", 0))
+
+    # resume mid-epoch: step, optimiser and scheduler state, data position and RNG continue
+    resume = out / "a" / "version_0" / "checkpoints" / "last.ckpt"
+    assert train.main(tiny_args(tone_dataset, out, "a", f"resume={resume}", "trainer.max_steps=10")) == 0
+    resumed = last_checkpoint(out, "a", 0)  # the same run folder continues
+    assert not (out / "a" / "version_1").exists()
+    assert resumed["global_step"] == 10
+    assert {int(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()} == {10}
+    assert resumed["lr_schedulers"][0]["last_epoch"] == 10
+    assert train.main(tiny_args(tone_dataset, out, "b", "trainer.max_steps=10")) == 0
+    straight = last_checkpoint(out, "b", 0)
+    assert_same_weights(resumed, straight)
+
+    # TensorBoard: losses, learning rate, grad norm, skipped clips, media, hparams
+    run_dir = out / "b" / "version_0"
     events = EventAccumulator(str(run_dir)).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/l1", "train/kl", "val/mel_l1", "lr-AdamW"} <= tags
+    assert {"train/loss", "train/l1", "train/kl", "val/mel_l1", "lr-AdamW", "grad_norm/optimizer_0"} <= tags
     skipped = [e.value for e in events.Scalars("data/skipped_clips_train")]
-    assert skipped == [1.0]  # one full epoch (21 clips in 7 batches of 3); the corrupt file is met once
+    assert skipped[0] == 1.0  # one full epoch (21 clips in 7 batches of 3); the corrupt file is met once
     plugins = {v.metadata.plugin_data.plugin_name for f in run_dir.glob("events.*")
                for ev in EventFileLoader(str(f)).Load() for v in ev.summary.value}
     assert "hparams" in plugins
     assert "stage: vae" in (run_dir / "hparams.yaml").read_text()
 
-    # same seed, same run: identical weights
-    assert train.main(tiny_args(tone_dataset, out, "b")) == 0
-    other = last_checkpoint(out, "b", 0)
-    for key, value in ckpt["state_dict"].items():
-        torch.testing.assert_close(value, other["state_dict"][key], rtol=0, atol=0)
 
-    # resume: continues from step 7 to 9 with the optimiser state carried over
-    resume = out / "a" / "version_0" / "checkpoints" / "last.ckpt"
-    assert train.main(tiny_args(tone_dataset, out, "a", f"resume={resume}", "trainer.max_steps=9")) == 0
-    resumed = last_checkpoint(out, "a", 0)  # the same run folder continues
-    assert not (out / "a" / "version_1").exists()
-    assert resumed["global_step"] == 9
-    adam_steps = {int(s["step"]) for s in resumed["optimizer_states"][0]["state"].values()}
-    assert adam_steps == {9}
-    assert resumed["lr_schedulers"][0]["last_epoch"] == 9
+def assert_same_weights(a: dict, b: dict) -> None:
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for key, value in a["state_dict"].items():
+        torch.testing.assert_close(value, b["state_dict"][key], rtol=0, atol=0, msg=key)
