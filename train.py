@@ -28,6 +28,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = load_config(args.config, args.overrides)
         check_paths(config)
+        if config.resume:
+            check_resume(config)
     except (ConfigError, StageNotImplementedError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -52,6 +54,23 @@ def check_paths(config) -> None:
             value = value.get(part)
         if value and not os.path.isfile(value):
             raise ConfigError(f"{key}: file not found: {value}")
+
+
+def check_resume(config) -> None:
+    """The checkpoint to resume must be this stage's, with the same mel settings."""
+    from omegaconf import OmegaConf
+
+    from audioldm.config import ConfigError
+    from lightning_modules.loading import CheckpointError, check_mel, read_checkpoint
+
+    try:
+        checkpoint = read_checkpoint(config.resume)
+        if checkpoint.get("stage") != config.stage:
+            raise CheckpointError(f"{config.resume}: is a '{checkpoint.get('stage')}' checkpoint, "
+                                  f"but the config trains '{config.stage}'")
+        check_mel(config.resume, checkpoint["config"].get("audio", {}), OmegaConf.to_object(config.audio))
+    except CheckpointError as e:
+        raise ConfigError(f"resume: {e}") from None
 
 
 if __name__ == "__main__":

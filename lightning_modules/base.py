@@ -16,6 +16,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from audioldm.audio.mel import MelConfig
 from audioldm.config.loader import config_to_dict
 
 
@@ -30,6 +31,11 @@ class StageModule(pl.LightningModule):
         if config.stage != self.stage:
             raise ValueError(f"config is for stage '{config.stage}', not '{self.stage}'")
         self.config = config
+
+    @property
+    def mel_config(self) -> MelConfig:
+        """``config.audio`` (the mel front-end settings) as a ``MelConfig``."""
+        return OmegaConf.to_object(self.config.audio)
 
     @property
     def model_config(self) -> Any:

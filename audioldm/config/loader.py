@@ -28,6 +28,15 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> DictC
     """Return the validated, typed config for ``path`` with command-line ``overrides`` applied."""
     sources = _read_chain(Path(path), seen=())
     sources.append(("command line", _parse_overrides(overrides)))
+    return _validate(sources, str(path))
+
+
+def load_config_dict(values: dict, source: str) -> DictConfig:
+    """Validate a config stored as plain containers (e.g. in a checkpoint) the same way."""
+    return _validate([(source, OmegaConf.create(values))], source)
+
+
+def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
     stage = _pick_stage(sources)
     config = OmegaConf.structured(ExperimentConfig)
     config.model = OmegaConf.structured(model_config_class(stage))
@@ -38,12 +47,12 @@ def load_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> DictC
             raise ConfigError(f"{name}: {_describe(e, config)}") from None
     missing = sorted(OmegaConf.missing_keys(config))
     if missing:
-        raise ConfigError(f"{path}: required key(s) not set: {', '.join(missing)} "
+        raise ConfigError(f"{where}: required key(s) not set: {', '.join(missing)} "
                           f"(set them in the file or as key=value on the command line)")
     try:
         OmegaConf.resolve(config)
     except OmegaConfBaseException as e:
-        raise ConfigError(f"{path}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{where}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     return config
 
 
@@ -88,7 +97,7 @@ def _pick_stage(sources: list[tuple[str, DictConfig]]) -> str:
     stage = None
     for _, source in sources:
         stage = source.get("stage", stage)
-    where = sources[-2][0]
+    where = sources[-2][0] if len(sources) > 1 else sources[0][0]
     if stage is None:
         raise ConfigError(f"{where}: required key 'stage' not set (one of {', '.join(KNOWN_STAGES)})")
     if stage not in KNOWN_STAGES:

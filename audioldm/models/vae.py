@@ -19,9 +19,15 @@ class VaeConfig:
     layers_per_block: int = 2
     latent_channels: int = 8
     norm_num_groups: int = 32
-    # Loss = mean |x - x_hat| + kl_weight * KL_sum / N, N = number of mel elements: the ratio of
-    # the two terms is that of the summed form (sum |x - x_hat| + kl_weight * KL_sum).
+    # Loss = mean |x - x_hat| + kl_weight * KL_sum / N (N = number of mel elements): the two terms
+    # keep the ratio of the summed latent-diffusion convention, whose default kl_weight is 1e-6.
     kl_weight: float = 1e-6
+    # Hinge PatchGAN, switched on at disc_start generator steps; adaptive weight times disc_weight.
+    disc_start: int = 50001
+    disc_weight: float = 0.5
+    disc_channels: int = 64
+    disc_layers: int = 3
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.9])
 
 
 def build_autoencoder(config: VaeConfig) -> AutoencoderKL:
