@@ -122,3 +122,13 @@ def test_loss_falls_on_a_fixed_batch():
         optimizer.step()
         losses.append(float(loss))
     assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.slow
+def test_bf16_mixed_precision_from_config(tone_dataset, tmp_path):
+    args = tiny_args(tone_dataset, tmp_path, "bf16", "trainer.max_steps=6", "trainer.precision=bf16-mixed",
+                     "trainer.limit_val_batches=1")
+    assert train.main(args) == 0
+    ckpt = torch.load(tmp_path / "bf16" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert ckpt["global_step"] == 6 and ckpt["config"]["trainer"]["precision"] == "bf16-mixed"
+    assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values() if v.is_floating_point())
