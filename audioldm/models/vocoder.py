@@ -1,0 +1,74 @@
+"""Vocoders: log-mel [B, 1, T, 64] -> 16 kHz waveform [B, T * 160].
+
+``HifiGanVocoder`` wraps transformers' ``SpeechT5HifiGan``, which is AudioLDM's HiFi-GAN
+generator (upsample rates [5, 4, 2, 2, 2] = 160x, kernels [16, 16, 8, 4, 4], 1024 initial
+channels, residual kernels [3, 7, 11] with dilations [1, 3, 5]; 55.3M parameters). It is
+trained with plain weights (no weight norm) so its state dict has the layout of released
+16 kHz AudioLDM vocoders. ``GriffinLimVocoder`` needs no training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn as nn
+from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
+
+from audioldm.audio.mel import MelConfig, MelFrontEnd
+
+
+@dataclass
+class VocoderConfig:
+    """Generator and discriminator shapes, loss weights (``model:`` section of a vocoder config)."""
+
+    upsample_rates: list[int] = field(default_factory=lambda: [5, 4, 2, 2, 2])
+    upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 4, 4])
+    upsample_initial_channel: int = 1024
+    resblock_kernel_sizes: list[int] = field(default_factory=lambda: [3, 7, 11])
+    resblock_dilation_sizes: list[list[int]] = field(default_factory=lambda: [[1, 3, 5]] * 3)
+    mpd_periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    disc_width: float = 1.0  # multiplies every discriminator channel count (HiFi-GAN: 1.0)
+    mel_weight: float = 45.0
+    feature_weight: float = 2.0
+    adversarial_weight: float = 1.0
+    betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
+    lr_decay: float = 0.999  # ExponentialLR gamma, applied once per epoch
+
+
+def build_generator(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 16000) -> SpeechT5HifiGan:
+    """transformers' HiFi-GAN generator: spectrogram [B, T, n_mels] -> waveform [B, T * prod(rates)]."""
+    levels = len(config.upsample_rates)
+    if config.upsample_initial_channel % 2 ** levels:
+        raise ValueError(f"model.upsample_initial_channel={config.upsample_initial_channel} must be divisible by "
+                         f"2^{levels} (channels halve at each of the {levels} upsampling layers)")
+    return SpeechT5HifiGan(SpeechT5HifiGanConfig(
+        model_in_dim=n_mels, sampling_rate=sample_rate, upsample_initial_channel=config.upsample_initial_channel,
+        upsample_rates=list(config.upsample_rates), upsample_kernel_sizes=list(config.upsample_kernel_sizes),
+        resblock_kernel_sizes=list(config.resblock_kernel_sizes),
+        resblock_dilation_sizes=[list(d) for d in config.resblock_dilation_sizes], normalize_before=False,
+    ))
+
+
+class HifiGanVocoder(nn.Module):
+    """log-mel [B, 1, T, F] -> waveform [B, T * hop] through the HiFi-GAN generator."""
+
+    def __init__(self, generator: SpeechT5HifiGan):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """The transposed convolutions overshoot by a few samples; the tail is cut to T * hop."""
+        hop = int(torch.tensor(self.generator.config.upsample_rates).prod())
+        return self.generator(log_mel.squeeze(1))[..., : log_mel.shape[2] * hop]
+
+
+class GriffinLimVocoder(nn.Module):
+    """log-mel [B, 1, T, F] -> waveform [B, T * hop] by Griffin-Lim (no weights, a preview)."""
+
+    def __init__(self, mel: MelConfig | None = None, n_iter: int = 32):
+        super().__init__()
+        self.front_end = MelFrontEnd(mel)
+        self.n_iter = n_iter
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.front_end.griffin_lim(log_mel, n_iter=self.n_iter)

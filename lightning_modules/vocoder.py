@@ -1,0 +1,97 @@
+"""HiFi-GAN vocoder stage: random short segments, mel L1 + feature matching + LSGAN.
+
+Two AdamW optimisers (generator, discriminators) under manual optimisation, each with an
+ExponentialLR decay stepped once per epoch (at the first batch of the next one), as in HiFi-GAN. Generator loss =
+``mel_weight`` x L1(log-mel of the generated waveform, target log-mel) + ``feature_weight`` x
+feature matching + ``adversarial_weight`` x LSGAN, over the multi-period and multi-scale
+discriminators. Validation: ``val/mel_l1`` on whole validation segments.
+"""
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+
+from audioldm.audio.mel import MelFrontEnd
+from audioldm.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss
+from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
+from audioldm.models.vocoder import HifiGanVocoder, build_generator
+from lightning_modules.base import StageModule
+
+
+class VocoderModule(StageModule):
+    """batch["log_mel"] [B, 1, T, 64] -> waveform [B, T * 160], compared with batch["waveform"]."""
+
+    stage = "vocoder"
+
+    def __init__(self, config: DictConfig):
+        super().__init__(config)
+        m, mel = self.model_config, self.mel_config
+        self.automatic_optimization = False
+        self.vocoder = HifiGanVocoder(build_generator(m, mel.n_mels, mel.sample_rate))
+        self.mpd = MultiPeriodDiscriminator(tuple(m.mpd_periods), m.disc_width)
+        self.msd = MultiScaleDiscriminator(m.disc_width)
+        self.front_end = MelFrontEnd(mel)
+
+    def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
+        return self.vocoder(log_mel)
+
+    def _discriminate(self, wave: torch.Tensor):
+        """wave [B, N] -> (logits list, feature-map lists) of all sub-discriminators."""
+        p_logits, p_feats = self.mpd(wave.unsqueeze(1))
+        s_logits, s_feats = self.msd(wave.unsqueeze(1))
+        return p_logits + s_logits, p_feats + s_feats
+
+    def training_step(self, batch: dict, batch_idx: int) -> None:
+        m = self.model_config
+        opt_g, opt_d = self.optimizers()
+        if batch_idx == 0 and self.current_epoch > 0:  # per-epoch decay, at the start of the next epoch
+            for scheduler in self.lr_schedulers():    # (so a checkpoint from an epoch's last batch
+                scheduler.step()                      # resumes without missing or repeating it)
+        real, log_mel = batch["waveform"], batch["log_mel"]
+        fake = self(log_mel)
+
+        real_logits, _ = self._discriminate(real)
+        fake_logits, _ = self._discriminate(fake.detach())
+        d_loss = lsgan_d_loss(real_logits, fake_logits)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        self.clip_manual(opt_d)
+        opt_d.step()
+
+        mel_l1 = (self.front_end(fake) - log_mel).abs().mean()
+        real_logits, real_feats = self._discriminate(real)
+        fake_logits, fake_feats = self._discriminate(fake)
+        fm = feature_matching_loss(real_feats, fake_feats)
+        adv = lsgan_g_loss(fake_logits)
+        g_loss = m.mel_weight * mel_l1 + m.feature_weight * fm + m.adversarial_weight * adv
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(g_loss)
+        self.clip_manual(opt_g)
+        opt_g.step()
+
+        n = real.shape[0]
+        self.log("train/g_loss", g_loss.detach(), prog_bar=True, batch_size=n)
+        self.log_dict({"train/mel_l1": mel_l1.detach(), "train/feature_matching": fm.detach(),
+                       "train/adversarial": adv.detach(), "train/d_loss": d_loss.detach(),
+                       "lr/generator": opt_g.param_groups[0]["lr"],
+                       "lr/discriminator": opt_d.param_groups[0]["lr"]}, batch_size=n)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        fake = self(batch["log_mel"])
+        mel_l1 = (self.front_end(fake) - batch["log_mel"]).abs().mean()
+        self.log("val/mel_l1", mel_l1, prog_bar=True, sync_dist=True, batch_size=fake.shape[0])
+
+    def preview(self, batch: dict) -> dict[str, torch.Tensor]:
+        log_mel = batch["log_mel"][:4]
+        fake = self(log_mel)
+        return {"mel/target": log_mel, "mel/generated": self.front_end(fake),
+                "audio/target": batch["waveform"][:4], "audio/generated": fake}
+
+    def configure_optimizers(self):
+        m, o = self.model_config, self.config.optim
+        betas = tuple(m.betas)
+        opt_g = torch.optim.AdamW(self.vocoder.parameters(), lr=o.lr, betas=betas, weight_decay=o.weight_decay)
+        opt_d = torch.optim.AdamW(list(self.mpd.parameters()) + list(self.msd.parameters()), lr=o.lr,
+                                  betas=betas, weight_decay=o.weight_decay)
+        schedulers = [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=m.lr_decay) for opt in (opt_g, opt_d)]
+        return [opt_g, opt_d], schedulers
