@@ -25,6 +25,17 @@ def _ch(channels: int, width: float, multiple: int = 16) -> int:
     return channels if width == 1.0 else max(multiple, int(round(channels * width / multiple)) * multiple)
 
 
+def run_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Convs with leaky ReLU, then the output conv: (logits [B, L], every layer's feature map)."""
+    features = []
+    for conv in convs:
+        x = F.leaky_relu(conv(x), SLOPE)
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     def __init__(self, period: int, width: float = 1.0):
         super().__init__()
@@ -40,14 +51,7 @@ class PeriodDiscriminator(nn.Module):
         b, c, n = wave.shape
         if n % self.period:
             wave = F.pad(wave, (0, self.period - n % self.period), mode="reflect")
-        x = wave.view(b, c, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return run_stack(self.convs, self.post, wave.view(b, c, -1, self.period))
 
 
 class ScaleDiscriminator(nn.Module):
@@ -68,13 +72,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """wave [B, 1, N] -> (logits [B, L], feature maps)."""
-        x, features = wave, []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), SLOPE)
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return run_stack(self.convs, self.post, wave)
 
 
 class MultiPeriodDiscriminator(nn.Module):
