@@ -1,0 +1,1 @@
+"""Noise schedules, guidance and samplers (plain torch, kept out of the networks)."""

@@ -1,0 +1,50 @@
+"""The latent-diffusion UNet: diffusers ``UNet2DConditionModel`` in AudioLDM's form.
+
+AudioLDM-S: model_channels 128 with multipliers [1, 2, 3, 5] -> block_out_channels
+(128, 256, 384, 640), 2 res blocks per level, attention at downsampling 2, 4, 8 (levels 2-4)
+with 32 channels per head and one transformer layer. AudioLDM-L: 256 channels, 64 per head.
+The condition (a 512-d CLAP embedding) is projected to the timestep-embedding size and
+concatenated with it (FiLM-style, ``class_embed_type="simple_projection"``,
+``class_embeddings_concat=True``); no text sequence is passed, so the attention layers attend
+to the latent itself. Input/output: latent [B, 8, T/4, 16].
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from diffusers import UNet2DConditionModel
+
+
+@dataclass
+class UnetConfig:
+    model_channels: int = 128
+    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 3, 5])
+    layers_per_block: int = 2
+    head_channels: int = 32
+    latent_channels: int = 8
+    condition_dim: int = 512
+
+
+def build_unet(config: UnetConfig) -> UNet2DConditionModel:
+    """AudioLDM-S with the defaults (185.0M parameters); AudioLDM-L with 256 / 64 (739.1M)."""
+    channels = tuple(config.model_channels * m for m in config.channel_mult)
+    if any(c % config.head_channels for c in channels):
+        raise ValueError(f"every level's channels {channels} must be divisible by head_channels={config.head_channels}")
+    levels = len(channels)
+    return UNet2DConditionModel(
+        in_channels=config.latent_channels, out_channels=config.latent_channels,
+        down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
+        up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
+        block_out_channels=channels, layers_per_block=config.layers_per_block,
+        attention_head_dim=[c // config.head_channels for c in channels],  # diffusers: number of heads
+        cross_attention_dim=channels, class_embed_type="simple_projection",
+        projection_class_embeddings_input_dim=config.condition_dim, class_embeddings_concat=True,
+        norm_num_groups=min(32, config.model_channels),
+    )
+
+
+def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
+                  condition: torch.Tensor) -> torch.Tensor:
+    """epsilon prediction: latent [B, 8, T', F'], timesteps [B], condition [B, 512] -> [B, 8, T', F']."""
+    return unet(latent, t, encoder_hidden_states=None, class_labels=condition).sample

@@ -1,0 +1,49 @@
+"""The LDM UNet in AudioLDM's diffusers form, and classifier-free guidance."""
+from __future__ import annotations
+
+import torch
+
+from audioldm.diffusion.guidance import guided_noise
+from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+
+
+def count(module: torch.nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def test_audioldm_s_and_l_parameter_counts_on_meta():
+    with torch.device("meta"):
+        small = build_unet(UnetConfig())
+        large = build_unet(UnetConfig(model_channels=256, head_channels=64))
+    assert round(count(small) / 1e6, 1) == 185.0 and count(small) == 185_036_552
+    assert round(count(large) / 1e6, 1) == 739.1 and count(large) == 739_139_080
+
+
+def tiny_unet() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_unet(UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8))
+
+
+def test_shapes_and_condition_changes_the_output():
+    unet = tiny_unet().eval()
+    latent, t = torch.randn(2, 8, 32, 16), torch.tensor([10, 500])
+    cond = torch.randn(2, 512)
+    out = predict_noise(unet, latent, t, cond)
+    assert out.shape == latent.shape
+    assert not torch.allclose(out, predict_noise(unet, latent, t, torch.randn(2, 512)))
+
+
+def test_guidance_one_equals_conditional_and_matches_formula():
+    unet = tiny_unet().eval()
+
+    def denoiser(x, t, c):
+        return predict_noise(unet, x, t, c)
+
+    latent, t = torch.randn(3, 8, 16, 16), torch.tensor(250)
+    cond, null = torch.randn(3, 512), torch.zeros(512)
+    with torch.no_grad():
+        e_c = denoiser(latent, t.expand(3), cond)
+        e_u = denoiser(latent, t.expand(3), null.expand(3, -1))
+        torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 1.0), e_c)
+        torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 2.5), e_u + 2.5 * (e_c - e_u),
+                                   rtol=1e-4, atol=1e-5)
