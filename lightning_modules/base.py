@@ -85,6 +85,12 @@ class StageModule(pl.LightningModule):
             self._rng_to_restore = None
 
     @classmethod
+    def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "StageModule":
+        """An empty module shaped for ``checkpoint``'s weights (stages whose constructor reads other
+        files, such as the LDM's frozen encoders, rebuild them from what the checkpoint carries)."""
+        return cls(config)
+
+    @classmethod
     def config_from_checkpoint(cls, checkpoint: dict[str, Any]) -> DictConfig:
         if "config" not in checkpoint:
             raise ValueError("checkpoint has no 'config' entry: not written by this project's train.py")

@@ -1,0 +1,66 @@
+"""Reading this project's checkpoints without Lightning (the generation pipeline uses this too).
+
+A missing, truncated or foreign file, or mel settings that differ from the caller's, raise
+``CheckpointError`` with one line naming the file and the mismatch.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+
+import torch
+
+from audioldm.audio.mel import MelConfig
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used as asked; the message is one line."""
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict:
+    """The raw checkpoint dict; a missing, truncated or foreign file gives a ``CheckpointError``."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, not a torch file, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
+        raise CheckpointError(f"{path}: not a checkpoint written by this project's train.py "
+                              f"(no 'config' / 'state_dict' entries)")
+    return checkpoint
+
+
+def checkpoint_stage(path: str | os.PathLike, checkpoint: dict, expected: str | None = None) -> str:
+    """The stage that wrote ``checkpoint``; raises if it is not ``expected``."""
+    found = checkpoint.get("stage", checkpoint["config"].get("stage"))
+    if expected is not None and found != expected:
+        raise CheckpointError(f"{path}: is a '{found}' checkpoint, expected '{expected}'")
+    return found
+
+
+def check_mel(path: str | os.PathLike, saved: dict, expected: MelConfig) -> None:
+    """Raise if the checkpoint's mel settings differ from ``expected`` (naming each field)."""
+    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs config {v!r}" for k, v in asdict(expected).items()
+             if saved.get(k) != v]
+    if diffs:
+        raise CheckpointError(f"{path}: mel settings differ from the config ({'; '.join(diffs)})")
+
+
+def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The entries under ``prefix`` (e.g. ``"vae."``) with the prefix removed."""
+    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+
+
+def load_weights(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], where: str) -> None:
+    """``load_state_dict(strict=True)`` with a one-line error listing what is missing or unexpected."""
+    try:
+        missing, unexpected = module.load_state_dict(state_dict, strict=False)
+    except RuntimeError as e:  # a tensor of the wrong shape
+        lines = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
+        raise CheckpointError(f"{where}: weights do not fit the model ({'; '.join(lines[:3]) or e})") from None
+    if missing or unexpected:
+        raise CheckpointError(f"{where}: weights do not fit the model "
+                              f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+                              f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})")
