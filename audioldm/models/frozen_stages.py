@@ -1,0 +1,78 @@
+"""The LDM's frozen stages (VAE, CLAP, vocoder), built from their training configs and loaded from
+their checkpoints, without Lightning.
+
+Each stage is described by the experiment config its checkpoint carries (a plain dict), so an LDM
+checkpoint that stores these dicts can rebuild the exact networks without the original files.
+State-dict prefixes in a stage checkpoint: ``vae.`` + ``scale_factor`` (VAE), ``embedder.``
+(CLAP), ``vocoder.`` (HiFi-GAN).
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from typing import Any
+
+import torch.nn as nn
+from diffusers import AutoencoderKL
+from omegaconf import OmegaConf
+
+from audioldm.audio.mel import MelConfig
+from audioldm.checkpoint import check_mel, checkpoint_stage, load_weights, read_checkpoint, sub_state_dict
+from audioldm.config.loader import load_config_dict
+from audioldm.models.clap import ClapEmbedder
+from audioldm.models.vae import build_autoencoder
+from audioldm.models.vocoder import GriffinLimVocoder, HifiGanVocoder, build_generator
+
+PREFIXES = {"vae": "vae.", "clap": "embedder.", "vocoder": "vocoder."}
+
+
+def _model_config(stage_config: dict[str, Any]) -> Any:
+    config = load_config_dict(stage_config, source=f"{stage_config.get('stage')} stage config")
+    return OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio)
+
+
+def build_frozen(stage: str, stage_config: dict[str, Any] | None, mel: MelConfig) -> nn.Module:
+    """An untrained network shaped like the one ``stage_config`` trained; a vocoder config of
+    None gives Griffin-Lim (no weights)."""
+    if stage == "vocoder" and stage_config is None:
+        return GriffinLimVocoder(mel)
+    model, audio = _model_config(stage_config)
+    if stage == "vae":
+        return build_autoencoder(model)
+    if stage == "clap":
+        return ClapEmbedder(model, audio.sample_rate)
+    if stage == "vocoder":
+        return HifiGanVocoder(build_generator(model, audio.n_mels, audio.sample_rate))
+    raise ValueError(f"no frozen network for stage {stage!r}")
+
+
+def load_frozen(path: str | os.PathLike, stage: str, mel: MelConfig) -> tuple[nn.Module, dict, dict]:
+    """(network with the checkpoint's weights in eval mode, its stage config, extra tensors).
+
+    The VAE's extra tensors hold ``scale_factor``. A checkpoint of another stage, other mel
+    settings or weights that do not fit raise ``CheckpointError`` naming ``path``.
+    """
+    checkpoint = read_checkpoint(path)
+    checkpoint_stage(path, checkpoint, stage)
+    check_mel(path, checkpoint["config"].get("audio", {}), mel)
+    network = build_frozen(stage, checkpoint["config"], mel)
+    load_weights(network, sub_state_dict(checkpoint["state_dict"], PREFIXES[stage]), f"{path} ({stage})")
+    extra = {"scale_factor": checkpoint["state_dict"]["scale_factor"]} if stage == "vae" else {}
+    return network.eval().requires_grad_(False), checkpoint["config"], extra
+
+
+def latent_shape(vae: AutoencoderKL, mel_frames: int, n_mels: int) -> tuple[int, int, int]:
+    """[C, T', F'] of the latent of a [1, T, F] log-mel."""
+    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    return vae.config.latent_channels, mel_frames // factor, n_mels // factor
+
+
+def fingerprint(module: nn.Module) -> str:
+    """A short hash of a network's weights (to tell whether a latent cache was made with it)."""
+    h = hashlib.sha1()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes()[:4096])
+        h.update(str(float(tensor.float().sum())).encode())
+    return h.hexdigest()[:16]
+

@@ -1,0 +1,160 @@
+"""AudioLDM as one plain module: the UNet (and its EMA), the frozen VAE, CLAP and vocoder, the
+latent ``scale_factor`` and the null condition used for classifier-free guidance.
+
+Data flow: waveform [B, N] -> log-mel [B, 1, T, F] -> VAE posterior -> latent [B, C, T/4, F/4]
+(times ``scale_factor``) -> UNet(noisy latent, t, condition [B, D]) -> VAE decoder -> log-mel ->
+vocoder -> waveform. The condition is a CLAP embedding: of the clip's audio in training, of the
+text when generating; ``null_condition`` is CLAP's embedding of the empty caption.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+import torch
+import torch.nn as nn
+from diffusers import AutoencoderKL, UNet2DConditionModel
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from omegaconf import MISSING
+
+from audioldm.audio.mel import MelConfig, MelFrontEnd
+from audioldm.checkpoint import CheckpointError
+from audioldm.diffusion.guidance import Denoiser
+from audioldm.models.clap import ClapEmbedder
+from audioldm.models.ema import EmaModel
+from audioldm.models.frozen_stages import build_frozen, load_frozen
+from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+
+DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles"]
+
+
+@dataclass
+class LdmConfig:
+    """``model:`` section of an ldm config."""
+
+    unet: UnetConfig = field(default_factory=UnetConfig)
+    vae_ckpt: str = MISSING  # a checkpoint of this project's vae stage (frozen)
+    clap_ckpt: str = MISSING  # a checkpoint of the clap stage (frozen; audio embedding = condition)
+    vocoder_ckpt: Optional[str] = None  # a vocoder stage checkpoint for validation audio; None: Griffin-Lim
+    condition_drop_prob: float = 0.1  # condition -> null condition, for classifier-free guidance
+    ema_decay: float = 0.9999
+    ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
+    # validation: fixed prompts generated with the EMA UNet, logged as mel images and audio
+    val_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
+    val_seconds: float = 10.0
+    val_steps: int = 50
+    val_sampler: str = "ddim"
+    val_guidance: float = 2.5
+    val_seed: int = 0
+
+
+class LatentDiffusion(nn.Module):
+    """The networks of AudioLDM. ``stage_configs`` holds the VAE, CLAP and vocoder training
+    configs (plain dicts; vocoder None = Griffin-Lim) so a checkpoint can rebuild them."""
+
+    def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, clap: ClapEmbedder, vocoder: nn.Module,
+                 mel: MelConfig, stage_configs: dict[str, Any], ema: EmaModel | None = None):
+        super().__init__()
+        if vae.config.latent_channels != unet.config.in_channels:
+            raise ValueError(f"the VAE's latent has {vae.config.latent_channels} channels, the UNet takes "
+                             f"{unet.config.in_channels} (set model.unet.latent_channels)")
+        dim = clap.config.projection_dim
+        if dim != unet.config.projection_class_embeddings_input_dim:
+            raise ValueError(f"the CLAP embedding has {dim} dimensions, the UNet's condition takes "
+                             f"{unet.config.projection_class_embeddings_input_dim} (set model.unet.condition_dim)")
+        self.unet, self.unet_ema, self.vae, self.clap, self.vocoder = unet, ema, vae, clap, vocoder
+        self.mel = mel
+        self.front_end = MelFrontEnd(mel)
+        self.stage_configs = stage_configs
+        self.register_buffer("scale_factor", torch.tensor(1.0))
+        self.register_buffer("null_condition", torch.zeros(dim))
+        for frozen in (vae, clap, vocoder):
+            frozen.requires_grad_(False).eval()
+
+    @property
+    def vae_factor(self) -> int:
+        """Mel frames (and mel bins) per latent position: 4 for AudioLDM."""
+        return 2 ** (len(self.vae.config.block_out_channels) - 1)
+
+    def train(self, mode: bool = True) -> "LatentDiffusion":
+        super().train(mode)
+        for frozen in (self.vae, self.clap, self.vocoder):
+            frozen.eval()  # frozen stages stay in eval mode (no dropout, fixed norms)
+        return self
+
+    def denoiser(self, use_ema: bool = True) -> Denoiser:
+        """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet."""
+        net = self.unet_ema.module if use_ema and self.unet_ema is not None else self.unet
+        return lambda x, t, c: predict_noise(net, x, t, c)
+
+    @torch.no_grad()
+    def set_null_condition(self) -> None:
+        """The unconditional embedding: CLAP's embedding of the empty caption."""
+        self.null_condition.copy_(self.clap.embed_text([""])[0])
+
+    @torch.no_grad()
+    def log_mel(self, waveform: torch.Tensor) -> torch.Tensor:
+        """waveform [B, N] (normalised) -> log-mel [B, 1, T, F]."""
+        return self.front_end(waveform)
+
+    @torch.no_grad()
+    def posterior(self, log_mel: torch.Tensor) -> DiagonalGaussianDistribution:
+        """log-mel [B, 1, T, F] -> the VAE posterior over latents [B, C, T/4, F/4]."""
+        return self.vae.encode(log_mel).latent_dist
+
+    def to_latent(self, posterior: DiagonalGaussianDistribution, sample: bool = True,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        """A posterior sample (or its mode) times ``scale_factor``: the diffusion's x_0."""
+        z = posterior.sample(generator) if sample else posterior.mode()
+        return z * self.scale_factor
+
+    @torch.no_grad()
+    def embed_audio(self, waveform: torch.Tensor) -> torch.Tensor:
+        """waveform [B, N] 16 kHz -> CLAP audio embedding [B, D] (the training condition)."""
+        return self.clap.embed_audio(waveform)
+
+    @torch.no_grad()
+    def embed_text(self, texts: list[str]) -> torch.Tensor:
+        """B captions -> CLAP text embedding [B, D] (the generation condition)."""
+        return self.clap.embed_text(list(texts))
+
+    @torch.no_grad()
+    def decode(self, latent: torch.Tensor) -> torch.Tensor:
+        """latent [B, C, T', F'] -> log-mel [B, 1, T' * 4, F' * 4]."""
+        return self.vae.decode(latent / self.scale_factor).sample
+
+    @torch.no_grad()
+    def vocode(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """log-mel [B, 1, T, F] -> waveform [B, T * hop]."""
+        return self.vocoder(log_mel)
+
+
+def build_latent_diffusion(config: LdmConfig, mel: MelConfig, stage_configs: dict[str, Any],
+                           with_ema: bool = True) -> LatentDiffusion:
+    """Untrained networks shaped by ``config`` and the stored stage configs (for loading weights)."""
+    unet = build_unet(config.unet)
+    ema = EmaModel(unet, config.ema_decay, config.ema_warmup) if with_ema else None
+    frozen = {stage: build_frozen(stage, stage_configs.get(stage), mel) for stage in ("vae", "clap", "vocoder")}
+    return LatentDiffusion(unet, frozen["vae"], frozen["clap"], frozen["vocoder"], mel, stage_configs, ema)
+
+
+def latent_diffusion_from_stages(config: LdmConfig, mel: MelConfig) -> LatentDiffusion:
+    """A new UNet (and EMA) with the frozen VAE, CLAP and vocoder read from their checkpoints."""
+    for key in ("vae_ckpt", "clap_ckpt", "vocoder_ckpt"):
+        path = getattr(config, key)
+        if path and not os.path.isfile(path):
+            raise CheckpointError(f"model.{key}: file not found: {path}")
+    vae, vae_config, extra = load_frozen(config.vae_ckpt, "vae", mel)
+    clap, clap_config, _ = load_frozen(config.clap_ckpt, "clap", mel)
+    if config.vocoder_ckpt:
+        vocoder, vocoder_config, _ = load_frozen(config.vocoder_ckpt, "vocoder", mel)
+    else:
+        vocoder, vocoder_config = build_frozen("vocoder", None, mel), None
+    unet = build_unet(config.unet)
+    model = LatentDiffusion(unet, vae, clap, vocoder, mel,
+                            {"vae": vae_config, "clap": clap_config, "vocoder": vocoder_config},
+                            EmaModel(unet, config.ema_decay, config.ema_warmup))
+    model.scale_factor.copy_(extra["scale_factor"])
+    model.set_null_condition()
+    return model
