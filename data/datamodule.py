@@ -10,6 +10,8 @@ restored mid-epoch continues with the next batch the interrupted run would have 
 from __future__ import annotations
 
 import hashlib
+import logging
+from dataclasses import asdict
 
 import pytorch_lightning as pl
 import torch
@@ -18,8 +20,11 @@ from torch.utils.data import DataLoader
 from audioldm.audio.mel import MelConfig
 from audioldm.config.schema import DataConfig
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
+from data.latent_cache import LatentCache, LatentCacheError, LatentClipDataset
 from data.manifest import ManifestEntry, read_manifest
 from data.sampler import ResumableSampler
+
+log = logging.getLogger(__name__)
 
 
 def stable_fraction(key: str) -> float:
@@ -124,4 +129,21 @@ class VocoderDataModule(AudioDataModule):
 
 
 class LdmDataModule(AudioDataModule):
-    """Log-mel (to the VAE) + waveform (to CLAP's audio encoder, the training condition)."""
+    """Log-mel (to the VAE) + waveform (to CLAP's audio encoder, the training condition); or, with
+    ``data.latent_cache_dir``, the pre-encoded posterior and CLAP embedding of each clip."""
+
+    cache: LatentCache | None = None
+
+    def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool):
+        if not self.data.latent_cache_dir:
+            return super()._dataset(entries, seconds, random_crop)
+        self.cache = LatentCache(self.data.latent_cache_dir)
+        self.cache.check_meta({"segment_samples": self.mel.samples_for_seconds(seconds), "mel": asdict(self.mel)})
+        cached = [e for e in entries if self.cache.has(self.cache.key(e.id))]
+        if not cached:
+            raise LatentCacheError(f"{self.cache.root}: none of {len(entries)} clips is pre-encoded; run "
+                                   f"python -m data.preencode --config <this config>")
+        if len(cached) < len(entries):
+            log.warning("%d of %d clips have no pre-encoded latents in %s (unreadable when encoded, or added "
+                        "since); they are left out", len(entries) - len(cached), len(entries), self.cache.root)
+        return LatentClipDataset(cached, self.cache, random_segment=random_crop)

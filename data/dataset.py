@@ -130,12 +130,12 @@ class AudioClipDataset(Dataset):
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
     """Stack tensors, keep strings as lists, sum ``skipped`` into a 0-d tensor.
 
-    Returns {"waveform": [B, N], "log_mel": [B, 1, T, F], "caption": list[str],
+    Returns {"waveform": [B, N], "log_mel": [B, 1, T, F] (each tensor field stacked), "caption": list[str],
     "captions": list[list[str]], "labels": list[list[str]], "id": list[str], "skipped": []}.
     """
     batch: dict[str, Any] = {}
-    for key in ("waveform", "log_mel"):
-        if key in items[0]:
+    for key, value in items[0].items():  # waveform, log_mel (or pre-encoded posterior, clap_audio)
+        if isinstance(value, torch.Tensor):
             batch[key] = torch.stack([item[key] for item in items])
     for key in ("caption", "captions", "labels", "id"):
         batch[key] = [item[key] for item in items]

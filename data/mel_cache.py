@@ -11,41 +11,19 @@ import hashlib
 import json
 import os
 from dataclasses import asdict
-from pathlib import Path
-
-import torch
 
 from audioldm.audio.mel import MelConfig
+from data.tensor_store import TensorStore
 
 
-class MelCache:
+class MelCache(TensorStore):
     """Stores {"waveform": [N], "log_mel": [1, T, F]} per segment under ``root``."""
 
     def __init__(self, root: str | os.PathLike, mel: MelConfig, segment_samples: int):
-        self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        super().__init__(root)
         self._settings = json.dumps({"mel": asdict(mel), "segment": segment_samples}, sort_keys=True)
 
     def key(self, path: str) -> str:
         stat = os.stat(path)
         ident = f"{os.path.abspath(path)}|{stat.st_size}|{stat.st_mtime_ns}|{self._settings}"
         return hashlib.sha1(ident.encode()).hexdigest()
-
-    def _file(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.pt"
-
-    def load(self, key: str) -> dict[str, torch.Tensor] | None:
-        file = self._file(key)
-        if not file.is_file():
-            return None
-        try:
-            return torch.load(file, map_location="cpu", weights_only=True)
-        except Exception:  # a half-written or corrupt cache entry is simply recomputed
-            return None
-
-    def save(self, key: str, item: dict[str, torch.Tensor]) -> None:
-        file = self._file(key)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({k: v.contiguous() for k, v in item.items()}, tmp)
-        os.replace(tmp, file)

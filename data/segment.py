@@ -51,3 +51,22 @@ def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     if wave.shape[-1] >= n:
         return wave[..., :n]
     return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
+
+
+def read_tiles(path: str, info: AudioInfo, sample_rate: int, segment_samples: int, max_tiles: int,
+               min_fill: float = 0.5, silence_peak: float = 1e-4) -> torch.Tensor:
+    """Consecutive segments from the start of a clip: [K, segment_samples], 1 <= K <= ``max_tiles``.
+
+    Tile 0 is exactly ``read_segment(..., rng=None)``. A later tile is kept only if at least
+    ``min_fill`` of it is audio (not end padding) and it is not silent. Each tile is normalised.
+    """
+    window = int(round(segment_samples * info.sample_rate / sample_rate))
+    count = max(1, min(max_tiles, (info.frames - int(window * min_fill)) // window + 1))
+    wave = load_audio(path, sample_rate, 0, min(info.frames, count * window), info=info)
+    tiles = []
+    for k in range(count):
+        piece = wave[k * segment_samples:(k + 1) * segment_samples]
+        if k > 0 and (piece.numel() < min_fill * segment_samples or float(piece.abs().max()) <= silence_peak):
+            continue
+        tiles.append(fit_length(normalize_waveform(piece), segment_samples))
+    return torch.stack(tiles)

@@ -29,6 +29,9 @@ class DataConfig:
     mel_cache_dir: Optional[str] = None
     pin_memory: bool = True  # only takes effect on CUDA
     require_captions: bool = False  # drop entries without captions (CLAP needs them)
+    # ldm only: read pre-encoded VAE posteriors and CLAP audio embeddings from this folder
+    # (written by `python -m data.preencode`) instead of decoding audio
+    latent_cache_dir: Optional[str] = None
 
 
 @dataclass

@@ -1,0 +1,156 @@
+"""Pre-encode an ldm config's clips once, so LDM training skips the frozen VAE and CLAP:
+
+    python -m data.preencode --config configs/ldm_s.yaml [key=value ...] [--max-segments 4]
+
+For every clip of ``data.train_manifest`` (and ``data.val_manifest``) it stores the VAE posterior
+and the CLAP audio embedding of up to ``--max-segments`` consecutive segments of
+``data.segment_seconds`` in ``data.latent_cache_dir`` (see ``data/latent_cache.py``). Training
+with that folder set reads them instead of audio; segment 0 is what raw-audio validation reads,
+so a clip no longer than the segment trains identically either way. Clips already encoded are
+skipped (the command resumes), unreadable ones are counted and left out.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from dataclasses import asdict
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, Dataset  # noqa: E402
+
+from audioldm.audio.io import AudioReadError, audio_info  # noqa: E402
+from audioldm.audio.mel import MelConfig, MelFrontEnd  # noqa: E402
+from data.latent_cache import LatentCache  # noqa: E402
+from data.manifest import ManifestEntry, read_manifest  # noqa: E402
+from data.segment import read_tiles  # noqa: E402
+
+log = logging.getLogger("preencode")
+
+
+class TileDataset(Dataset):
+    """Per entry: {"id", "tiles": [K, N]} or {"id", "error": str} for an unreadable file."""
+
+    def __init__(self, entries: list[ManifestEntry], mel: MelConfig, segment_samples: int, max_tiles: int):
+        self.entries, self.mel, self.segment_samples, self.max_tiles = entries, mel, segment_samples, max_tiles
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, i: int) -> dict:
+        entry = self.entries[i]
+        try:
+            tiles = read_tiles(entry.path, audio_info(entry.path), self.mel.sample_rate, self.segment_samples,
+                               self.max_tiles)
+        except AudioReadError as e:
+            return {"id": entry.id, "error": str(e)}
+        return {"id": entry.id, "tiles": tiles}
+
+
+def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
+    """What a cache must agree on with the run that reads it."""
+    from audioldm.models.frozen_stages import fingerprint
+
+    mel = config_mel(config)
+    return {"segment_samples": mel.samples_for_seconds(config.data.segment_seconds), "mel": asdict(mel),
+            "vae_fingerprint": fingerprint(vae), "clap_fingerprint": fingerprint(clap)}
+
+
+def config_mel(config) -> MelConfig:
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_object(config.audio)
+
+
+@torch.no_grad()
+def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str = "cpu",
+              num_workers: int | None = None, progress: bool = True) -> dict[str, int]:
+    """Encode the config's clips into ``data.latent_cache_dir``; returns counts
+    {"encoded", "already", "unreadable", "segments"}."""
+    from tqdm import tqdm
+
+    from audioldm.models.frozen_stages import load_frozen
+
+    if not config.data.latent_cache_dir:
+        raise ValueError("data.latent_cache_dir is not set: say where the pre-encoded latents go")
+    mel = config_mel(config)
+    vae, _, _ = load_frozen(config.model.vae_ckpt, "vae", mel)
+    clap, _, _ = load_frozen(config.model.clap_ckpt, "clap", mel)
+    vae, clap = vae.to(device), clap.to(device)
+    front_end = MelFrontEnd(mel).to(device)
+    cache = LatentCache(config.data.latent_cache_dir)
+    meta = cache_meta(config, vae, clap)
+    if cache.read_meta() is not None:
+        cache.check_meta(meta)
+    cache.write_meta(meta)
+
+    entries = read_manifest(config.data.train_manifest)
+    if config.data.val_manifest:
+        entries += [e for e in read_manifest(config.data.val_manifest) if e.id not in {x.id for x in entries}]
+    todo = [e for e in entries if not cache.has(cache.key(e.id))]
+    counts = {"encoded": 0, "already": len(entries) - len(todo), "unreadable": 0, "segments": 0}
+    if not todo:
+        return counts
+    workers = config.data.num_workers if num_workers is None else num_workers
+    loader = DataLoader(TileDataset(todo, mel, meta["segment_samples"], max_segments), batch_size=batch_size,
+                        num_workers=workers, collate_fn=list)
+    for batch in tqdm(loader, desc="pre-encoding", unit="batch", disable=not progress):
+        good = [item for item in batch if "tiles" in item]
+        for item in batch:
+            if "error" in item:
+                counts["unreadable"] += 1
+                log.warning("skipping unreadable clip %s", item["error"])
+        if not good:
+            continue
+        waves = torch.cat([item["tiles"] for item in good]).to(device)  # [sum K, N]
+        posterior = vae.encode(front_end(waves)).latent_dist.parameters  # [sum K, 2C, T', F']
+        clap_audio = clap.embed_audio(waves)  # [sum K, D]
+        start = 0
+        for item in good:
+            k = item["tiles"].shape[0]
+            cache.save(cache.key(item["id"]), {"posterior": posterior[start:start + k].cpu(),
+                                                "clap_audio": clap_audio[start:start + k].cpu()})
+            start += k
+            counts["encoded"] += 1
+            counts["segments"] += k
+    return counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="the ldm config that will train on the latents")
+    parser.add_argument("overrides", nargs="*", help="key=value overrides, as for train.py")
+    parser.add_argument("--max-segments", type=int, default=1,
+                        help="consecutive segments stored per clip (training draws one per epoch); default 1")
+    parser.add_argument("--batch-size", type=int, default=16, help="clips per encoder batch")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+
+    from audioldm.checkpoint import CheckpointError
+    from audioldm.config import ConfigError, load_config
+    from data.latent_cache import LatentCacheError
+    from data.manifest import ManifestError
+
+    start = time.time()
+    try:
+        config = load_config(args.config, args.overrides)
+        if config.stage != "ldm":
+            raise ConfigError(f"{args.config}: is a '{config.stage}' config; pre-encoding is for stage 'ldm'")
+        counts = preencode(config, args.max_segments, args.batch_size, args.device)
+    except (ConfigError, CheckpointError, LatentCacheError, ManifestError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"preencode: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
+          f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "
+          f"{config.data.latent_cache_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
