@@ -1,7 +1,7 @@
 """Train one stage: python train.py --config configs/demo/vae.yaml [key=value ...]
 
-The config is validated completely (unknown keys, wrong types, missing values, a stage that
-does not exist yet) before any data is read or any model is built.
+The config is validated completely (unknown keys, wrong types, missing values, an unknown stage,
+files that do not exist) before any data is read or any model is built.
 """
 from __future__ import annotations
 
@@ -23,14 +23,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from audioldm.config import ConfigError, StageNotImplementedError, load_config
+    from audioldm.config import ConfigError, load_config
 
     try:
         config = load_config(args.config, args.overrides)
         check_paths(config)
         if config.resume:
             check_resume(config)
-    except (ConfigError, StageNotImplementedError) as e:
+    except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.print_config:
@@ -38,9 +38,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(OmegaConf.to_yaml(config), end="")
         return 0
+    from audioldm.checkpoint import CheckpointError
+    from data.latent_cache import LatentCacheError
+    from data.manifest import ManifestError
     from lightning_modules.trainer import fit
 
-    fit(config)
+    try:
+        fit(config)
+    except (CheckpointError, LatentCacheError, ManifestError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -48,7 +55,9 @@ def check_paths(config) -> None:
     """Files the run needs must exist before anything starts."""
     from audioldm.config import ConfigError
 
-    for key in ("data.train_manifest", "data.val_manifest", "resume"):
+    keys = ["data.train_manifest", "data.val_manifest", "resume"]
+    keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen stages of the ldm
+    for key in keys:
         value = config
         for part in key.split("."):
             value = value.get(part)

@@ -8,7 +8,7 @@ from audioldm.config.stages import model_config_class
 
 
 def module_class(stage: str) -> type[pl.LightningModule]:
-    """The LightningModule class of ``stage`` (raises StageNotImplementedError if not built yet)."""
+    """The LightningModule class of ``stage`` ."""
     model_config_class(stage)
     if stage == "vae":
         from lightning_modules.vae import VaeModule
@@ -22,6 +22,10 @@ def module_class(stage: str) -> type[pl.LightningModule]:
         from lightning_modules.vocoder import VocoderModule
 
         return VocoderModule
+    if stage == "ldm":
+        from lightning_modules.ldm import LdmModule
+
+        return LdmModule
     raise AssertionError(f"stage '{stage}' has a config class but no module")
 
 

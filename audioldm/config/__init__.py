@@ -1,9 +1,9 @@
 """Typed experiment configs: schema, stage registry and the validating loader."""
 from audioldm.config.loader import ConfigError, config_to_dict, load_config, load_config_dict
 from audioldm.config.schema import CheckpointConfig, DataConfig, ExperimentConfig, OptimConfig, TrainerConfig
-from audioldm.config.stages import KNOWN_STAGES, StageNotImplementedError
+from audioldm.config.stages import KNOWN_STAGES
 
 __all__ = [
     "ConfigError", "config_to_dict", "load_config", "load_config_dict", "CheckpointConfig", "DataConfig",
-    "ExperimentConfig", "OptimConfig", "TrainerConfig", "KNOWN_STAGES", "StageNotImplementedError",
+    "ExperimentConfig", "OptimConfig", "TrainerConfig", "KNOWN_STAGES",
 ]

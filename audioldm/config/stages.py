@@ -2,15 +2,10 @@
 from __future__ import annotations
 
 KNOWN_STAGES = ("clap", "vae", "vocoder", "ldm")
-IMPLEMENTED_STAGES = ("clap", "vae", "vocoder")
-
-
-class StageNotImplementedError(NotImplementedError):
-    pass
 
 
 def model_config_class(stage: str) -> type:
-    """The ``model:`` schema for ``stage``; raises for a known stage that is not built yet.
+    """The ``model:`` schema for ``stage`` (one of ``KNOWN_STAGES``).
 
     Explicit registry with per-stage imports (no import strings): loading a vae config does not
     import the CLAP code and vice versa.
@@ -27,6 +22,8 @@ def model_config_class(stage: str) -> type:
         from audioldm.models.vocoder import VocoderConfig
 
         return VocoderConfig
-    raise StageNotImplementedError(
-        f"stage '{stage}' is not implemented yet (implemented: {', '.join(IMPLEMENTED_STAGES)})"
-    )
+    if stage == "ldm":
+        from audioldm.models.latent_diffusion import LdmConfig
+
+        return LdmConfig
+    raise ValueError(f"unknown stage {stage!r} (one of {', '.join(KNOWN_STAGES)})")

@@ -1,0 +1,1 @@
+"""Generation (plain torch): text to audio, style transfer, inpainting and super-resolution."""

@@ -1,0 +1,186 @@
+"""Text-to-audio generation and zero-shot editing with a trained ``LatentDiffusion``.
+
+texts -> CLAP text embeddings -> guided sampling (DDIM or DPM-Solver++, the unconditional half
+in the same batch) -> VAE decoder -> log-mel -> vocoder -> 16 kHz waveform. ``n_candidates`` per
+prompt are drawn and the one whose audio CLAP finds closest to the text is kept.
+
+Seeds: output i, candidate k draws all its noise from its own generator seeded
+``seed + i + 1_000_003 * k``, so a prompt's audio does not depend on the batch it is in, and
+candidate 0 equals the single-candidate output.
+
+Lengths: ``seconds`` becomes ceil(seconds * sr / hop) mel frames, rounded up to a multiple of the
+VAE's downsampling (4); the waveform is cut back to ``seconds``.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torchaudio.functional as AF
+from diffusers.utils.torch_utils import randn_tensor
+
+from audioldm.audio.mel import normalize_waveform
+from audioldm.diffusion.sampler import sample
+from audioldm.models.latent_diffusion import LatentDiffusion
+from audioldm.pipeline.masks import band_mask, time_mask
+
+
+@dataclass
+class SamplingOptions:
+    steps: int = 200
+    sampler: str = "ddim"  # or "dpmsolver++"
+    guidance: float = 2.5  # e_u + guidance * (e_c - e_u); 1 = no guidance
+    eta: float = 1.0  # DDIM stochasticity (AudioLDM: 1.0; 0 = deterministic ODE)
+    seed: int = 0
+    n_candidates: int = 1  # drawn per output, re-ranked by CLAP text-audio similarity
+    batch_size: int = 8  # outputs (candidates included) per sampling pass
+
+
+@dataclass
+class Generated:
+    waveform: torch.Tensor  # [B, N] 16 kHz
+    log_mel: torch.Tensor  # [B, 1, T, F]
+    texts: list[str]
+    latent: torch.Tensor  # [B, C, T', F'] the sampled latent (times scale_factor)
+    clap_score: torch.Tensor | None = None  # [B] cosine(text, audio), when candidates were ranked
+
+
+Progress = Callable[[int, int], None]  # (sampling steps done, steps in the whole call)
+
+
+class TextToAudio:
+    """The generation pipeline over a ``LatentDiffusion`` (its EMA UNet unless ``use_ema=False``)."""
+
+    def __init__(self, model: LatentDiffusion, use_ema: bool = True):
+        self.model = model.eval()
+        self.denoiser = model.denoiser(use_ema)
+        self.mel = model.mel
+
+    @classmethod
+    def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
+                        vocoder_ckpt: str | None = None) -> "TextToAudio":
+        """Load an ldm checkpoint written by train.py (see ``audioldm.pipeline.loading``)."""
+        from audioldm.pipeline.loading import load_latent_diffusion
+
+        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt))
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.scale_factor.device
+
+    def frames_for(self, seconds: float) -> tuple[int, int]:
+        """(mel frames, samples) for ``seconds`` of audio (frames a multiple of the VAE factor)."""
+        if not seconds > 0:
+            raise ValueError(f"duration must be positive, got {seconds}")
+        samples = int(round(seconds * self.mel.sample_rate))
+        factor = self.model.vae_factor
+        frames = math.ceil(math.ceil(samples / self.mel.hop_length) / factor) * factor
+        return frames, samples
+
+    # -- public calls ---------------------------------------------------------------------------
+    def text_to_audio(self, texts: list[str], seconds: float = 10.0, options: SamplingOptions | None = None,
+                      progress: Progress | None = None) -> Generated:
+        """B prompts -> B clips of ``seconds``."""
+        options = options or SamplingOptions()
+        _check_texts(texts)
+        frames, samples = self.frames_for(seconds)
+        return self._generate(list(texts), frames, samples, options, progress)
+
+    def style_transfer(self, audio: torch.Tensor, text: str, strength: float,
+                       options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+        """Source waveform [N] 16 kHz + target text: noise the source latent to ``strength`` (0-1) of
+        the schedule, denoise with the text. Strength 0 returns the VAE reconstruction."""
+        options = options or SamplingOptions()
+        _check_texts([text])
+        source, frames, samples = self._encode_source(audio)
+        return self._generate([text], frames, samples, options, progress, init=source, strength=strength)
+
+    def inpaint(self, audio: torch.Tensor, text: str, spans: list[tuple[float, float]],
+                options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+        """Regenerate the time ``spans`` (seconds) of the source [N] from ``text``; keep the rest."""
+        options = options or SamplingOptions()
+        _check_texts([text])
+        source, frames, samples = self._encode_source(audio)
+        mask = time_mask(source.shape[2], self.model.vae_factor, self.mel, spans, samples / self.mel.sample_rate)
+        return self._generate([text], frames, samples, options, progress, observed=source, mask=mask)
+
+    def super_resolution(self, audio: torch.Tensor, text: str, cutoff_hz: float,
+                         options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+        """Keep the source's band below ``cutoff_hz`` (it is low-passed there first) and regenerate
+        the band above it from ``text``."""
+        options = options or SamplingOptions()
+        _check_texts([text])
+        rate = self.mel.sample_rate
+        if not 0 < cutoff_hz < rate / 2:
+            raise ValueError(f"cutoff must be between 0 and {rate // 2} Hz, got {cutoff_hz:g}")
+        low_rate = int(2 * cutoff_hz)
+        low = AF.resample(AF.resample(audio.float().reshape(-1), rate, low_rate), low_rate, rate)[: audio.numel()]
+        source, frames, samples = self._encode_source(low)
+        mask = band_mask(source.shape[3], self.model.vae_factor, self.mel, cutoff_hz)
+        return self._generate([text], frames, samples, options, progress, observed=source, mask=mask)
+
+    # -- internals ---------------------------------------------------------------------------------
+    @torch.no_grad()
+    def _encode_source(self, audio: torch.Tensor) -> tuple[torch.Tensor, int, int]:
+        """waveform [N] -> (latent [1, C, T', F'] (posterior mode x scale), frames, samples)."""
+        wave = audio.float().reshape(-1).to(self.device)
+        if wave.numel() < self.mel.n_fft:
+            raise ValueError(f"source audio is too short ({wave.numel()} samples; at least {self.mel.n_fft})")
+        frames, samples = self.frames_for(wave.numel() / self.mel.sample_rate)
+        wave = torch.nn.functional.pad(normalize_waveform(wave), (0, frames * self.mel.hop_length - wave.numel()))
+        posterior = self.model.posterior(self.model.log_mel(wave[None]))
+        return self.model.to_latent(posterior, sample=False), frames, samples
+
+    @torch.no_grad()
+    def _generate(self, texts: list[str], frames: int, samples: int, options: SamplingOptions,
+                  progress: Progress | None, init: torch.Tensor | None = None, strength: float = 1.0,
+                  observed: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Generated:
+        n = max(1, options.n_candidates)
+        items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
+        channels = self.model.unet.config.in_channels
+        shape = (1, channels, frames // self.model.vae_factor, self.mel.n_mels // self.model.vae_factor)
+        waves, mels, latents = [], [], []
+        size = max(1, options.batch_size)
+        n_chunks = math.ceil(len(items) / size)
+        for c, start in enumerate(range(0, len(items), size)):
+            chunk = items[start:start + size]
+            generators = [torch.Generator().manual_seed(options.seed + i + 1_000_003 * k) for i, k in chunk]
+            noise = randn_tensor((len(chunk),) + shape[1:], generator=generators, device=self.device)
+            condition = self.model.embed_text([texts[i] for i, _ in chunk])
+            extra = {}
+            if init is not None:
+                extra = {"init": init.expand(len(chunk), -1, -1, -1), "strength": strength}
+            if observed is not None:
+                extra = {"observed": observed.expand(len(chunk), -1, -1, -1), "mask": mask.to(self.device)}
+            latent = sample(self.denoiser, noise, condition, self.model.null_condition, steps=options.steps,
+                            guidance=options.guidance, sampler=options.sampler, eta=options.eta,
+                            generator=generators,
+                            callback=(lambda i, n, c=c: progress(c * n + i, n_chunks * n)) if progress else None,
+                            **extra)
+            log_mel = self.model.decode(latent)
+            latents.append(latent)
+            mels.append(log_mel)
+            waves.append(self.model.vocode(log_mel)[:, :samples])
+        result = Generated(torch.cat(waves), torch.cat(mels), list(texts), torch.cat(latents))
+        return result if n == 1 else self._best_candidates(result, n)
+
+    def _best_candidates(self, result: Generated, n: int) -> Generated:
+        """Keep, per prompt, the candidate with the highest CLAP text-audio cosine similarity."""
+        b = len(result.texts)
+        audio = self.model.embed_audio(normalize_waveform(result.waveform))  # [n * b, D], candidate-major
+        text = self.model.embed_text(result.texts)  # [b, D]
+        scores = (audio.reshape(n, b, -1) * text[None]).sum(-1)  # [n, b]
+        best = scores.argmax(dim=0)  # [b]
+        pick = best * b + torch.arange(b, device=best.device)
+        return Generated(result.waveform[pick], result.log_mel[pick], result.texts, result.latent[pick],
+                         scores.max(dim=0).values)
+
+
+def _check_texts(texts: list[str]) -> None:
+    if not texts:
+        raise ValueError("no prompt was given")
+    for text in texts:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("a prompt is empty")

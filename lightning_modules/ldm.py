@@ -1,0 +1,118 @@
+"""Latent diffusion stage: epsilon-prediction MSE on VAE latents, conditioned on the CLAP *audio*
+embedding of the same clip (captions are not needed to train).
+
+x_0 = VAE posterior sample x ``scale_factor``; t ~ U{0..999}; x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e;
+loss = ||e - UNet(x_t, t, c)||^2, where c is replaced by the null condition (CLAP's embedding of
+the empty caption) with probability ``condition_drop_prob`` so that classifier-free guidance
+works at sampling time. The batch holds either audio (``log_mel`` + ``waveform``, encoded here by
+the frozen VAE and CLAP) or pre-encoded tensors (``posterior`` + ``clap_audio``, from
+``python -m data.preencode``): both give the same loss for the same clips and noise.
+
+The EMA of the UNet is updated after every optimiser step; validation (loss at fixed noise, and
+the fixed prompts rendered by ``preview``) uses it, and it is saved in every checkpoint.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from omegaconf import DictConfig, OmegaConf
+
+from audioldm.diffusion.schedule import make_scheduler
+from audioldm.models.frozen_stages import fingerprint
+from audioldm.models.latent_diffusion import LatentDiffusion, build_latent_diffusion, latent_diffusion_from_stages
+from audioldm.pipeline.outputs import slug
+from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+from lightning_modules.base import StageModule
+
+
+class LdmModule(StageModule):
+    """Trains ``model.unet``; ``model.vae``, ``model.clap`` and ``model.vocoder`` stay frozen."""
+
+    stage = "ldm"
+
+    def __init__(self, config: DictConfig, model: LatentDiffusion | None = None):
+        super().__init__(config)
+        self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
+        self.noise_schedule = make_scheduler("ddpm")
+
+    @classmethod
+    def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LdmModule":
+        """Rebuild the frozen stages from the configs the checkpoint carries (no other files needed)."""
+        if "stage_configs" not in checkpoint:
+            raise ValueError("ldm checkpoint has no 'stage_configs' entry (not written by this project's train.py)")
+        model = build_latent_diffusion(OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio),
+                                       checkpoint["stage_configs"])
+        return cls(config, model)
+
+    def on_fit_start(self) -> None:
+        """Pre-encoded latents must come from this run's VAE and CLAP (checked before any step)."""
+        cache = getattr(getattr(self.trainer, "datamodule", None), "cache", None)
+        if cache is not None:
+            cache.check_meta({"vae_fingerprint": fingerprint(self.model.vae),
+                              "clap_fingerprint": fingerprint(self.model.clap)})
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["stage_configs"] = self.model.stage_configs
+
+    # -- training ---------------------------------------------------------------------------
+    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None):
+        """(x_0 [B, C, T', F'], CLAP audio embedding [B, D]) from audio or from pre-encoded tensors."""
+        if "posterior" in batch:
+            posterior = DiagonalGaussianDistribution(batch["posterior"])
+            condition = batch["clap_audio"]
+        else:
+            posterior = self.model.posterior(batch["log_mel"])
+            condition = self.model.embed_audio(batch["waveform"])
+        return self.model.to_latent(posterior, generator=generator), condition
+
+    def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
+                       drop_prob: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+        """MSE between the noise and the UNet's prediction at random t, with condition dropout."""
+        b, device = x0.shape[0], x0.device
+        p = self.model_config.condition_drop_prob if drop_prob is None else drop_prob
+        drop = torch.rand(b, device=device, generator=generator) < p
+        condition = torch.where(drop[:, None], self.model.null_condition.to(condition), condition)
+        t = torch.randint(0, self.noise_schedule.config.num_train_timesteps, (b,), device=device, generator=generator)
+        noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
+        noisy = self.noise_schedule.add_noise(x0, noise, t)
+        eps = self.model.denoiser(use_ema)(noisy, t, condition)
+        return F.mse_loss(eps.float(), noise.float())
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x0, condition = self.latents_and_conditions(batch)
+        loss = self.diffusion_loss(x0, condition)
+        self.log("train/loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        return loss
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.model.unet_ema.update(self.model.unet)
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        """EMA loss with noise, timesteps and posterior samples fixed by the batch index (comparable
+        across validations), and no condition dropout."""
+        generator = torch.Generator(device=self.device).manual_seed(batch_idx)
+        x0, condition = self.latents_and_conditions(batch, generator)
+        loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator)
+        self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The fixed validation prompts generated with the EMA UNet: one mel image and one clip each."""
+        m = self.model_config
+        options = SamplingOptions(steps=m.val_steps, sampler=m.val_sampler, guidance=m.val_guidance, seed=m.val_seed)
+        result = TextToAudio(self.model, use_ema=True).text_to_audio(list(m.val_prompts), m.val_seconds, options)
+        media: dict[str, torch.Tensor] = {}
+        for i, prompt in enumerate(m.val_prompts):
+            name = f"{i}_{slug(prompt)}"
+            media[f"mel/generated/{name}"] = result.log_mel[i:i + 1]
+            media[f"audio/generated/{name}"] = result.waveform[i:i + 1]
+        return media
+
+    def configure_optimizers(self):
+        return self.make_optimizer(self.model.unet.parameters())
+
