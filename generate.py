@@ -1,0 +1,183 @@
+"""Generate or edit audio with a trained LDM checkpoint.
+
+    python generate.py --ckpt CKPT --text "a dog barks" --out DIR
+    python generate.py --ckpt CKPT --prompts prompts.txt --out DIR            # one prompt a line
+    python generate.py --ckpt CKPT --mode transfer --audio in.wav --text "jazz piano" --strength 0.5 --out DIR
+    python generate.py --ckpt CKPT --mode inpaint --audio in.wav --text "a dog barks" --span 2.0-4.5 --out DIR
+    python generate.py --ckpt CKPT --mode sr --audio in.wav --text "birdsong" --cutoff 4000 --out DIR
+
+Each output is written as ``DIR/NNN_<prompt>.wav`` (16 kHz) and ``.png`` (its log-mel); DIR also
+gets ``generated.jsonl`` (a manifest of the outputs with their prompts as captions) and
+``generate.json`` (the settings, and the CLAP score of each output when candidates were ranked).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+MODES = ("text", "transfer", "inpaint", "sr")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", required=True, help="an ldm checkpoint written by train.py")
+    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--mode", choices=MODES, default="text")
+    p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several)")
+    p.add_argument("--prompts", help="a text file with one prompt a line (text mode)")
+    p.add_argument("--audio", help="the source clip (transfer, inpaint, sr)")
+    p.add_argument("--strength", type=float, default=0.5, help="transfer: 0 keeps the source, 1 ignores it")
+    p.add_argument("--span", action="append", default=[], help="inpaint: START-END seconds to regenerate (repeatable)")
+    p.add_argument("--cutoff", type=float, help="sr: keep the band below this (Hz); default: the source's Nyquist")
+    p.add_argument("--duration", type=float, default=10.0, help="text mode: seconds per clip")
+    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
+    p.add_argument("--guidance", type=float, default=2.5)
+    p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity (0: deterministic)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--candidates", type=int, default=1, help="draws per output, the best CLAP match is kept")
+    p.add_argument("--batch-size", type=int, default=8, help="clips per sampling pass")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
+    p.add_argument("--vocoder", help="a vocoder stage checkpoint to use instead of the one in --ckpt")
+    return p.parse_args(argv)
+
+
+class InputError(ValueError):
+    """Bad command-line input; printed as one line."""
+
+
+def read_prompts(args: argparse.Namespace) -> list[str]:
+    texts = list(args.text)
+    if args.prompts:
+        if not os.path.isfile(args.prompts):
+            raise InputError(f"--prompts: file not found: {args.prompts}")
+        with open(args.prompts, encoding="utf-8") as f:
+            texts += [line.strip() for line in f if line.strip()]
+        if not texts:
+            raise InputError(f"--prompts: {args.prompts} has no prompts")
+    if not texts:
+        raise InputError("give a prompt with --text or --prompts")
+    if any(not t.strip() for t in texts):
+        raise InputError("a prompt is empty")
+    if args.mode != "text" and len(texts) != 1:
+        raise InputError(f"--mode {args.mode} takes exactly one --text, got {len(texts)}")
+    return texts
+
+
+def parse_span(text: str) -> tuple[float, float]:
+    try:
+        start, end = (float(x) for x in text.split("-", 1))
+    except ValueError:
+        raise InputError(f"--span {text!r} must look like START-END in seconds, e.g. 2.0-4.5") from None
+    return start, end
+
+
+def check_args(args: argparse.Namespace) -> None:
+    if args.mode != "text" and not args.audio:
+        raise InputError(f"--mode {args.mode} needs --audio")
+    if args.mode == "text" and args.audio:
+        raise InputError("--audio is for --mode transfer, inpaint or sr")
+    if args.mode == "inpaint" and not args.span:
+        raise InputError("--mode inpaint needs at least one --span START-END")
+    if not 0.0 <= args.strength <= 1.0:
+        raise InputError(f"--strength must be in [0, 1], got {args.strength}")
+    for name in ("steps", "candidates", "batch_size"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if not os.path.isfile(args.ckpt):
+        raise InputError(f"--ckpt: file not found: {args.ckpt}")
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    import torch
+    from tqdm import tqdm
+
+    from audioldm.audio.io import audio_info, load_audio
+    from audioldm.pipeline.outputs import save_clip, slug
+    from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+
+    texts = read_prompts(args)
+    check_args(args)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    source = load_audio(args.audio, 16000) if args.audio else None
+    pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder)
+    options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
+                              seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size)
+    bars: list = []  # the progress bar starts with the first step, so input errors print alone
+
+    def progress(done: int, total: int) -> None:
+        if not bars:
+            bars.append(tqdm(desc=f"generating ({args.mode})", unit="step", total=total))
+        bars[0].total = total
+        bars[0].update(done - bars[0].n)
+
+    try:
+        if args.mode == "text":
+            result = pipe.text_to_audio(texts, args.duration, options, progress)
+        elif args.mode == "transfer":
+            result = pipe.style_transfer(source, texts[0], args.strength, options, progress)
+        elif args.mode == "inpaint":
+            result = pipe.inpaint(source, texts[0], [parse_span(s) for s in args.span], options, progress)
+        else:
+            cutoff = args.cutoff or source_nyquist(args.audio, audio_info)
+            result = pipe.super_resolution(source, texts[0], cutoff, options, progress)
+    finally:
+        for bar in bars:
+            bar.close()
+    os.makedirs(args.out, exist_ok=True)
+    rows = []
+    for i, text in enumerate(result.texts):
+        stem = os.path.join(args.out, f"{i:03d}_{slug(text)}")
+        wav, png = save_clip(result.waveform[i], result.log_mel[i], stem, text)
+        score = None if result.clap_score is None else round(float(result.clap_score[i]), 4)
+        rows.append({"id": os.path.basename(stem), "path": os.path.basename(wav), "image": os.path.basename(png),
+                     "prompt": text, "seconds": result.waveform.shape[-1] / 16000, "clap_score": score})
+    write_index(args, rows)
+    return rows
+
+
+def source_nyquist(path: str, audio_info) -> float:
+    rate = audio_info(path).sample_rate
+    if rate >= 16000:
+        raise InputError(f"--mode sr: {path} is already at {rate} Hz; say which band to keep with --cutoff HZ")
+    return rate / 2
+
+
+def write_index(args: argparse.Namespace, rows: list[dict]) -> None:
+    """generated.jsonl (our manifest format: the outputs with their prompts as captions) and
+    generate.json (settings and per-output CLAP scores)."""
+    with open(os.path.join(args.out, "generated.jsonl"), "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["id"], "path": r["path"], "captions": [r["prompt"]],
+                                "duration": r["seconds"], "source": f"generated:{args.mode}"}) + "\n")
+    with open(os.path.join(args.out, "generate.json"), "w", encoding="utf-8") as f:
+        json.dump({"settings": vars(args), "outputs": rows}, f, indent=2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = time.time()
+    from audioldm.audio.io import AudioReadError
+    from audioldm.checkpoint import CheckpointError
+
+    try:
+        rows = run(args)
+    except (InputError, AudioReadError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"generate: wrote {len(rows)} clip(s) to {args.out} in {time.time() - start:.1f} s")
+    for r in rows:
+        score = f"  (CLAP {r['clap_score']:+.3f})" if r["clap_score"] is not None else ""
+        print(f"  {os.path.join(args.out, r['path'])}  {r['prompt']!r}{score}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
