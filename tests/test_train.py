@@ -27,12 +27,13 @@ def last_checkpoint(out: Path, name: str, version: int) -> dict:
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def test_unimplemented_stage_is_one_line(tmp_path, capsys):
+def test_missing_required_keys_are_one_line(tmp_path, capsys):
     cfg = tmp_path / "ldm.yaml"
     cfg.write_text("stage: ldm\nname: x\n")
     assert train.main(["--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: stage 'ldm' is not implemented yet (implemented: clap, vae, vocoder)"
+    assert err == (f"error: {cfg}: required key(s) not set: data.train_manifest, model.clap_ckpt, model.vae_ckpt "
+                   f"(set them in the file or as key=value on the command line)")
 
 
 def test_config_typo_fails_before_data_is_read(tmp_path, capsys):

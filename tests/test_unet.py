@@ -1,10 +1,17 @@
 """The LDM UNet in AudioLDM's diffusers form, and classifier-free guidance."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from omegaconf import OmegaConf
+
+from audioldm.config import load_config
 
 from audioldm.diffusion.guidance import guided_noise
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def count(module: torch.nn.Module) -> int:
@@ -12,9 +19,13 @@ def count(module: torch.nn.Module) -> int:
 
 
 def test_audioldm_s_and_l_parameter_counts_on_meta():
+    """The UNets that configs/ldm_s.yaml and ldm_l.yaml build: 185.0M and 739.1M parameters."""
+    required = ["data.train_manifest=x.jsonl", "model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"]
+    configs = [OmegaConf.to_object(load_config(REPO / "configs" / f"ldm_{size}.yaml", required).model.unet)
+               for size in ("s", "l")]
+    assert configs[0] == UnetConfig()  # the defaults are AudioLDM-S
     with torch.device("meta"):
-        small = build_unet(UnetConfig())
-        large = build_unet(UnetConfig(model_channels=256, head_channels=64))
+        small, large = (build_unet(c) for c in configs)
     assert round(count(small) / 1e6, 1) == 185.0 and count(small) == 185_036_552
     assert round(count(large) / 1e6, 1) == 739.1 and count(large) == 739_139_080
 
