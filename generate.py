@@ -41,6 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--guidance", type=float, default=2.5)
     p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity (0: deterministic)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt (each its own seed)")
     p.add_argument("--candidates", type=int, default=1, help="draws per output, the best CLAP match is kept")
     p.add_argument("--batch-size", type=int, default=8, help="clips per sampling pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
@@ -68,7 +69,7 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
         raise InputError("a prompt is empty")
     if args.mode != "text" and len(texts) != 1:
         raise InputError(f"--mode {args.mode} takes exactly one --text, got {len(texts)}")
-    return texts
+    return [t for t in texts for _ in range(max(1, args.repeat))]
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -88,7 +89,7 @@ def check_args(args: argparse.Namespace) -> None:
         raise InputError("--mode inpaint needs at least one --span START-END")
     if not 0.0 <= args.strength <= 1.0:
         raise InputError(f"--strength must be in [0, 1], got {args.strength}")
-    for name in ("steps", "candidates", "batch_size"):
+    for name in ("steps", "candidates", "batch_size", "repeat"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     if not os.path.isfile(args.ckpt):
