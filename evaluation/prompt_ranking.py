@@ -7,6 +7,8 @@ Top-1 accuracy far above chance (1/K) means the sounds differ by prompt in the w
     python -m evaluation.prompt_ranking --generated DIR --clap-ckpt runs/demo_clap/.../last.ckpt
 
 DIR is a folder written by generate.py (its ``generated.jsonl`` lists each clip with its prompt).
+``--reference MANIFEST`` ranks the real clips captioned with the same prompts the same way: how well
+the CLAP itself tells these prompts apart, the level to compare the generated clips with.
 """
 from __future__ import annotations
 
@@ -33,10 +35,31 @@ def prompt_ranking(audio: torch.Tensor, text: torch.Tensor, target: torch.Tensor
 
 
 @torch.no_grad()
-def rank_generated(folder: str, clap_ckpt: str, device: str = "cpu") -> dict:
-    """Top-1 accuracy overall and per prompt for the clips listed in ``folder/generated.jsonl``."""
+def rank_clips(entries: list, prompts: list[str], clap, device: str = "cpu") -> dict:
+    """Top-1 accuracy overall and per prompt for manifest entries whose first matching caption
+    (one of ``prompts``) is their own prompt."""
     from audioldm.audio.io import load_audio
-    from audioldm.audio.mel import MelConfig, normalize_waveform
+    from audioldm.audio.mel import normalize_waveform
+
+    own = [next(c for c in e.captions if c in prompts) for e in entries]
+    text = clap.embed_text(prompts)
+    audio = torch.cat([clap.embed_audio(normalize_waveform(load_audio(e.path, 16000))[None].to(device))
+                       for e in entries])
+    target = torch.tensor([prompts.index(p) for p in own], device=device)
+    result = prompt_ranking(audio, text, target)
+    first = (audio @ text.T).argmax(dim=1) == target
+    per_prompt: dict[str, list[bool]] = defaultdict(list)
+    for p, ok in zip(own, first.tolist()):
+        per_prompt[p].append(ok)
+    result.update({"clips": len(entries), "prompts": len(prompts),
+                   "per_prompt": {p: sum(v) / len(v) for p, v in sorted(per_prompt.items())}})
+    return result
+
+
+def rank_generated(folder: str, clap_ckpt: str, reference: str | None = None, device: str = "cpu") -> dict:
+    """Rank the clips of ``folder/generated.jsonl``; with ``reference`` (a manifest), also the real
+    clips captioned with one of the same prompts: CLAP's own accuracy, the level to compare with."""
+    from audioldm.audio.mel import MelConfig
     from audioldm.models.frozen_stages import load_frozen
     from data.manifest import read_manifest
 
@@ -44,17 +67,10 @@ def rank_generated(folder: str, clap_ckpt: str, device: str = "cpu") -> dict:
     prompts = sorted({e.captions[0] for e in entries})
     clap, _, _ = load_frozen(clap_ckpt, "clap", MelConfig())
     clap = clap.to(device)
-    text = clap.embed_text(prompts)
-    audio = torch.cat([clap.embed_audio(normalize_waveform(load_audio(e.path, 16000))[None].to(device))
-                       for e in entries])
-    target = torch.tensor([prompts.index(e.captions[0]) for e in entries], device=device)
-    result = prompt_ranking(audio, text, target)
-    similarity = audio @ text.T
-    per_prompt: dict[str, list[bool]] = defaultdict(list)
-    for i, e in enumerate(entries):
-        per_prompt[e.captions[0]].append(bool(similarity[i].argmax() == target[i]))
-    result.update({"clips": len(entries), "prompts": len(prompts),
-                   "per_prompt": {p: sum(v) / len(v) for p, v in sorted(per_prompt.items())}})
+    result = rank_clips(entries, prompts, clap, device)
+    if reference:
+        real = [e for e in read_manifest(reference) if any(c in prompts for c in e.captions)]
+        result["reference"] = rank_clips(real, prompts, clap, device) if real else None
     return result
 
 
@@ -62,13 +78,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--generated", required=True, help="a folder written by generate.py")
     parser.add_argument("--clap-ckpt", required=True, help="a clap stage checkpoint")
+    parser.add_argument("--reference", help="a manifest of real clips: rank those captioned with the same prompts too")
     parser.add_argument("--json", help="also write the result here")
     args = parser.parse_args(argv)
     from audioldm.checkpoint import CheckpointError
     from data.manifest import ManifestError
 
     try:
-        result = rank_generated(args.generated, args.clap_ckpt)
+        result = rank_generated(args.generated, args.clap_ckpt, args.reference)
     except (CheckpointError, ManifestError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -76,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{result['top1']:.0%} (chance {result['chance']:.0%}), mean rank {result['mean_rank']:.2f}")
     for prompt, accuracy in result["per_prompt"].items():
         print(f"  {accuracy:4.0%}  {prompt}")
+    reference = result.get("reference")
+    if reference:
+        print(f"reference: {reference['clips']} real clips with these captions: own prompt first for "
+              f"{reference['top1']:.0%}, mean rank {reference['mean_rank']:.2f} (what this CLAP manages on real audio)")
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)

@@ -1,19 +1,40 @@
 #!/usr/bin/env bash
-# Set up (if needed), build the demo dataset from Debian packages (once), and train every stage
-# that exists on it on the CPU: mel VAE, HiFi-GAN vocoder, CLAP. Extra arguments are passed to
-# every train.py call (e.g. trainer.max_steps=50 for a quick look).
-# Logs and checkpoints: runs/<stage>/version_N (view with .venv/bin/tensorboard --logdir runs).
+# Set up (if needed), build the demo dataset from Debian packages (once), train the four stages on
+# it on the CPU (mel VAE, HiFi-GAN vocoder, CLAP, then the LDM on latents pre-encoded by the first
+# three), generate clips for the demo prompts and check, with the demo CLAP, that they differ by
+# prompt. Extra arguments are passed to every train.py call (e.g. trainer.max_steps=50 for a quick look).
+# Logs and checkpoints: runs/<name>/version_N (view with .venv/bin/tensorboard --logdir runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-.venv/bin/python -m data.demo.build --out demo_data
+PY=.venv/bin/python
+$PY -m data.demo.build --out demo_data
+newest() { ls -d "runs/$1"/version_* | sort -V | tail -n 1; }
 summary=""
+timed() {  # timed LABEL COMMAND...: run, and note the wall time for the summary
+  local label=$1 start=$SECONDS
+  shift
+  "$@"
+  summary+="demo: $label in $((SECONDS - start)) s"$'\n'
+}
 for config in vae hifigan clap; do
-  start=$SECONDS
-  .venv/bin/python train.py --config "configs/demo/$config.yaml" "$@"
-  summary+="demo: $config trained in $((SECONDS - start)) s"$'\n'
+  timed "$config trained" $PY train.py --config "configs/demo/$config.yaml" "$@"
 done
+stages=(model.vae_ckpt="$(newest demo_vae)/checkpoints/last.ckpt"
+        model.clap_ckpt="$(newest demo_clap)/checkpoints/last.ckpt"
+        model.vocoder_ckpt="$(newest demo_hifigan)/checkpoints/last.ckpt")
+rm -rf demo_data/latents  # made by this run's VAE and CLAP
+timed "latents pre-encoded" $PY -m data.preencode --config configs/demo/ldm.yaml "${stages[@]}" --max-segments 4
+timed "ldm trained" $PY train.py --config configs/demo/ldm.yaml "${stages[@]}" "$@"
+ldm="$(newest demo_ldm)/checkpoints/last.ckpt"
+rm -rf demo_outputs
+timed "clips generated" $PY generate.py --ckpt "$ldm" --prompts data/demo/prompts.txt --repeat 6 \
+  --duration 2.56 --steps 50 --sampler dpmsolver++ --guidance 10 --batch-size 16 --out demo_outputs
+$PY -m evaluation.prompt_ranking --generated demo_outputs --clap-ckpt "$(newest demo_clap)/checkpoints/last.ckpt" \
+  --reference demo_data/manifest.jsonl --json demo_outputs/prompt_ranking.json
 printf '%s' "$summary"
-echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_hifigan, demo_clap)"
+echo "demo: generated wavs and mel images are in demo_outputs/ (generated.jsonl lists them with their prompts)"
+echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_hifigan, demo_clap, demo_ldm)"
 echo "demo: view them with  .venv/bin/tensorboard --logdir runs"
+echo "demo: generate more with  $PY generate.py --ckpt $ldm --text \"a tom drum is hit\" --duration 2.56 --out my_clips"

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import generate
+from tests.conftest import write_tone
 from evaluation import prompt_ranking
 
 
@@ -25,9 +26,15 @@ def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
                           "--repeat", "2", "--out", str(out), "--steps", "2", "--duration", "0.64"]) == 0
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
     report = tmp_path / "r.json"
-    assert prompt_ranking.main(["--generated", str(out), "--clap-ckpt", str(clap), "--json", str(report)]) == 0
+    real = tmp_path / "real.jsonl"  # the generated clips again, plus one clip with another caption
+    write_tone(tmp_path / "other.wav", 0.5)
+    real.write_text((out / "generated.jsonl").read_text().replace('"path": "', f'"path": "{out}/') +
+                    json.dumps({"id": "x", "path": str(tmp_path / "other.wav"), "captions": ["a cat"]}) + "\n")
+    assert prompt_ranking.main(["--generated", str(out), "--clap-ckpt", str(clap), "--json", str(report),
+                                "--reference", str(real)]) == 0
     printed = capsys.readouterr().out
-    assert "4 clips, 2 prompts" in printed and "(chance 50%)" in printed
+    assert "4 clips, 2 prompts" in printed and "(chance 50%)" in printed and "reference: 4 real clips" in printed
     result = json.loads(report.read_text())
     assert result["clips"] == 4 and set(result["per_prompt"]) == {"a dog barks", "rain"}
+    assert result["reference"]["top1"] == result["top1"]  # the same audio ranks the same
     assert prompt_ranking.main(["--generated", str(tmp_path / "none"), "--clap-ckpt", str(clap)]) == 2

@@ -58,3 +58,16 @@ def test_guidance_one_equals_conditional_and_matches_formula():
         torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 1.0), e_c)
         torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 2.5), e_u + 2.5 * (e_c - e_u),
                                    rtol=1e-4, atol=1e-5)
+
+
+def test_condition_projection_initialisation():
+    torch.manual_seed(0)
+    default = build_unet(UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8))
+    level = build_unet(UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
+                                  condition_init_std=1.0))
+    assert float(default.class_embedding.weight.std()) < 0.03  # diffusers' default: U(+-1/sqrt(512))
+    assert abs(float(level.class_embedding.weight.std()) - 1.0) < 0.02
+    assert float(level.class_embedding.bias.abs().max()) == 0.0
+    # a unit-norm embedding now enters at the scale of the timestep embedding
+    condition = torch.nn.functional.normalize(torch.randn(64, 512), dim=1)
+    assert 0.8 < float(level.class_embedding(condition).std()) < 1.2
