@@ -91,7 +91,8 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
 
     entries = read_manifest(config.data.train_manifest)
     if config.data.val_manifest:
-        entries += [e for e in read_manifest(config.data.val_manifest) if e.id not in {x.id for x in entries}]
+        known = {e.id for e in entries}
+        entries += [e for e in read_manifest(config.data.val_manifest) if e.id not in known]
     todo = [e for e in entries if not cache.has(cache.key(e.id))]
     counts = {"encoded": 0, "already": len(entries) - len(todo), "unreadable": 0, "segments": 0}
     if not todo:
