@@ -61,8 +61,9 @@ def short_clips(tmp_path: Path) -> Path:
 
 
 def overrides(ckpts, manifest, out, *extra):
-    return ldm_overrides(ckpts, manifest, out, "data.segment_seconds=0.64", "data.batch_size=4", "data.latent_cache_dir=null",
-                         "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1", *extra)
+    return ldm_overrides(ckpts, manifest, out, "data.segment_seconds=0.64", "data.batch_size=4",
+                         "data.latent_cache_dir=null", "trainer.log_every_n_steps=1",
+                         "trainer.check_val_every_n_epoch=1", *extra)
 
 
 def test_preencoded_and_raw_audio_give_the_same_loss(tiny_ckpts, short_clips, tmp_path):

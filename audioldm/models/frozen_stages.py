@@ -13,7 +13,6 @@ import os
 from typing import Any
 
 import torch.nn as nn
-from diffusers import AutoencoderKL
 from omegaconf import OmegaConf
 
 from audioldm.audio.mel import MelConfig
@@ -59,12 +58,6 @@ def load_frozen(path: str | os.PathLike, stage: str, mel: MelConfig) -> tuple[nn
     load_weights(network, sub_state_dict(checkpoint["state_dict"], PREFIXES[stage]), f"{path} ({stage})")
     extra = {"scale_factor": checkpoint["state_dict"]["scale_factor"]} if stage == "vae" else {}
     return network.eval().requires_grad_(False), checkpoint["config"], extra
-
-
-def latent_shape(vae: AutoencoderKL, mel_frames: int, n_mels: int) -> tuple[int, int, int]:
-    """[C, T', F'] of the latent of a [1, T, F] log-mel."""
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
-    return vae.config.latent_channels, mel_frames // factor, n_mels // factor
 
 
 def fingerprint(module: nn.Module) -> str:
