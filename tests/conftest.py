@@ -55,3 +55,18 @@ def tiny_ldm_checkpoint(tmp_path_factory) -> Path:
     from tests.ldm_fixtures import write_ldm_checkpoint
 
     return write_ldm_checkpoint(tmp_path_factory.mktemp("tiny_ldm"))
+
+
+@pytest.fixture(scope="session")
+def official_weights_dir(tmp_path_factory) -> Path:
+    """Randomly initialised VGGish and PANNs CNN14 files with the official names and key layouts
+    (torchvggish's state dict; PANNs' {"model": state dict}), written once per session."""
+    torchvggish = pytest.importorskip("torchvggish")
+    from evaluation.backbones.panns import PANN_FILE, build_cnn14
+    from evaluation.backbones.vggish import VGGISH_FILE
+
+    folder = tmp_path_factory.mktemp("weights")
+    torch.manual_seed(0)
+    torch.save(torchvggish.torchvggish._vgg(postprocess=False).state_dict(), folder / VGGISH_FILE)
+    torch.save({"model": build_cnn14().state_dict(), "iteration": 0}, folder / PANN_FILE)
+    return folder

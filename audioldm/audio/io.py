@@ -64,10 +64,12 @@ def load_audio(
     start_frame: int = 0,
     num_frames: int = -1,
     info: AudioInfo | None = None,
+    channel: int | None = None,
 ) -> torch.Tensor:
     """Decode ``path`` to a mono float32 waveform [N] at ``sample_rate`` (None keeps the file's).
 
-    ``start_frame`` and ``num_frames`` select a window in the file's own sample rate.
+    ``start_frame`` and ``num_frames`` select a window in the file's own sample rate. Channels are
+    averaged, or ``channel`` alone is kept (audioldm_eval's evaluation reads channel 0).
     Raises ``AudioReadError`` for a missing, unreadable, empty, truncated or non-finite file.
     """
     info = info or audio_info(path)
@@ -84,7 +86,8 @@ def load_audio(
         raise AudioReadError(path, "no samples decoded")
     if not np.isfinite(data).all():
         raise AudioReadError(path, "contains NaN or infinite samples")
-    wave = torch.from_numpy(data.mean(axis=1))
+    mono = data.mean(axis=1) if channel is None else data[:, min(channel, data.shape[1] - 1)]
+    wave = torch.from_numpy(np.ascontiguousarray(mono))
     if sample_rate is not None and sr != sample_rate:
         wave = AF.resample(wave, sr, sample_rate)
     return wave

@@ -81,12 +81,14 @@ class TextToAudio:
 
     # -- public calls ---------------------------------------------------------------------------
     def text_to_audio(self, texts: list[str], seconds: float = 10.0, options: SamplingOptions | None = None,
-                      progress: Progress | None = None) -> Generated:
-        """B prompts -> B clips of ``seconds``."""
+                      progress: Progress | None = None, seeds: list[int] | None = None) -> Generated:
+        """B prompts -> B clips of ``seconds``. ``seeds`` (one per prompt) replaces seed + i."""
         options = options or SamplingOptions()
         _check_texts(texts)
+        if seeds is not None and len(seeds) != len(texts):
+            raise ValueError(f"{len(seeds)} seeds for {len(texts)} prompts")
         frames, samples = self.frames_for(seconds)
-        return self._generate(list(texts), frames, samples, options, progress)
+        return self._generate(list(texts), frames, samples, options, progress, seeds=seeds)
 
     def style_transfer(self, audio: torch.Tensor, text: str, strength: float,
                        options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
@@ -136,8 +138,10 @@ class TextToAudio:
     @torch.no_grad()
     def _generate(self, texts: list[str], frames: int, samples: int, options: SamplingOptions,
                   progress: Progress | None, init: torch.Tensor | None = None, strength: float = 1.0,
-                  observed: torch.Tensor | None = None, mask: torch.Tensor | None = None) -> Generated:
+                  observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+                  seeds: list[int] | None = None) -> Generated:
         n = max(1, options.n_candidates)
+        seeds = seeds or [options.seed + i for i in range(len(texts))]
         items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
         channels = self.model.unet.config.in_channels
         shape = (1, channels, frames // self.model.vae_factor, self.mel.n_mels // self.model.vae_factor)
@@ -146,7 +150,7 @@ class TextToAudio:
         n_chunks = math.ceil(len(items) / size)
         for c, start in enumerate(range(0, len(items), size)):
             chunk = items[start:start + size]
-            generators = [torch.Generator().manual_seed(options.seed + i + 1_000_003 * k) for i, k in chunk]
+            generators = [torch.Generator().manual_seed(seeds[i] + 1_000_003 * k) for i, k in chunk]
             noise = randn_tensor((len(chunk),) + shape[1:], generator=generators, device=self.device)
             condition = self.model.embed_text([texts[i] for i, _ in chunk])
             extra = {}

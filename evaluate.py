@@ -1,0 +1,159 @@
+"""Score generated audio against reference audio: FAD, FD, KL, IS (as audioldm_eval) and CLAP score.
+
+    # score folders you have (files pair by name; folder A may hold generate.py's generated.jsonl)
+    python evaluate.py --generated A --reference B --weights-dir weights --out eval/
+    # generate for a test manifest's captions with an LDM checkpoint, then score (resumes)
+    python evaluate.py --ckpt CKPT --manifest audiocaps.jsonl --preset audiocaps --out eval/ --steps 200
+    # offline, with this project's CLAP as the backbone (not comparable with papers)
+    python evaluate.py --generated A --reference B --backbone clap --clap-ckpt runs/demo_clap/.../last.ckpt
+
+``--weights-dir`` holds the official backbone files (never downloaded): ``vggish-10086976.pth`` and
+``Cnn14_16k_mAP=0.438.pth``. Results: ``OUT/metrics.json``, ``OUT/metrics.md`` and TensorBoard
+scalars under ``OUT/tb``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--generated", help="a folder of generated clips")
+    what.add_argument("--ckpt", help="an ldm checkpoint: generate for the manifest's captions first")
+    p.add_argument("--reference", nargs="+", help="folder(s) of reference clips (paired with generated ones by name)")
+    p.add_argument("--manifest", help="reference clips and their captions as a manifest (pair by id)")
+    p.add_argument("--preset", choices=("audiocaps",), help="a named protocol built from --manifest")
+    p.add_argument("--captions", help="a manifest giving the generated clips' captions by id (for the CLAP score)")
+    p.add_argument("--backbone", choices=("paper", "clap"), default="paper",
+                   help="paper: VGGish FAD + PANNs FD/KL/IS (needs --weights-dir); clap: FD on CLAP embeddings")
+    p.add_argument("--weights-dir", default="weights", help="folder with the official backbone weight files")
+    p.add_argument("--clap-ckpt", help="a clap (or ldm) checkpoint for the CLAP score / clap backbone")
+    p.add_argument("--out", default="eval_out", help="where results (and, with --ckpt, generated clips) go")
+    p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look)")
+    p.add_argument("--device", default="auto")
+    g = p.add_argument_group("generation (with --ckpt), as generate.py")
+    g.add_argument("--duration", type=float, help="seconds per clip (default: the preset's, else 10)")
+    g.add_argument("--steps", type=int, default=200)
+    g.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
+    g.add_argument("--guidance", type=float, default=2.5)
+    g.add_argument("--eta", type=float, default=1.0)
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--candidates", type=int, default=1)
+    g.add_argument("--batch-size", type=int, default=8)
+    g.add_argument("--no-ema", action="store_true")
+    g.add_argument("--vocoder", help="a vocoder stage checkpoint to use instead of the one in --ckpt")
+    return p.parse_args(argv)
+
+
+def reference_clips(args: argparse.Namespace) -> tuple[list, float | None, list[str]]:
+    from evaluation.clip_sets import clips_from_folder
+    from evaluation.protocol import protocol_clips
+
+    if bool(args.reference) == bool(args.manifest):
+        raise ValueError("give the reference clips with exactly one of --reference DIR or --manifest FILE")
+    if args.preset and not args.manifest:
+        raise ValueError("--preset builds its clip list from --manifest")
+    if args.manifest:
+        clips, seconds, notes = protocol_clips(args.manifest, args.preset)
+    else:
+        clips, seconds, notes = clips_from_folder(*args.reference), None, []
+    return clips[: args.limit] if args.limit else clips, seconds, notes
+
+
+def generate_missing(args: argparse.Namespace, reference: list, seconds: float, device: str) -> str:
+    """Write ``OUT/generated/<key>.wav`` for every reference clip's caption that has none yet;
+    clip i (in reference order) uses seed + i, so a resumed run writes what one run would."""
+    import json
+
+    from tqdm import tqdm
+
+    from audioldm.audio.io import save_audio
+    from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+
+    folder = os.path.join(args.out, "generated")
+    os.makedirs(folder, exist_ok=True)
+    todo = [(i, c) for i, c in enumerate(reference) if not os.path.isfile(os.path.join(folder, f"{c.key}.wav"))]
+    uncaptioned = [c.key for _, c in todo if not c.caption]
+    if uncaptioned:
+        raise ValueError(f"{len(uncaptioned)} reference clips have no caption to generate from (e.g. {uncaptioned[0]})")
+    if todo:
+        pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder)
+        options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
+                                  n_candidates=args.candidates, batch_size=args.batch_size)
+        with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
+            for start in range(0, len(todo), args.batch_size):
+                chunk = todo[start:start + args.batch_size]
+                result = pipe.text_to_audio([c.caption for _, c in chunk], seconds, options,
+                                            seeds=[args.seed + i for i, _ in chunk])
+                for wave, (_, clip) in zip(result.waveform, chunk):  # written as soon as made: resumable
+                    save_audio(os.path.join(folder, f"{clip.key}.wav"), wave, 16000)
+                bar.update(len(chunk))
+    with open(os.path.join(folder, "generated.jsonl"), "w", encoding="utf-8") as f:
+        for c in reference:
+            f.write(json.dumps({"id": c.key, "path": f"{c.key}.wav", "captions": [c.caption or ""]}) + "\n")
+    return folder
+
+
+def run(args: argparse.Namespace) -> str:
+    import torch
+
+    from evaluation.backbones.clap import ClapBackbone
+    from evaluation.clip_sets import clips_from_folder, clips_from_manifest
+    from evaluation.report import write_results
+    from evaluation.scorer import Backbones, score
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    reference, seconds, notes = reference_clips(args)
+    clap_path = args.clap_ckpt or args.ckpt
+    clap = ClapBackbone.from_checkpoint(clap_path, device) if clap_path else None
+    backbones = Backbones.load(args.backbone, args.weights_dir, clap, device)  # before any long work
+    if args.ckpt:
+        folder = generate_missing(args, reference, args.duration or seconds or 10.0, device)
+    else:
+        folder = args.generated
+    generated = clips_from_folder(folder)
+    if args.captions:
+        captions = {c.key: c.caption for c in clips_from_manifest(args.captions)}
+        for clip in generated:
+            clip.caption = captions.get(clip.key, clip.caption)
+    results = score(generated, reference, backbones, device)
+    if args.backbone == "clap":
+        notes.append(f"FD (CLAP) uses this project's CLAP ({clap.source}): compare runs with it, not with papers")
+    if clap is not None and "CLAP_score" in results:
+        notes.append(f"CLAP score from {clap.source}" + (" (the LDM's own CLAP: optimistic)" if not args.clap_ckpt
+                                                          else ""))
+    notes += [f"{name} not computed: {why}" for name, why in results["skipped_metrics"].items()]
+    if results["generated_only"] or results["reference_only"]:
+        notes.append(f"{results['generated_only']} generated and {results['reference_only']} reference clips have "
+                     f"no partner of the same name" + (f" (KL uses the {results['pairs']} pairs)"
+                                                       if args.backbone == "paper" else ""))
+    return write_results(results, args.out, notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    start = time.time()
+    from audioldm.audio.io import AudioReadError
+    from audioldm.checkpoint import CheckpointError
+    from data.manifest import ManifestError
+    from evaluation.backbones import BackboneError
+
+    try:
+        table = run(args)
+    except (BackboneError, CheckpointError, ManifestError, AudioReadError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(table, end="")
+    print(f"evaluate: results in {args.out}/metrics.json, metrics.md and {args.out}/tb ({time.time() - start:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Writing an evaluation's results: JSON, a markdown table, TensorBoard scalars."""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+# name in the results -> (table label, lower is better?)
+COLUMNS = {
+    "FAD": ("FAD (VGGish)", True), "FD": ("FD (PANNs)", True), "KL_softmax": ("KL softmax", True),
+    "KL_sigmoid": ("KL sigmoid", True), "IS": ("IS", False), "FD_clap": ("FD (CLAP)", True),
+    "CLAP_score": ("CLAP score", False),
+}
+
+
+def markdown_table(results: dict[str, Any]) -> str:
+    """The metrics present in ``results`` as a two-row markdown table, with the set sizes below."""
+    names = [n for n in COLUMNS if n in results]
+    head = "| " + " | ".join(f"{COLUMNS[n][0]} {'↓' if COLUMNS[n][1] else '↑'}" for n in names) + " |"
+    rule = "|" + "---|" * len(names)
+    row = "| " + " | ".join(f"{results[n]:.3f}" for n in names) + " |"
+    sizes = (f"{results['clips_generated']} generated, {results['clips_reference']} reference clips, "
+             f"{results['pairs']} paired by name")
+    return "\n".join([head, rule, row, "", sizes])
+
+
+def write_results(results: dict[str, Any], out_dir: str, notes: list[str]) -> str:
+    """metrics.json, metrics.md and TensorBoard scalars (``eval/<metric>``) in ``out_dir``; returns
+    the markdown."""
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as f:
+        json.dump({**results, "notes": notes}, f, indent=2)
+    text = markdown_table(results) + "".join(f"\n\n{note}" for note in notes) + "\n"
+    with open(os.path.join(out_dir, "metrics.md"), "w", encoding="utf-8") as f:
+        f.write(text)
+    from torch.utils.tensorboard import SummaryWriter
+
+    with SummaryWriter(os.path.join(out_dir, "tb")) as writer:
+        for name in COLUMNS:
+            if name in results:
+                writer.add_scalar(f"eval/{name}", results[name], 0)
+    return text
