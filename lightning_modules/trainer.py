@@ -39,10 +39,19 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     trainer = pl.Trainer(
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
         callbacks=[checkpoint, FinalCheckpoint(checkpoint.dirpath), LearningRateMonitor(logging_interval="step"),
-                   SkippedClipsLogger(), MediaLogger()],
+                   SkippedClipsLogger(), MediaLogger(), *stage_callbacks(config)],
     )
     log_config(logger, config)
     return trainer
+
+
+def stage_callbacks(config: DictConfig) -> list[pl.Callback]:
+    """Callbacks only some stages use: the LDM's generation metrics at validation."""
+    if config.stage == "ldm" and config.model.val_eval_clips > 0:
+        from lightning_modules.generation_metrics import GenerationMetrics
+
+        return [GenerationMetrics(config.model.val_eval_clips, config.model.val_eval_vggish)]
+    return []
 
 
 def resumed_version(config: DictConfig) -> str | None:

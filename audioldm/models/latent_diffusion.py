@@ -47,6 +47,11 @@ class LdmConfig:
     val_sampler: str = "ddim"
     val_guidance: float = 2.5
     val_seed: int = 0
+    # evaluation metrics at each validation: the captions of the first N validation clips are
+    # generated and scored against them (FD + CLAP score; 0 = off). A folder holding
+    # vggish-10086976.pth makes the FD a VGGish FAD; otherwise it is computed on CLAP embeddings.
+    val_eval_clips: int = 0
+    val_eval_vggish: Optional[str] = None
 
 
 class LatentDiffusion(nn.Module):
