@@ -2,7 +2,8 @@
 # Set up (if needed), build the demo dataset from Debian packages (once), train the four stages on
 # it on the CPU (mel VAE, HiFi-GAN vocoder, CLAP, then the LDM on latents pre-encoded by the first
 # three), generate clips for the demo prompts and check, with the demo CLAP, that they differ by
-# prompt. Extra arguments are passed to every train.py call (e.g. trainer.max_steps=50 for a quick look).
+# prompt, and score them with evaluate.py. Extra arguments are passed to every train.py call
+# (e.g. trainer.max_steps=50 for a quick look).
 # Logs and checkpoints: runs/<name>/version_N (view with .venv/bin/tensorboard --logdir runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +34,11 @@ timed "clips generated" $PY generate.py --ckpt "$ldm" --prompts data/demo/prompt
   --duration 2.56 --steps 50 --sampler dpmsolver++ --guidance 10 --batch-size 16 --out demo_outputs
 $PY -m evaluation.prompt_ranking --generated demo_outputs --clap-ckpt "$(newest demo_clap)/checkpoints/last.ckpt" \
   --reference demo_data/manifest.jsonl --json demo_outputs/prompt_ranking.json
+# FD in the demo CLAP's space and CLAP score against the real clips of the prompts' classes
+# (offline; for comparing demo runs, not papers)
+refs=(crowd day_ambience water_splash pickaxe drum_hit airplane tabla birdsong)
+timed "clips scored" $PY evaluate.py --generated demo_outputs --reference "${refs[@]/#/demo_data/audio/}" \
+  --backbone clap --clap-ckpt "$(newest demo_clap)/checkpoints/last.ckpt" --out demo_outputs/eval
 printf '%s' "$summary"
 echo "demo: generated wavs and mel images are in demo_outputs/ (generated.jsonl lists them with their prompts)"
 echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_hifigan, demo_clap, demo_ldm)"
