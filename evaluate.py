@@ -26,7 +26,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--generated", help="a folder of generated clips")
-    what.add_argument("--ckpt", help="an ldm checkpoint: generate for the manifest's captions first")
+    what.add_argument("--ckpt", help="an ldm checkpoint, original AudioLDM .ckpt or diffusers folder: generate for the "
+                      "manifest's captions first")
     p.add_argument("--reference", nargs="+", help="folder(s) of reference clips (paired with generated ones by name)")
     p.add_argument("--manifest", help="reference clips and their captions as a manifest (pair by id)")
     p.add_argument("--preset", choices=("audiocaps",), help="a named protocol built from --manifest")
@@ -34,7 +35,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--backbone", choices=("paper", "clap"), default="paper",
                    help="paper: VGGish FAD + PANNs FD/KL/IS (needs --weights-dir); clap: FD on CLAP embeddings")
     p.add_argument("--weights-dir", default="weights", help="folder with the official backbone weight files")
-    p.add_argument("--clap-ckpt", help="a clap (or ldm) checkpoint for the CLAP score / clap backbone")
+    p.add_argument("--clap-ckpt", help="a CLAP for the CLAP score / clap backbone: a clap or ldm checkpoint, a "
+                   "LAION-CLAP .pt, an original AudioLDM .ckpt or a transformers CLAP folder")
     p.add_argument("--out", default="eval_out", help="where results (and, with --ckpt, generated clips) go")
     p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look)")
     p.add_argument("--device", default="auto")
@@ -48,7 +50,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--candidates", type=int, default=1)
     g.add_argument("--batch-size", type=int, default=8)
     g.add_argument("--no-ema", action="store_true")
-    g.add_argument("--vocoder", help="a vocoder stage checkpoint to use instead of the one in --ckpt")
+    g.add_argument("--vocoder", help="a vocoder (any layout) to use instead of the one in --ckpt")
+    g.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
+    g.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
+                   "(default: 64 for model_channels 256, else 32)")
     return p.parse_args(argv)
 
 
@@ -84,7 +89,8 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
     if uncaptioned:
         raise ValueError(f"{len(uncaptioned)} reference clips have no caption to generate from (e.g. {uncaptioned[0]})")
     if todo:
-        pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder)
+        pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
+                                           tokenizer=args.tokenizer, head_channels=args.head_channels)
         options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
                                   n_candidates=args.candidates, batch_size=args.batch_size)
         with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
@@ -112,7 +118,7 @@ def run(args: argparse.Namespace) -> str:
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     reference, seconds, notes = reference_clips(args)
     clap_path = args.clap_ckpt or args.ckpt
-    clap = ClapBackbone.from_checkpoint(clap_path, device) if clap_path else None
+    clap = ClapBackbone.from_checkpoint(clap_path, device, args.tokenizer) if clap_path else None
     backbones = Backbones.load(args.backbone, args.weights_dir, clap, device)  # before any long work
     if args.ckpt:
         folder = generate_missing(args, reference, args.duration or seconds or 10.0, device)

@@ -26,7 +26,8 @@ MODES = ("text", "transfer", "inpaint", "sr")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="an ldm checkpoint written by train.py")
+    p.add_argument("--ckpt", required=True, help="an ldm checkpoint (ours), an original AudioLDM .ckpt or a diffusers "
+                   "AudioLDM folder")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--mode", choices=MODES, default="text")
     p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several)")
@@ -46,7 +47,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch-size", type=int, default=8, help="clips per sampling pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
     p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
-    p.add_argument("--vocoder", help="a vocoder stage checkpoint to use instead of the one in --ckpt")
+    p.add_argument("--vocoder", help="a vocoder (any layout) to use instead of the one in --ckpt")
+    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
+    p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
+                   "(default: 64 for model_channels 256, else 32)")
     return p.parse_args(argv)
 
 
@@ -92,7 +96,7 @@ def check_args(args: argparse.Namespace) -> None:
     for name in ("steps", "candidates", "batch_size", "repeat"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-    if not os.path.isfile(args.ckpt):
+    if not os.path.exists(args.ckpt):
         raise InputError(f"--ckpt: file not found: {args.ckpt}")
 
 
@@ -108,7 +112,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     check_args(args)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     source = load_audio(args.audio, 16000) if args.audio else None
-    pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder)
+    pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
+                                       tokenizer=args.tokenizer, head_channels=args.head_channels)
     options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
                               seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size)
     bars: list = []  # the progress bar starts with the first step, so input errors print alone

@@ -55,13 +55,14 @@ def check_paths(config) -> None:
     """Files the run needs must exist before anything starts."""
     from audioldm.config import ConfigError
 
-    keys = ["data.train_manifest", "data.val_manifest", "resume"]
+    keys = ["data.train_manifest", "data.val_manifest", "resume", "init_from"]
     keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen stages of the ldm
     for key in keys:
         value = config
         for part in key.split("."):
             value = value.get(part)
-        if value and not os.path.isfile(value):
+        folders_ok = key == "init_from" or key.endswith("_ckpt")  # diffusers/transformers folders
+        if value and not (os.path.exists(value) if folders_ok else os.path.isfile(value)):
             raise ConfigError(f"{key}: file not found: {value}")
 
 

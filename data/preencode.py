@@ -74,13 +74,13 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
     {"encoded", "already", "unreadable", "segments"}."""
     from tqdm import tqdm
 
-    from audioldm.models.frozen_stages import load_frozen
+    from audioldm.convert.stages import ldm_stage_source, load_stage_network
 
     if not config.data.latent_cache_dir:
         raise ValueError("data.latent_cache_dir is not set: say where the pre-encoded latents go")
     mel = config_mel(config)
-    vae, _, _ = load_frozen(config.model.vae_ckpt, "vae", mel)
-    clap, _, _ = load_frozen(config.model.clap_ckpt, "clap", mel)
+    vae, _, _ = load_stage_network(ldm_stage_source(config, "vae"), "vae", mel)
+    clap, _, _ = load_stage_network(ldm_stage_source(config, "clap"), "clap", mel, config.model.clap_tokenizer)
     vae, clap = vae.to(device), clap.to(device)
     front_end = MelFrontEnd(mel).to(device)
     cache = LatentCache(config.data.latent_cache_dir)

@@ -35,6 +35,10 @@ class LdmModule(StageModule):
 
     def __init__(self, config: DictConfig, model: LatentDiffusion | None = None):
         super().__init__(config)
+        if model is None and config.get("init_from"):  # on resume too: it gives the networks their shapes
+            from lightning_modules.init_from import init_ldm_model
+
+            model = init_ldm_model(config)  # also sets config.model.unet to the source's shape
         self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
         self.noise_schedule = make_scheduler("ddpm")
 

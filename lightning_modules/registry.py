@@ -39,6 +39,10 @@ def datamodule_class(stage: str) -> type[pl.LightningDataModule]:
 def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:
     """Build the module and data module for ``config.stage`` (already validated)."""
     module = module_class(config.stage)(config)
+    if config.get("init_from") and not config.get("resume") and config.stage != "ldm":  # the ldm reads it itself
+        from lightning_modules.init_from import apply_init_from
+
+        apply_init_from(module, config)
     data = datamodule_class(config.stage)(to_object(config.data), to_object(config.audio), seed=config.seed)
     return module, data
 

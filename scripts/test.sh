@@ -3,5 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# The original AudioLDM code (PyPI audioldm 0.1.1, no dependencies) is the reference the weight
+# converters are tested against. Its package is also named "audioldm", so it lives outside the venv
+# in .refs/ and only tests/reference/*_probe.py subprocesses import it.
+ref=.refs/audioldm-0.1.1
+if [ ! -f "$ref/audioldm/latent_diffusion/openaimodel.py" ]; then
+  .venv/bin/python -m pip install -q --no-deps --target "$ref" audioldm==0.1.1 2>&1 | grep -v "^WARNING: Location" || true
+fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 exec .venv/bin/python -m pytest -q "$@"

@@ -58,6 +58,33 @@ def tiny_ldm_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def roberta_tokenizer_dir(tmp_path_factory) -> Path:
+    """A tiny RoBERTa tokenizer folder (tests/tokenizer_fixtures.py), written once per session."""
+    from tests.tokenizer_fixtures import write_tiny_roberta_tokenizer
+
+    return write_tiny_roberta_tokenizer(tmp_path_factory.mktemp("roberta_tokenizer"))
+
+
+@pytest.fixture(scope="session")
+def roberta_ldm_checkpoint(tmp_path_factory, roberta_tokenizer_dir) -> Path:
+    """A tiny random ldm checkpoint whose CLAP uses a RoBERTa tokenizer (as official CLAPs do)."""
+    from tests.ldm_fixtures import write_ldm_checkpoint
+
+    folder = tmp_path_factory.mktemp("roberta_ldm")
+    return write_ldm_checkpoint(folder, clap_extra=(f"model.tokenizer_path={roberta_tokenizer_dir}",))
+
+
+@pytest.fixture(scope="session")
+def diffusers_folder(roberta_ldm_checkpoint, tmp_path_factory) -> Path:
+    """``roberta_ldm_checkpoint`` exported by convert.py as a diffusers AudioLDM folder."""
+    import convert
+
+    out = tmp_path_factory.mktemp("export") / "audioldm-diffusers"
+    assert convert.main([str(roberta_ldm_checkpoint), str(out), "--to", "diffusers"]) == 0
+    return out
+
+
+@pytest.fixture(scope="session")
 def official_weights_dir(tmp_path_factory) -> Path:
     """Randomly initialised VGGish and PANNs CNN14 files with the official names and key layouts
     (torchvggish's state dict; PANNs' {"model": state dict}), written once per session."""

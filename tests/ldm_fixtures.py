@@ -23,10 +23,11 @@ TINY_UNET = ["model.unet.model_channels=16", "model.unet.channel_mult=[1,2]", "m
              "model.unet.head_channels=8"]
 
 
-def write_stage_checkpoint(name: str, path: Path, seed: int = 0, scale_factor: float = 0.5) -> Path:
+def write_stage_checkpoint(name: str, path: Path, seed: int = 0, scale_factor: float = 0.5,
+                           extra: tuple[str, ...] = ()) -> Path:
     """A checkpoint of ``configs/demo/<name>.yaml`` at tiny size with random weights."""
     config = load_config(REPO / "configs" / "demo" / f"{name}.yaml",
-                         ["data.train_manifest=unused.jsonl", *TINY_OVERRIDES[name]])
+                         ["data.train_manifest=unused.jsonl", *TINY_OVERRIDES[name], *extra])
     torch.manual_seed(seed)
     module = module_class(config.stage)(config)
     state = module.state_dict()
@@ -36,11 +37,11 @@ def write_stage_checkpoint(name: str, path: Path, seed: int = 0, scale_factor: f
     return path
 
 
-def stage_checkpoints(folder: Path) -> dict[str, Path]:
+def stage_checkpoints(folder: Path, clap_extra: tuple[str, ...] = ()) -> dict[str, Path]:
     """{"vae", "clap", "vocoder"} -> tiny random checkpoints written under ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     return {"vae": write_stage_checkpoint("vae", folder / "vae.ckpt"),
-            "clap": write_stage_checkpoint("clap", folder / "clap.ckpt", seed=1),
+            "clap": write_stage_checkpoint("clap", folder / "clap.ckpt", seed=1, extra=clap_extra),
             "vocoder": write_stage_checkpoint("hifigan", folder / "vocoder.ckpt", seed=2)}
 
 
@@ -53,11 +54,12 @@ def ldm_overrides(ckpts: dict[str, Path], manifest: Path | str = "unused.jsonl",
             "model.val_seconds=0.64", "model.val_prompts=[a low tone,a high beep]", *extra]
 
 
-def write_ldm_checkpoint(folder: Path, seed: int = 0) -> Path:
-    """An untrained tiny LDM checkpoint (with its frozen stages) as train.py writes it."""
+def write_ldm_checkpoint(folder: Path, seed: int = 0, clap_extra: tuple[str, ...] = ()) -> Path:
+    """An untrained tiny LDM checkpoint (with its frozen stages) as train.py writes it; ``clap_extra``:
+    overrides of the CLAP's config (e.g. ``model.tokenizer_path=...``)."""
     from lightning_modules.ldm import LdmModule
 
-    ckpts = stage_checkpoints(folder)
+    ckpts = stage_checkpoints(folder, clap_extra)
     config = load_config(REPO / "configs" / "demo" / "ldm.yaml", ldm_overrides(ckpts))
     torch.manual_seed(seed)
     module = LdmModule(config)

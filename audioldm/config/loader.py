@@ -45,6 +45,10 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
             config = OmegaConf.merge(config, source)
         except (ConfigKeyError, ValidationError) as e:
             raise ConfigError(f"{name}: {_describe(e, config)}") from None
+    if stage == "ldm" and config.get("init_from"):  # the whole AudioLDM brings its own VAE and CLAP
+        for key in ("vae_ckpt", "clap_ckpt"):
+            if OmegaConf.is_missing(config.model, key):
+                config.model[key] = None
     missing = sorted(OmegaConf.missing_keys(config))
     if missing:
         raise ConfigError(f"{where}: required key(s) not set: {', '.join(missing)} "

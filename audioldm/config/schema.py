@@ -84,6 +84,9 @@ class ExperimentConfig:
     seed: int = 0
     output_dir: str = "runs"
     resume: Optional[str] = None  # a checkpoint to continue from exactly
+    # weights to start from (fine-tuning): ours, an original AudioLDM .ckpt, a diffusers folder, LAION-CLAP,
+    # HiFi-GAN or AudioLDM VAE files; optimiser and step start fresh. Ignored when resume is set.
+    init_from: Optional[str] = None
     audio: MelConfig = field(default_factory=MelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

@@ -34,6 +34,8 @@ class ClapConfig:
     audio_heads: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
     audio_seconds: float = 10.0  # clips are cut or repeat-padded to this at 48 kHz
     zero_shot_template: str = "the sound of {label}"
+    # the weights hold only the text tower (e.g. a diffusers folder's text_encoder): embed_audio refuses
+    text_only: bool = False
 
 
 def hf_config(config: ClapConfig, vocab_size: int, pad_id: int) -> HfClapConfig:
@@ -77,5 +79,9 @@ class ClapEmbedder(nn.Module):
 
     def embed_audio(self, waveform: torch.Tensor, random_crop: bool = False) -> torch.Tensor:
         """waveform [B, N] at 16 kHz -> [B, projection_dim], L2-normalised."""
+        if self.config.text_only:
+            raise ValueError("this CLAP holds only text-encoder weights (e.g. from a diffusers folder), so it cannot "
+                             "embed audio: give a CLAP with an audio encoder (a LAION-CLAP .pt, an original AudioLDM "
+                             ".ckpt or a clap stage checkpoint), e.g. model.clap_ckpt=PATH")
         features = self.features(waveform, random_crop=random_crop)
         return self.model.get_audio_features(input_features=features).pooler_output

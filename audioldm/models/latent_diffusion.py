@@ -23,7 +23,7 @@ from audioldm.checkpoint import CheckpointError
 from audioldm.diffusion.guidance import Denoiser
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.ema import EmaModel
-from audioldm.models.frozen_stages import build_frozen, load_frozen
+from audioldm.models.frozen_stages import build_frozen
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 
 DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles"]
@@ -34,9 +34,12 @@ class LdmConfig:
     """``model:`` section of an ldm config."""
 
     unet: UnetConfig = field(default_factory=UnetConfig)
-    vae_ckpt: str = MISSING  # a checkpoint of this project's vae stage (frozen)
-    clap_ckpt: str = MISSING  # a checkpoint of the clap stage (frozen; audio embedding = condition)
-    vocoder_ckpt: Optional[str] = None  # a vocoder stage checkpoint for validation audio; None: Griffin-Lim
+    # Frozen stages, in any layout convert.py reads (ours, original AudioLDM, LAION-CLAP, HiFi-GAN, diffusers);
+    # vae_ckpt and clap_ckpt may be null when init_from names a whole AudioLDM (its stages are used).
+    vae_ckpt: Optional[str] = MISSING  # the VAE (frozen)
+    clap_ckpt: Optional[str] = MISSING  # the CLAP (frozen; its audio embedding is the condition)
+    clap_tokenizer: Optional[str] = None  # RoBERTa tokenizer folder, for LAION-CLAP weights
+    vocoder_ckpt: Optional[str] = None  # a vocoder for validation audio; None: Griffin-Lim
     condition_drop_prob: float = 0.1  # condition -> null condition, for classifier-free guidance
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
@@ -146,14 +149,18 @@ def build_latent_diffusion(config: LdmConfig, mel: MelConfig, stage_configs: dic
 
 def latent_diffusion_from_stages(config: LdmConfig, mel: MelConfig) -> LatentDiffusion:
     """A new UNet (and EMA) with the frozen VAE, CLAP and vocoder read from their checkpoints."""
+    from audioldm.convert.stages import load_stage_network
+
     for key in ("vae_ckpt", "clap_ckpt", "vocoder_ckpt"):
         path = getattr(config, key)
-        if path and not os.path.isfile(path):
+        if key != "vocoder_ckpt" and not path:
+            raise CheckpointError(f"model.{key} is not set (or set init_from to a whole AudioLDM checkpoint)")
+        if path and not os.path.exists(path):
             raise CheckpointError(f"model.{key}: file not found: {path}")
-    vae, vae_config, extra = load_frozen(config.vae_ckpt, "vae", mel)
-    clap, clap_config, _ = load_frozen(config.clap_ckpt, "clap", mel)
+    vae, vae_config, extra = load_stage_network(config.vae_ckpt, "vae", mel)
+    clap, clap_config, _ = load_stage_network(config.clap_ckpt, "clap", mel, config.clap_tokenizer)
     if config.vocoder_ckpt:
-        vocoder, vocoder_config, _ = load_frozen(config.vocoder_ckpt, "vocoder", mel)
+        vocoder, vocoder_config, _ = load_stage_network(config.vocoder_ckpt, "vocoder", mel)
     else:
         vocoder, vocoder_config = build_frozen("vocoder", None, mel), None
     unet = build_unet(config.unet)

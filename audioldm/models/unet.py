@@ -29,20 +29,25 @@ class UnetConfig:
     # A unit-norm CLAP embedding then enters ~20x weaker than the timestep; 1.0 starts them level,
     # which makes short runs learn the condition much sooner. Only the initialisation changes.
     condition_init_std: Optional[float] = None
+    # heads per level, overriding head_channels (diffusers folders may set head counts directly)
+    attention_heads: Optional[list[int]] = None
 
 
 def build_unet(config: UnetConfig) -> UNet2DConditionModel:
     """AudioLDM-S with the defaults (185.0M parameters); AudioLDM-L with 256 / 64 (739.1M)."""
     channels = tuple(config.model_channels * m for m in config.channel_mult)
-    if any(c % config.head_channels for c in channels):
+    if not config.attention_heads and any(c % config.head_channels for c in channels):
         raise ValueError(f"every level's channels {channels} must be divisible by head_channels={config.head_channels}")
     levels = len(channels)
+    heads = list(config.attention_heads) if config.attention_heads else [c // config.head_channels for c in channels]
+    if len(heads) != levels:
+        raise ValueError(f"attention_heads={heads} must give one head count per level ({levels} levels)")
     unet = UNet2DConditionModel(
         in_channels=config.latent_channels, out_channels=config.latent_channels,
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
         block_out_channels=channels, layers_per_block=config.layers_per_block,
-        attention_head_dim=[c // config.head_channels for c in channels],  # diffusers: number of heads
+        attention_head_dim=heads,  # diffusers reads this as the number of heads
         cross_attention_dim=channels, class_embed_type="simple_projection",
         projection_class_embeddings_input_dim=config.condition_dim, class_embeddings_concat=True,
         norm_num_groups=min(32, config.model_channels),

@@ -60,11 +60,12 @@ class TextToAudio:
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
-                        vocoder_ckpt: str | None = None) -> "TextToAudio":
-        """Load an ldm checkpoint written by train.py (see ``audioldm.pipeline.loading``)."""
+                        vocoder_ckpt: str | None = None, tokenizer: str | None = None,
+                        head_channels: int | None = None) -> "TextToAudio":
+        """Load ours, an original AudioLDM .ckpt or a diffusers folder (see ``audioldm.pipeline.loading``)."""
         from audioldm.pipeline.loading import load_latent_diffusion
 
-        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt))
+        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt, tokenizer, head_channels), use_ema)
 
     @property
     def device(self) -> torch.device:

@@ -22,18 +22,17 @@ class ClapBackbone:
         self.source = source  # where the weights came from, for the report
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> "ClapBackbone":
-        """A clap stage checkpoint, or an ldm checkpoint (its frozen CLAP)."""
-        from audioldm.checkpoint import checkpoint_stage, read_checkpoint
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
+                        tokenizer: str | None = None) -> "ClapBackbone":
+        """Any CLAP source (``audioldm.convert.stages.load_clap``): a clap stage checkpoint, an ldm
+        checkpoint (its frozen CLAP), a LAION-CLAP .pt, an original AudioLDM .ckpt, a CLAP folder."""
+        from audioldm.convert.layouts import read_source
+        from audioldm.convert.stages import load_clap
 
-        if checkpoint_stage(path, read_checkpoint(path)) == "ldm":
-            from audioldm.pipeline.loading import load_latent_diffusion
-
-            return cls(load_latent_diffusion(path, device).clap, f"{path} (its CLAP)")
-        from audioldm.models.frozen_stages import load_frozen
-
-        embedder, _, _ = load_frozen(path, "clap", MelConfig())
-        return cls(embedder.to(device), str(path))
+        source = read_source(path)
+        embedder, _ = load_clap(source, MelConfig(), tokenizer)
+        own = source.layout in ("audioldm", "diffusers") or (source.layout == "ours" and source.raw["stage"] == "ldm")
+        return cls(embedder.to(device), f"{path} (its CLAP)" if own else str(path))
 
     @property
     def device(self) -> torch.device:

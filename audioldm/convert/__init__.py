@@ -1,0 +1,1 @@
+"""Official weights (original AudioLDM, diffusers, LAION-CLAP, HiFi-GAN) to this project's networks."""

@@ -1,0 +1,87 @@
+"""Convert weights between layouts (nothing is downloaded; see audioldm/convert/ for the key rules).
+
+    python convert.py audioldm-s-full.ckpt runs/audioldm-s-full.ckpt --tokenizer roberta-base/
+    python convert.py cvssp-audioldm-s-full-v2/ runs/audioldm-s-full-v2.ckpt
+    python convert.py runs/ldm/version_0/checkpoints/last.ckpt exported/ --to diffusers
+    python convert.py 630k-audioset-best.pt runs/laion-clap.ckpt --tokenizer roberta-base/
+    python convert.py hifigan-16k-64bins.ckpt runs/hifigan.ckpt
+
+Reads ours, original AudioLDM .ckpt, diffusers AudioLDM folders, LAION-CLAP .pt, transformers CLAP
+folders, HiFi-GAN and AudioLDM VAE checkpoints. ``--to ours`` writes this project's checkpoint (an
+ldm checkpoint for a whole AudioLDM, else a stage checkpoint usable as model.*_ckpt or init_from);
+``--to diffusers`` writes a whole AudioLDM as a diffusers AudioLDMPipeline folder.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+STAGE_OF_LAYOUT = {"audioldm": "ldm", "diffusers": "ldm", "laion_clap": "clap", "transformers_clap": "clap",
+                   "transformers_clap_text": "clap", "hifigan": "vocoder", "transformers_hifigan": "vocoder",
+                   "audioldm_vae": "vae", "diffusers_vae": "vae"}
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("source", help="a checkpoint file or a diffusers/transformers folder")
+    p.add_argument("out", help="the checkpoint file (--to ours) or folder (--to diffusers) to write")
+    p.add_argument("--to", choices=("ours", "diffusers"), default="ours")
+    p.add_argument("--stage", choices=("ldm", "vae", "clap", "vocoder"),
+                   help="the part to convert (default: the whole model the source holds)")
+    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights")
+    p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
+                   "(default: 64 for model_channels 256, else 32)")
+    p.add_argument("--no-ema", action="store_true", help="--to diffusers: write the raw UNet weights, not the EMA")
+    return p.parse_args(argv)
+
+
+def convert(args: argparse.Namespace) -> str:
+    """Do the conversion; returns a one-line summary."""
+    from audioldm.audio.mel import MelConfig
+    from audioldm.convert.layouts import read_source
+    from audioldm.convert.ldm import read_ldm, to_latent_diffusion
+    from audioldm.convert.stages import load_stage_network
+    from audioldm.convert.writers import save_diffusers, save_ours_ldm, save_ours_stage
+
+    if os.path.exists(args.out):
+        raise ValueError(f"{args.out}: already exists; choose a new output path")
+    source = read_source(args.source)
+    stage = args.stage or (source.raw["stage"] if source.layout == "ours" else STAGE_OF_LAYOUT[source.layout])
+    if args.to == "diffusers" and stage != "ldm":
+        raise ValueError("--to diffusers writes a whole AudioLDM (stage ldm)")
+    if stage == "ldm":
+        weights = read_ldm(args.source, args.tokenizer, args.head_channels)
+        unet_params = sum(v.numel() for v in weights.unet.values())
+        ema = "raw + EMA UNet weights" if weights.ema is not None else "one UNet weight set"
+        if args.to == "diffusers":
+            save_diffusers(to_latent_diffusion(weights, use_ema=not args.no_ema), args.out)
+        else:
+            save_ours_ldm(weights, args.out)
+        return f"{source.layout} -> {args.to}: whole AudioLDM, UNet {unet_params / 1e6:.1f}M parameters ({ema}), " \
+               f"scale_factor {float(weights.scale_factor):.4f}: {args.out}"
+    mel = MelConfig(**source.raw["config"]["audio"]) if source.layout == "ours" else MelConfig()
+    network, config, extra = load_stage_network(source, stage, mel, args.tokenizer)
+    save_ours_stage(stage, network, config, args.out, extra.get("scale_factor"))
+    params = sum(p.numel() for p in network.parameters())
+    return f"{source.layout} -> ours: {stage}, {params / 1e6:.1f}M parameters: {args.out}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    from audioldm.checkpoint import CheckpointError
+    from audioldm.models.clap_tokenizer import TokenizerError
+
+    try:
+        print(convert(args))
+    except (CheckpointError, TokenizerError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
