@@ -1,5 +1,5 @@
-"""The LDM's frozen stages (VAE, CLAP, vocoder), built from their training configs and loaded from
-their checkpoints, without Lightning.
+"""The LDM's frozen stages (VAE, CLAP, vocoder), built from their training configs, without Lightning
+(``audioldm.convert.stages`` loads their weights from any layout).
 
 Each stage is described by the experiment config its checkpoint carries (a plain dict), so an LDM
 checkpoint that stores these dicts can rebuild the exact networks without the original files.
@@ -9,14 +9,12 @@ State-dict prefixes in a stage checkpoint: ``vae.`` + ``scale_factor`` (VAE), ``
 from __future__ import annotations
 
 import hashlib
-import os
 from typing import Any
 
 import torch.nn as nn
 from omegaconf import OmegaConf
 
 from audioldm.audio.mel import MelConfig
-from audioldm.checkpoint import check_mel, checkpoint_stage, load_weights, read_checkpoint, sub_state_dict
 from audioldm.config.loader import load_config_dict
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.vae import build_autoencoder
@@ -43,21 +41,6 @@ def build_frozen(stage: str, stage_config: dict[str, Any] | None, mel: MelConfig
     if stage == "vocoder":
         return HifiGanVocoder(build_generator(model, audio.n_mels, audio.sample_rate))
     raise ValueError(f"no frozen network for stage {stage!r}")
-
-
-def load_frozen(path: str | os.PathLike, stage: str, mel: MelConfig) -> tuple[nn.Module, dict, dict]:
-    """(network with the checkpoint's weights in eval mode, its stage config, extra tensors).
-
-    The VAE's extra tensors hold ``scale_factor``. A checkpoint of another stage, other mel
-    settings or weights that do not fit raise ``CheckpointError`` naming ``path``.
-    """
-    checkpoint = read_checkpoint(path)
-    checkpoint_stage(path, checkpoint, stage)
-    check_mel(path, checkpoint["config"].get("audio", {}), mel)
-    network = build_frozen(stage, checkpoint["config"], mel)
-    load_weights(network, sub_state_dict(checkpoint["state_dict"], PREFIXES[stage]), f"{path} ({stage})")
-    extra = {"scale_factor": checkpoint["state_dict"]["scale_factor"]} if stage == "vae" else {}
-    return network.eval().requires_grad_(False), checkpoint["config"], extra
 
 
 def fingerprint(module: nn.Module) -> str:
