@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-MERGES = ["Ġ a", "Ġ d", "o g", "Ġd og", "Ġ t", "Ġ b"]
+MERGES = ["Ġ d", "o g", "Ġd og", "Ġ b", "a r", "Ġb ar", "k s", "Ġbar ks", "Ġ a", "i n", "Ġ t", "Ġt in"]
 
 
 def byte_symbols() -> list[str]:
@@ -17,7 +17,8 @@ def byte_symbols() -> list[str]:
 
 
 def write_tiny_roberta_tokenizer(folder: Path) -> Path:
-    """Write vocab.json + merges.txt, then save it with transformers' RobertaTokenizer; returns ``folder``."""
+    """Write ``folder/raw/{vocab.json, merges.txt}``, then save them with transformers' RobertaTokenizer
+    into ``folder``; returns ``folder``."""
     from transformers import RobertaTokenizer
 
     raw = folder / "raw"

@@ -133,6 +133,7 @@ def clap_config_from_transformers(config: dict, text_only: bool) -> ClapConfig:
         projection_dim=config.get("projection_dim", text.get("projection_dim", 512)),
         text_hidden_size=text.get("hidden_size", 768), text_layers=text.get("num_hidden_layers", 12),
         text_heads=text.get("num_attention_heads", 12), text_intermediate_size=text.get("intermediate_size", 3072),
+        text_layer_norm_eps=text.get("layer_norm_eps", 1e-12),
         audio_patch_embeds_hidden_size=audio.get("patch_embeds_hidden_size", base.audio_patch_embeds_hidden_size),
         audio_depths=list(audio.get("depths", base.audio_depths)),
         audio_heads=list(audio.get("num_attention_heads", base.audio_heads)), text_only=text_only)

@@ -29,6 +29,8 @@ class ClapConfig:
     text_layers: int = 12
     text_heads: int = 12
     text_intermediate_size: int = 3072
+    # LayerNorm eps of the text encoder: transformers' CLAP default; LAION-CLAP's roberta-base uses 1e-5
+    text_layer_norm_eps: float = 1e-12
     audio_patch_embeds_hidden_size: int = 96  # HTSAT-tiny; stage widths double: 96, 192, 384, 768
     audio_depths: list[int] = field(default_factory=lambda: [2, 2, 6, 2])
     audio_heads: list[int] = field(default_factory=lambda: [4, 8, 16, 32])
@@ -46,6 +48,7 @@ def hf_config(config: ClapConfig, vocab_size: int, pad_id: int) -> HfClapConfig:
         num_hidden_layers=config.text_layers, num_attention_heads=config.text_heads,
         intermediate_size=config.text_intermediate_size, projection_dim=config.projection_dim,
         max_position_embeddings=max(514, config.max_text_length + pad_id + 2),
+        layer_norm_eps=config.text_layer_norm_eps,
     )
     audio = ClapAudioConfig(
         patch_embeds_hidden_size=config.audio_patch_embeds_hidden_size, depths=list(config.audio_depths),
