@@ -66,6 +66,15 @@ def roberta_tokenizer_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def laion_reference(roberta_tokenizer_dir):
+    """A tiny LAION-CLAP built with the original laion_clap code (tests/reference/laion_clap_reference.py)."""
+    pytest.importorskip("laion_clap")
+    from tests.reference.laion_clap_reference import build_laion_reference
+
+    return build_laion_reference(roberta_tokenizer_dir)
+
+
+@pytest.fixture(scope="session")
 def roberta_ldm_checkpoint(tmp_path_factory, roberta_tokenizer_dir) -> Path:
     """A tiny random ldm checkpoint whose CLAP uses a RoBERTa tokenizer (as official CLAPs do)."""
     from tests.ldm_fixtures import write_ldm_checkpoint

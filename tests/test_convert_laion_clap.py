@@ -13,83 +13,32 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import ClapModel, RobertaConfig, RobertaModel, RobertaTokenizer
+from transformers import ClapModel, RobertaTokenizer
 
 from audioldm.checkpoint import CheckpointError, load_weights
 from audioldm.convert.laion_clap import DROPPED, QKV, RENAMED, clap_from_laion, strip_laion_prefix
 from audioldm.models.clap import ClapConfig, ClapEmbedder, hf_config
 from audioldm.models.clap_features import ClapAudioFeatures
 from audioldm.models.clap_tokenizer import ClapTokenizer
-from tests.tokenizer_fixtures import write_tiny_roberta_tokenizer
+from tests.reference.laion_clap_reference import AUDIO_CFG, PROJ, ROBERTA_BASE_EPS
 
-TEXT = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)  # heads = 128 / 64
-HTSAT = dict(embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
-PROJ = 24
-ROBERTA_BASE_EPS = 1e-5  # roberta-base's config.json layer_norm_eps, which LAION's RobertaModel.from_pretrained gets
-AUDIO_CFG = dict(audio_length=1024, clip_samples=480000, mel_bins=64, sample_rate=48000, window_size=1024,
-                 hop_size=480, fmin=50, fmax=14000, class_num=527, model_type="HTSAT", model_name="tiny")
 CAPTIONS = ["a dog barks", "Rain falls on a tin roof, then thunder!", "",
             " ".join(["a dog barks while the engine idles"] * 12)]  # the last one is cut at 77 tokens
 
 
-def perturb_(module: torch.nn.Module, generator: torch.Generator) -> None:
-    """Noise on every float parameter and buffer (biases, LayerNorm, running stats are not at their init values);
-    bn0's running statistics set to the scale of LAION's dB features so that its input is ~unit."""
-    with torch.no_grad():
-        for name, t in [*module.named_parameters(), *module.named_buffers()]:
-            if not t.is_floating_point() or "extractor" in name or "attn_mask" in name:
-                continue
-            if name.endswith("bn0.running_mean"):
-                t.copy_(-30.0 + 5.0 * torch.randn(t.shape, generator=generator))
-            elif name.endswith("bn0.running_var"):
-                t.copy_(torch.empty(t.shape).uniform_(50.0, 150.0, generator=generator))
-            else:
-                t.add_(0.02 * torch.randn(t.shape, generator=generator))
-
-
 @pytest.fixture(scope="module")
-def ref(tmp_path_factory) -> SimpleNamespace:
+def ref(laion_reference) -> SimpleNamespace:
     """The LAION model, its state dict, the converted config and state, and our ClapModel loaded with it."""
-    path = list(sys.path)
-    pytest.importorskip("laion_clap")  # ~6-11 s; appends its own folder to sys.path
-    sys.path[:] = path
-    from laion_clap.clap_module import htsat
-    from laion_clap.clap_module import model as laion_model
-    from laion_clap.training.data import get_audio_features
-
-    tokenizer_dir = write_tiny_roberta_tokenizer(tmp_path_factory.mktemp("roberta"))
-    vocab = len(RobertaTokenizer.from_pretrained(tokenizer_dir))
-    roberta = RobertaConfig(vocab_size=vocab, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
-                            layer_norm_eps=ROBERTA_BASE_EPS, **TEXT)
-
-    def tiny_htsat(audio_cfg, enable_fusion=False, fusion_type="None"):
-        return htsat.HTSAT_Swin_Transformer(spec_size=256, patch_size=4, patch_stride=(4, 4), window_size=8,
-                                            num_classes=audio_cfg.class_num, config=audio_cfg,
-                                            enable_fusion=enable_fusion, fusion_type=fusion_type, **HTSAT)
-
-    torch.manual_seed(0)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(laion_model, "create_htsat_model", tiny_htsat)
-        mp.setattr(laion_model.RobertaModel, "from_pretrained", classmethod(lambda cls, name: RobertaModel(roberta)))
-        text_cfg = dict(context_length=77, vocab_size=vocab, width=TEXT["hidden_size"], heads=2, layers=2,
-                        model_type="roberta")
-        width = HTSAT["embed_dim"] * 2 ** (len(HTSAT["depths"]) - 1)
-        laion = laion_model.CLAP(width, AUDIO_CFG, text_cfg, joint_embed_shape=PROJ)
-    laion.text_projection = torch.nn.Sequential(torch.nn.Linear(TEXT["hidden_size"], PROJ), torch.nn.ReLU(),
-                                                torch.nn.Linear(PROJ, PROJ))
-    perturb_(laion, torch.Generator().manual_seed(1))
-    laion.eval()
-    state = {k: v.clone() for k, v in laion.state_dict().items()}
-    config, converted = clap_from_laion(state, text_vocab_size=vocab)
-    ours = ClapModel(hf_config(config, vocab, pad_id=1)).eval()
+    r = laion_reference
+    config, converted = clap_from_laion(r.state, text_vocab_size=r.vocab)
+    ours = ClapModel(hf_config(config, r.vocab, pad_id=1)).eval()
     load_weights(ours, converted, "converted LAION-CLAP")
-    return SimpleNamespace(laion=laion, state=state, config=config, converted=converted, ours=ours, vocab=vocab,
-                           tokenizer_dir=tokenizer_dir, get_audio_features=get_audio_features)
+    return SimpleNamespace(laion=r.laion, state=r.state, config=config, converted=converted, ours=ours,
+                           vocab=r.vocab, tokenizer_dir=r.tokenizer_dir, get_audio_features=r.get_audio_features)
 
 
 def text_inputs(ref: SimpleNamespace) -> dict[str, torch.Tensor]:

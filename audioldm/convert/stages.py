@@ -151,6 +151,8 @@ def load_clap(path: str | os.PathLike | Source, mel: MelConfig,
         from audioldm.convert.laion_clap import clap_from_laion, strip_laion_prefix
 
         clap_config, converted = clap_from_laion(strip_laion_prefix(src.state))
+        if src.layout == "audioldm":  # AudioLDM tokenizes captions to 512 tokens (LAION-CLAP: 77)
+            clap_config.max_text_length = 512
     elif src.layout in ("diffusers", "transformers_clap", "transformers_clap_text"):
         folder = src.folder / "text_encoder" if src.layout == "diffusers" else src.folder
         text_only = src.layout != "transformers_clap"

@@ -47,7 +47,7 @@ def hf_config(config: ClapConfig, vocab_size: int, pad_id: int) -> HfClapConfig:
         vocab_size=vocab_size, pad_token_id=pad_id, hidden_size=config.text_hidden_size,
         num_hidden_layers=config.text_layers, num_attention_heads=config.text_heads,
         intermediate_size=config.text_intermediate_size, projection_dim=config.projection_dim,
-        max_position_embeddings=max(514, config.max_text_length + pad_id + 2),
+        max_position_embeddings=max(514, config.max_text_length + pad_id + 1),  # RoBERTa: from pad_id + 1
         layer_norm_eps=config.text_layer_norm_eps,
     )
     audio = ClapAudioConfig(
