@@ -3,8 +3,10 @@
 
 - ldm: the UNet (raw weights; its EMA from the source's EMA set), VAE, CLAP, vocoder and
   ``scale_factor`` of a whole AudioLDM (ours, an original .ckpt, a diffusers folder); ``model.unet``
-  is replaced by the source's shape. ``model.clap_ckpt`` / ``model.vocoder_ckpt`` may replace those stages
-  (a diffusers folder has no CLAP audio encoder, which training needs).
+  is replaced by the source's shape (for an original .ckpt, whose weights do not record the attention
+  head width, ``model.unet.head_channels`` gives it: 32 in ldm_s.yaml, 64 in ldm_l.yaml, as AudioLDM).
+  ``model.clap_ckpt`` / ``model.vocoder_ckpt`` may replace those stages (a diffusers folder has no CLAP
+  audio encoder, which training needs).
 - vae, clap, vocoder: the stage's network from any source holding one. A checkpoint of the same
   stage written by train.py restores the whole module (discriminators included).
 The config's ``model`` section must describe the same network shape; a mismatch is reported by name.
@@ -31,7 +33,9 @@ def init_ldm_model(config: DictConfig):
     if m.vae_ckpt:
         raise CheckpointError("init_from brings its own VAE (the UNet was trained on its latents): "
                               "leave model.vae_ckpt unset")
-    weights = read_ldm(config.init_from, m.clap_tokenizer, clap=m.clap_ckpt, vocoder=m.vocoder_ckpt)
+    # an original .ckpt does not record its attention head width: the config's model.unet.head_channels gives it
+    weights = read_ldm(config.init_from, m.clap_tokenizer, m.unet.head_channels, clap=m.clap_ckpt,
+                       vocoder=m.vocoder_ckpt)
     if weights.frozen["clap"].config.text_only and not config.data.latent_cache_dir:
         raise CheckpointError(f"init_from {config.init_from}: its CLAP has no audio encoder (a diffusers folder ships "
                               f"only the text encoder), and training conditions on audio: set model.clap_ckpt to a "

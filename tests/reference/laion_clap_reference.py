@@ -13,7 +13,7 @@ from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
 TEXT = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=256)  # heads = 128 / 64
 HTSAT = dict(embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
-PROJ = 24
+PROJ = 512  # AudioLDM's joint space (the UNet's FiLM condition is 512-d)
 ROBERTA_BASE_EPS = 1e-5  # roberta-base's config.json layer_norm_eps, which LAION's RobertaModel.from_pretrained gets
 AUDIO_CFG = dict(audio_length=1024, clip_samples=480000, mel_bins=64, sample_rate=48000, window_size=1024,
                  hop_size=480, fmin=50, fmax=14000, class_num=527, model_type="HTSAT", model_name="tiny")

@@ -1,0 +1,148 @@
+"""A whole original AudioLDM ``.ckpt`` end to end: assembled, as the original LatentDiffusion saves it,
+from networks built with the original code (UNet ``model.diffusion_model.*`` and its ``model_ema.*``,
+VAE ``first_stage_model.*``, HiFi-GAN ``first_stage_model.vocoder.*``, LAION-CLAP
+``cond_stage_model.model.*``, ``scale_factor``). Loaded, converted to ours and to the diffusers folder,
+each network's output must equal the original's to 1e-5; generate.py and init_from take it directly."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+import convert
+import generate
+from audioldm.checkpoint import CheckpointError
+from audioldm.convert.layouts import read_source
+from audioldm.convert.ldm import LdmWeights, load_ldm, read_ldm, to_latent_diffusion
+from audioldm.models.latent_diffusion import LatentDiffusion
+
+TOL = 1e-5
+HEAD_CHANNELS = "8"  # the tiny original UNet's num_head_channels (not stored in the weights)
+SCALE = 0.7
+CAPTIONS = ["a dog barks", "rain on a tin roof", ""]
+
+
+@pytest.fixture(scope="module")
+def original_ckpt(original_audioldm_reference, laion_reference, tmp_path_factory) -> Path:
+    ref = original_audioldm_reference
+    state = {f"model.diffusion_model.{k}": v for k, v in ref["unet"]["state"].items()}
+    # the EMA differs from the raw weights, as after training
+    state.update({f"model_ema.{k}": v + 0.01 if v.is_floating_point() and v.ndim else v
+                  for k, v in ref["ema"]["state"].items()})
+    state.update({f"first_stage_model.{k}": v for k, v in ref["vae"]["state"].items()})
+    state.update({f"first_stage_model.vocoder.{k}": v for k, v in ref["vocoder"]["state"].items()})
+    state.update({f"cond_stage_model.model.{k}": v for k, v in laion_reference.state.items()})
+    state["scale_factor"] = torch.tensor(SCALE)
+    path = tmp_path_factory.mktemp("official") / "audioldm-tiny-full.ckpt"
+    torch.save({"state_dict": state, "epoch": 3, "global_step": 100}, path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def weights(original_ckpt, laion_reference) -> LdmWeights:
+    return read_ldm(original_ckpt, str(laion_reference.tokenizer_dir), int(HEAD_CHANNELS))
+
+
+def laion_text(laion_reference, captions: list[str]) -> torch.Tensor:
+    """AudioLDM's text condition: RobertaTokenizer to 512 tokens, LAION's get_text_embedding."""
+    from transformers import RobertaTokenizer
+
+    tokenizer = RobertaTokenizer.from_pretrained(laion_reference.tokenizer_dir)
+    tokens = dict(tokenizer(captions, padding="max_length", truncation=True, max_length=512, return_tensors="pt"))
+    with torch.no_grad():
+        return laion_reference.laion.get_text_embedding(tokens)
+
+
+def assert_matches_original(model: LatentDiffusion, ref: dict, laion_reference, raw_unet: bool = True) -> None:
+    """Every network of ``model`` against the original code's outputs on the same inputs."""
+    u, v, w = ref["unet"], ref["vae"], ref["vocoder"]
+    with torch.no_grad():
+        if raw_unet:
+            eps = model.denoiser(use_ema=False)(u["x"], u["t"], u["y"])
+            assert (eps - u["eps"]).abs().max() <= TOL
+        decoded = model.vae.decode(v["z"]).sample
+        assert (decoded - v["decoded"]).abs().max() <= TOL
+        wave = model.vocoder.generator(w["mel"].transpose(1, 2))
+        assert (wave - w["wave"].squeeze(1)).abs().max() <= TOL
+        text = model.embed_text(CAPTIONS)
+    assert (text - laion_text(laion_reference, CAPTIONS)).abs().max() <= TOL
+    assert torch.allclose(model.null_condition, text[2])  # AudioLDM's unconditional: the embedding of ""
+    assert float(model.scale_factor) == pytest.approx(SCALE)
+
+
+def test_the_original_checkpoint_is_recognised_and_read(original_ckpt, weights):
+    assert read_source(original_ckpt).layout == "audioldm"
+    assert weights.unet_config.model_channels == 32 and weights.unet_config.channel_mult == [1, 2, 3, 5]
+    assert weights.unet_config.head_channels == 8 and weights.ema is not None
+    ema_conv = weights.ema["conv_in.weight"]
+    assert not torch.equal(ema_conv, weights.unet["conv_in.weight"])
+
+
+def test_every_network_equals_the_original(weights, original_audioldm_reference, laion_reference):
+    assert_matches_original(to_latent_diffusion(weights, use_ema=False), original_audioldm_reference,
+                            laion_reference)
+    with_ema = to_latent_diffusion(weights, use_ema=True)  # the EMA set: the raw one + 0.01
+    torch.testing.assert_close(with_ema.unet.conv_in.weight, weights.unet["conv_in.weight"] + 0.01)
+
+
+def test_converted_to_ours_and_to_diffusers_the_outputs_stay(original_ckpt, laion_reference,
+                                                            original_audioldm_reference, tmp_path):
+    tokenizer = str(laion_reference.tokenizer_dir)
+    ours = tmp_path / "ours.ckpt"
+    assert convert.main([str(original_ckpt), str(ours), "--tokenizer", tokenizer,
+                         "--head-channels", HEAD_CHANNELS]) == 0
+    assert_matches_original(load_ldm(ours, use_ema=False), original_audioldm_reference, laion_reference)
+    folder = tmp_path / "diffusers"
+    assert convert.main([str(original_ckpt), str(folder), "--to", "diffusers", "--no-ema", "--tokenizer", tokenizer,
+                         "--head-channels", HEAD_CHANNELS]) == 0
+    from_folder = load_ldm(folder)
+    assert from_folder.unet.config.attention_head_dim == [4, 8, 12, 20]  # heads per level = channels / 8
+    assert_matches_original(from_folder, original_audioldm_reference, laion_reference)
+
+
+def test_generate_takes_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
+    out = tmp_path / "gen"
+    assert generate.main(["--ckpt", str(original_ckpt), "--tokenizer", str(laion_reference.tokenizer_dir),
+                          "--head-channels", HEAD_CHANNELS, "--text", "a dog barks", "--out", str(out),
+                          "--steps", "2", "--duration", "0.32"]) == 0
+    assert len(list(out.glob("*.wav"))) == 1
+
+
+def test_init_from_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
+    from audioldm.config import load_config
+    from lightning_modules.registry import build_stage
+    from tests.ldm_fixtures import REPO
+
+    ldm = load_config(REPO / "configs" / "ldm_s.yaml", [
+        "data.train_manifest=unused.jsonl", f"init_from={original_ckpt}",
+        f"model.clap_tokenizer={laion_reference.tokenizer_dir}", "model.unet.head_channels=8"])
+    module, _ = build_stage(ldm)  # ldm_s's own UNet shape is replaced by the checkpoint's
+    assert module.config.model.unet.model_channels == 32 and module.model.unet_ema is not None
+    assert module.model.unet.config.attention_head_dim == [4, 8, 12, 20]  # model.unet.head_channels=8
+    torch.testing.assert_close(module.model.unet_ema.module.conv_in.weight, module.model.unet.conv_in.weight + 0.01)
+    vae = load_config(REPO / "configs" / "demo" / "vae.yaml", [
+        "data.train_manifest=unused.jsonl", f"init_from={original_ckpt}", "model.block_out_channels=[32,64,64]",
+        "model.layers_per_block=2", "model.norm_num_groups=32"])
+    vae_module, _ = build_stage(vae)
+    assert float(vae_module.scale_factor) == pytest.approx(SCALE)
+
+
+def test_without_a_tokenizer_the_error_says_what_to_pass(original_ckpt, tmp_path, capsys):
+    assert generate.main(["--ckpt", str(original_ckpt), "--text", "x", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--tokenizer" in err and "RoBERTa" in err and err.count("\n") == 1
+
+
+def test_truncated_and_incomplete_original_checkpoints_are_named(original_ckpt, laion_reference, tmp_path):
+    truncated = tmp_path / "truncated.ckpt"
+    truncated.write_bytes(original_ckpt.read_bytes()[: 100_000])
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        read_ldm(truncated)
+    checkpoint = torch.load(original_ckpt, weights_only=True)
+    del checkpoint["state_dict"]["model.diffusion_model.out.2.weight"]
+    del checkpoint["state_dict"]["first_stage_model.decoder.conv_out.bias"]
+    incomplete = tmp_path / "incomplete.ckpt"
+    torch.save(checkpoint, incomplete)
+    with pytest.raises(CheckpointError, match=r"out\.2\.weight"):
+        read_ldm(incomplete, str(laion_reference.tokenizer_dir), int(HEAD_CHANNELS))
