@@ -61,6 +61,9 @@ def apply_init_from(module, config: DictConfig) -> None:
     tokenizer = config.model.get("tokenizer_path") if stage == "clap" else None
     network, _, extra = load_stage_network(source, stage, mel, tokenizer)
     target = getattr(module, NETWORK_ATTRIBUTE[stage])
+    if stage == "clap" and network.config.text_layer_norm_eps != target.config.text_layer_norm_eps:
+        log.warning("init_from %s: its text LayerNorm eps is %g, the config's model.text_layer_norm_eps %g",
+                    path, network.config.text_layer_norm_eps, target.config.text_layer_norm_eps)
     state = network.state_dict()
     try:
         load_weights(target, state, f"init_from {path} ({stage})")

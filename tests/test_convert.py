@@ -157,3 +157,20 @@ def test_text_only_clap_refuses_audio(exported):
     model = load_ldm(exported)
     with pytest.raises(ValueError, match="only text-encoder weights"):
         model.embed_audio(torch.zeros(1, 16000))
+
+
+def test_transformers_clap_folder(roberta_ldm, roberta_tokenizer_dir, tmp_path):
+    """A transformers ClapModel folder (save_pretrained) gives the same weights, audio tower included,
+    and text embeddings; its audio window is transformers' 10 s (the folder does not record one)."""
+    from audioldm.audio.mel import MelConfig
+    from audioldm.convert.stages import load_clap
+
+    model = load_ldm(roberta_ldm)
+    model.clap.model.save_pretrained(tmp_path / "clap")
+    assert read_source(tmp_path / "clap").layout == "transformers_clap"
+    clap, _ = load_clap(tmp_path / "clap", MelConfig(), str(roberta_tokenizer_dir))
+    assert not clap.config.text_only and clap.config.audio_seconds == 10.0
+    mine, theirs = model.clap.model.state_dict(), clap.model.state_dict()
+    assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)
+    with torch.no_grad():
+        assert (clap.embed_text(PROMPTS) - model.embed_text(PROMPTS)).abs().max() <= 1e-6

@@ -21,14 +21,13 @@ import torch.nn as nn
 from omegaconf import OmegaConf
 
 from audioldm.audio.mel import MelConfig
-from audioldm.checkpoint import CheckpointError, sub_state_dict
+from audioldm.checkpoint import CheckpointError, load_weights, sub_state_dict
 from audioldm.config.loader import load_config_dict
 from audioldm.convert.layouts import Source, read_folder_weights, read_json, read_source
 from audioldm.convert.stages import as_source, load_stage_network
 from audioldm.models.ema import EmaModel
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.models.unet import UnetConfig, build_unet
-from audioldm.checkpoint import load_weights
 
 log = logging.getLogger(__name__)
 LDM_LAYOUTS = ("ours", "audioldm", "diffusers")

@@ -18,6 +18,7 @@ Where each stage is found, by layout:
 """
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import asdict
 from pathlib import Path
@@ -35,6 +36,7 @@ from audioldm.models.frozen_stages import build_frozen
 from audioldm.models.vae import VaeConfig, build_autoencoder
 from audioldm.models.vocoder import HifiGanVocoder, VocoderConfig, build_generator
 
+log = logging.getLogger(__name__)
 OURS_PREFIX = {"vae": "vae.", "clap": "embedder.", "vocoder": "vocoder."}
 OURS_LDM_PREFIX = {"vae": "model.vae.", "clap": "model.clap.", "vocoder": "model.vocoder."}
 
@@ -94,8 +96,9 @@ def load_vae(path: str | os.PathLike | Source, mel: MelConfig) -> tuple[Autoenco
         state = {k: v for k, v in state.items() if not k.startswith("vocoder.")}
         vae_config, converted = vae_from_original(state)
         scale = src.state.get("scale_factor")
-        if scale is None:
-            raise CheckpointError(f"{src.path}: no 'scale_factor' entry (the latent scale the LDM was trained with)")
+        if scale is None:  # a VAE saved on its own: the LDM's latent scale is not known
+            log.warning("%s: no scale_factor entry; using 1.0 (an LDM on this VAE needs its own)", src.path)
+            scale = torch.tensor(1.0)
     elif src.layout in ("diffusers", "diffusers_vae"):
         folder = src.folder / "vae" if src.layout == "diffusers" else src.folder
         vae_config = vae_config_from_diffusers(folder)
