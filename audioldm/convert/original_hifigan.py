@@ -26,6 +26,7 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
+from audioldm.convert.keymap import expected_state, indices, map_keys
 from audioldm.models.vocoder import VocoderConfig, build_generator
 
 WHERE = "original HiFi-GAN"
@@ -33,10 +34,6 @@ AUDIOLDM_KERNELS = [16, 16, 8, 4, 4]
 AUDIOLDM_RATES = [5, 4, 2, 2, 2]
 _WEIGHT_NORM = ((".weight_g", ".weight_v"),
                 (".parametrizations.weight.original0", ".parametrizations.weight.original1"))
-
-
-def _listing(keys: list[str], n: int = 5) -> str:
-    return f"{len(keys)} {keys[:n]}{'...' if len(keys) > n else ''}"
 
 
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -72,11 +69,6 @@ def fold_weight_norms(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def _indices(state: dict, pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for key in state if (m := regex.fullmatch(key))})
-
-
 def _infer(state: dict[str, torch.Tensor], upsample_rates: list[int] | None,
            resblock_dilation_sizes: list[list[int]] | None) -> VocoderConfig:
     absent = [k for k in ("conv_pre.weight", "ups.0.weight", "resblocks.0.convs1.0.weight", "conv_post.weight")
@@ -86,7 +78,7 @@ def _infer(state: dict[str, torch.Tensor], upsample_rates: list[int] | None,
         if any(k.startswith(("first_stage_model.vocoder.", "vocoder.")) for k in state):
             hint = "; strip the 'first_stage_model.vocoder.' prefix first"
         raise CheckpointError(f"{WHERE}: not a HiFi-GAN Generator (missing {absent}{hint})")
-    ups = _indices(state, r"ups\.(\d+)\.weight")
+    ups = indices(state, r"ups\.(\d+)\.weight")
     kernels = [state[f"ups.{i}.weight"].shape[2] for i in ups]
     if upsample_rates is None:
         if kernels != AUDIOLDM_KERNELS:
@@ -95,10 +87,10 @@ def _infer(state: dict[str, torch.Tensor], upsample_rates: list[int] | None,
         upsample_rates = AUDIOLDM_RATES
     if len(upsample_rates) != len(ups):
         raise CheckpointError(f"{WHERE}: {len(ups)} upsampling layers but upsample_rates={list(upsample_rates)}")
-    per_level = len(_indices(state, r"resblocks\.(\d+)\.convs1\.0\.weight")) // len(ups)
+    per_level = len(indices(state, r"resblocks\.(\d+)\.convs1\.0\.weight")) // len(ups)
     res_kernels = [state[f"resblocks.{j}.convs1.0.weight"].shape[2] for j in range(per_level)
                    if f"resblocks.{j}.convs1.0.weight" in state]
-    convs = len(_indices(state, r"resblocks\.0\.convs1\.(\d+)\.weight"))
+    convs = len(indices(state, r"resblocks\.0\.convs1\.(\d+)\.weight"))
     if resblock_dilation_sizes is None:
         if convs != 3:
             raise CheckpointError(f"{WHERE}: residual blocks with {convs} dilated convs: pass resblock_dilation_sizes")
@@ -125,27 +117,10 @@ def vocoder_from_original(state: dict[str, torch.Tensor], upsample_rates: list[i
     state = fold_weight_norms(state)
     config = _infer(state, upsample_rates, resblock_dilation_sizes)
     n_mels = state["conv_pre.weight"].shape[1]
-    try:
-        with torch.device("meta"):
-            expected = build_generator(config, n_mels).state_dict()
-    except ValueError as e:
-        raise CheckpointError(f"{WHERE}: {config} cannot be built ({e})") from None
-    converted, unexpected = {}, []
-    for key, value in state.items():
-        ours = re.sub(r"^ups\.", "upsampler.", key)
-        if ours in ("mean", "scale") or ours not in expected:
-            unexpected.append(key)
-        else:
-            converted[ours] = value
-    missing = [re.sub(r"^upsampler\.", "ups.", k) for k in expected
-               if k not in converted and k not in ("mean", "scale")]
-    if missing or unexpected:
-        raise CheckpointError(f"{WHERE}: not in the Generator's form (missing {_listing(missing)}, "
-                              f"unexpected {_listing(unexpected)})")
-    wrong = [f"{k}: {tuple(v.shape)} vs {tuple(expected[k].shape)}" for k, v in converted.items()
-             if v.shape != expected[k].shape]
-    if wrong:
-        raise CheckpointError(f"{WHERE}: shapes do not fit the inferred {config} ({_listing(wrong, 3)})")
+    expected = expected_state(lambda: build_generator(config, n_mels), WHERE, config)
+    expected = {k: v for k, v in expected.items() if k not in ("mean", "scale")}  # set below, not in the source
+    converted = map_keys(state, expected, lambda k: re.sub(r"^ups\.", "upsampler.", k),
+                         lambda k: re.sub(r"^upsampler\.", "ups.", k), WHERE, config, "the Generator's form")
     converted["mean"] = torch.zeros(n_mels)
     converted["scale"] = torch.ones(n_mels)
     return config, converted

@@ -27,12 +27,12 @@ same parameters under dot-less names; ``unflatten_ema_keys`` restores them.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import torch
 
 from audioldm.checkpoint import CheckpointError
+from audioldm.convert.keymap import expected_state, indices, listing, map_keys, rename_prefix
 from audioldm.models.unet import UnetConfig, build_unet
 
 WHERE = "original AudioLDM UNet"
@@ -44,10 +44,6 @@ _RESBLOCK = (("in_layers.0.", "norm1."), ("in_layers.2.", "conv1."), ("emb_layer
 def default_head_channels(model_channels: int) -> int:
     """AudioLDM's channels per attention head: 64 for L (model_channels 256), else 32 (S, M)."""
     return 64 if model_channels == 256 else 32
-
-
-def _listing(keys: list[str], n: int = 5) -> str:
-    return f"{len(keys)} {keys[:n]}{'...' if len(keys) > n else ''}"
 
 
 def _prefix_table(levels: int, n: int) -> dict[str, str]:
@@ -85,21 +81,6 @@ def _prefix_table(levels: int, n: int) -> dict[str, str]:
     return table
 
 
-def _rename(key: str, table: dict[str, str]) -> str | None:
-    """``key`` with its longest prefix in ``table`` replaced; None when no prefix matches."""
-    parts = key.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:cut]) + "."
-        if prefix in table:
-            return table[prefix] + ".".join(parts[cut:])
-    return None
-
-
-def _indices(state: dict, pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for key in state if (m := regex.fullmatch(key))})
-
-
 def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetConfig:
     required = ["input_blocks.0.0.weight", "time_embed.0.weight", "film_emb.weight", "out.2.weight",
                 "input_blocks.1.0.emb_layers.1.weight"]
@@ -128,8 +109,8 @@ def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetCon
         if key.endswith(".attn2.to_k.weight") and value.shape[1] != value.shape[0]:
             raise CheckpointError(f"{WHERE}: cross-attention to a {value.shape[1]}-d context ({key}); "
                                   f"AudioLDM's transformers attend to the latent only")
-    downsamplers = _indices(state, r"input_blocks\.(\d+)\.0\.op\.weight")
-    resblocks = _indices(state, r"input_blocks\.(\d+)\.0\.in_layers\.2\.weight")
+    downsamplers = indices(state, r"input_blocks\.(\d+)\.0\.op\.weight")
+    resblocks = indices(state, r"input_blocks\.(\d+)\.0\.in_layers\.2\.weight")
     levels = len(downsamplers) + 1
     n = len(resblocks) // levels
     mults = []
@@ -158,25 +139,11 @@ def unet_from_original(state: dict[str, torch.Tensor],
     Raises ``CheckpointError`` listing missing/unexpected original keys or wrong shapes.
     """
     config = _infer(state, head_channels)
-    with torch.device("meta"):
-        expected = build_unet(config).state_dict()
+    expected = expected_state(lambda: build_unet(config), WHERE, config)
     table = _prefix_table(len(config.channel_mult), config.layers_per_block)
     inverse = {ours: orig for orig, ours in table.items()}
-    converted, unexpected = {}, []
-    for key, value in state.items():
-        ours = _rename(key, table)
-        if ours is None or ours not in expected:
-            unexpected.append(key)
-        else:
-            converted[ours] = value
-    missing = [_rename(k, inverse) or k for k in expected if k not in converted]
-    if missing or unexpected:
-        raise CheckpointError(f"{WHERE}: not in AudioLDM's form (missing {_listing(missing)}, "
-                              f"unexpected {_listing(unexpected)})")
-    wrong = [f"{_rename(k, inverse)}: {tuple(v.shape)} vs {tuple(expected[k].shape)}"
-             for k, v in converted.items() if v.shape != expected[k].shape]
-    if wrong:
-        raise CheckpointError(f"{WHERE}: shapes do not fit the inferred {config} ({_listing(wrong, 3)})")
+    converted = map_keys(state, expected, lambda k: rename_prefix(k, table), lambda k: rename_prefix(k, inverse) or k,
+                         WHERE, config, "AudioLDM's form")
     return config, converted
 
 
@@ -210,6 +177,6 @@ def unflatten_ema_keys(ema_state: dict[str, torch.Tensor], reference_keys: Itera
             out[key] = value
     missing = [k for k in reference_keys if k not in out]
     if missing or unmatched:
-        raise CheckpointError(f"{WHERE} EMA: does not match the UNet (missing {_listing(missing)}, "
-                              f"unexpected {_listing(unmatched)})")
+        raise CheckpointError(f"{WHERE} EMA: does not match the UNet (missing {listing(missing)}, "
+                              f"unexpected {listing(unmatched)})")
     return {k: out[k] for k in reference_keys}

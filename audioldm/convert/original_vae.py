@@ -28,16 +28,13 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
+from audioldm.convert.keymap import expected_state, indices, map_keys, rename_prefix
 from audioldm.models.vae import VaeConfig, build_autoencoder
 
 WHERE = "original AudioLDM VAE"
 _RESNET = (("norm1.", "norm1."), ("conv1.", "conv1."), ("norm2.", "norm2."), ("conv2.", "conv2."),
            ("nin_shortcut.", "conv_shortcut."))
 _ATTENTION = (("norm.", "group_norm."), ("q.", "to_q."), ("k.", "to_k."), ("v.", "to_v."), ("proj_out.", "to_out.0."))
-
-
-def _listing(keys: list[str], n: int = 5) -> str:
-    return f"{len(keys)} {keys[:n]}{'...' if len(keys) > n else ''}"
 
 
 def _prefix_table(levels: int, n: int) -> dict[str, str]:
@@ -65,21 +62,6 @@ def _prefix_table(levels: int, n: int) -> dict[str, str]:
     return table
 
 
-def _rename(key: str, table: dict[str, str]) -> str | None:
-    """``key`` with its longest prefix in ``table`` replaced; None when no prefix matches."""
-    parts = key.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        prefix = ".".join(parts[:cut]) + "."
-        if prefix in table:
-            return table[prefix] + ".".join(parts[cut:])
-    return None
-
-
-def _indices(state: dict, pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted({int(m.group(1)) for key in state if (m := regex.fullmatch(key))})
-
-
 def _infer(state: dict[str, torch.Tensor]) -> VaeConfig:
     required = ["encoder.conv_in.weight", "encoder.down.0.block.0.conv1.weight", "decoder.conv_in.weight",
                 "quant_conv.weight", "post_quant_conv.weight"]
@@ -88,8 +70,8 @@ def _infer(state: dict[str, torch.Tensor]) -> VaeConfig:
         hint = "; strip the 'first_stage_model.' prefix first" if any(
             k.startswith("first_stage_model.") for k in state) else ""
         raise CheckpointError(f"{WHERE}: not AudioLDM's AutoencoderKL (missing {absent}{hint})")
-    levels = len(_indices(state, r"encoder\.down\.(\d+)\.block\.0\.conv1\.weight"))
-    n = len(_indices(state, r"encoder\.down\.0\.block\.(\d+)\.conv1\.weight"))
+    levels = len(indices(state, r"encoder\.down\.(\d+)\.block\.0\.conv1\.weight"))
+    n = len(indices(state, r"encoder\.down\.0\.block\.(\d+)\.conv1\.weight"))
     channels = []
     for level in range(levels):
         conv = state.get(f"encoder.down.{level}.block.0.conv1.weight")
@@ -116,32 +98,21 @@ def vae_from_original(state: dict[str, torch.Tensor]) -> tuple[VaeConfig, dict[s
     listing missing/unexpected original keys or wrong shapes.
     """
     config = _infer(state)
-    try:
-        with torch.device("meta"):
-            expected = build_autoencoder(config).state_dict()
-    except ValueError as e:  # e.g. channels not divisible by 32 groups
-        raise CheckpointError(f"{WHERE}: {config} cannot be built ({e})") from None
+    expected = expected_state(lambda: build_autoencoder(config), WHERE, config)
     table = _prefix_table(len(config.block_out_channels), config.layers_per_block)
     inverse = {ours: orig for orig, ours in table.items()}
-    converted, unexpected = {}, []
-    for key, value in state.items():
-        ours = _rename(key, table)
-        if ours is None or ours not in expected:
-            unexpected.append(key)
-            continue
+
+    def conv_to_linear(key: str, ours: str, value: torch.Tensor) -> torch.Tensor:
         if ".mid_block.attentions.0.to_" in ours and ours.endswith(".weight") and value.ndim == 4:
             if value.shape[2:] != (1, 1):
                 raise CheckpointError(f"{WHERE}: {key} {tuple(value.shape)} is not a 1x1 conv")
-            value = value[:, :, 0, 0]
-        converted[ours] = value
-    missing = [_rename(k, inverse) or k for k in expected if k not in converted]
-    if missing or unexpected:
-        hint = " (drop vocoder.*: it converts with original_hifigan)" if any(
-            k.startswith("vocoder.") for k in unexpected) else ""
-        raise CheckpointError(f"{WHERE}: not in AudioLDM's form (missing {_listing(missing)}, "
-                              f"unexpected {_listing(unexpected)}){hint}")
-    wrong = [f"{_rename(k, inverse)}: {tuple(v.shape)} vs {tuple(expected[k].shape)}"
-             for k, v in converted.items() if v.shape != expected[k].shape]
-    if wrong:
-        raise CheckpointError(f"{WHERE}: shapes do not fit the inferred {config} ({_listing(wrong, 3)})")
+            return value[:, :, 0, 0]
+        return value
+
+    def hint(unexpected: list[str]) -> str:
+        vocoder = any(k.startswith("vocoder.") for k in unexpected)
+        return " (drop vocoder.*: it converts with original_hifigan)" if vocoder else ""
+
+    converted = map_keys(state, expected, lambda k: rename_prefix(k, table), lambda k: rename_prefix(k, inverse) or k,
+                         WHERE, config, "AudioLDM's form", conv_to_linear, hint)
     return config, converted
