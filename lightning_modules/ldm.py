@@ -41,6 +41,8 @@ class LdmModule(StageModule):
             model = init_ldm_model(config)  # also sets config.model.unet to the source's shape
         self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
         self.noise_schedule = make_scheduler("ddpm")
+        m = self.model_config  # read once: the config's conversion costs Python time at every step
+        self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
 
     @classmethod
     def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LdmModule":
@@ -77,13 +79,13 @@ class LdmModule(StageModule):
                        drop_prob: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
         """MSE between the noise and the UNet's prediction at random t, with condition dropout."""
         b, device = x0.shape[0], x0.device
-        p = self.model_config.condition_drop_prob if drop_prob is None else drop_prob
+        p = self.condition_drop_prob if drop_prob is None else drop_prob
         drop = torch.rand(b, device=device, generator=generator) < p
         condition = torch.where(drop[:, None], self.model.null_condition.to(condition), condition)
         t = torch.randint(0, self.noise_schedule.config.num_train_timesteps, (b,), device=device, generator=generator)
         noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
         noisy = self.noise_schedule.add_noise(x0, noise, t)
-        eps = self.model.denoiser(use_ema)(noisy, t, condition)
+        eps = self.model.denoiser(use_ema, compile=self.compile_unet and not use_ema)(noisy, t, condition)
         return F.mse_loss(eps.float(), noise.float())
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:

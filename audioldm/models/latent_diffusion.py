@@ -55,6 +55,7 @@ class LdmConfig:
     # vggish-10086976.pth makes the FD a VGGish FAD; otherwise it is computed on CLAP embeddings.
     val_eval_clips: int = 0
     val_eval_vggish: Optional[str] = None
+    compile_unet: bool = False  # train through torch.compile(unet) (GPU; compiling costs minutes at start)
 
 
 class LatentDiffusion(nn.Module):
@@ -91,10 +92,20 @@ class LatentDiffusion(nn.Module):
             frozen.eval()  # frozen stages stay in eval mode (no dropout, fixed norms)
         return self
 
-    def denoiser(self, use_ema: bool = True) -> Denoiser:
-        """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet."""
+    def denoiser(self, use_ema: bool = True, compile: bool = False) -> Denoiser:
+        """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet; ``compile``:
+        through ``torch.compile`` (the first calls of each new shape compile, later ones are faster)."""
         net = self.unet_ema.module if use_ema and self.unet_ema is not None else self.unet
+        if compile:
+            net = self._compiled(net)
         return lambda x, t, c: predict_noise(net, x, t, c)
+
+    def _compiled(self, net: nn.Module) -> nn.Module:
+        """One compiled wrapper per UNet, kept (outside the module tree) so that it compiles once."""
+        cache = self.__dict__.setdefault("_compiled_nets", {})
+        if id(net) not in cache:
+            cache[id(net)] = torch.compile(net)
+        return cache[id(net)]
 
     @torch.no_grad()
     def set_null_condition(self) -> None:

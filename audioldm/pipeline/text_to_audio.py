@@ -53,19 +53,20 @@ Progress = Callable[[int, int], None]  # (sampling steps done, steps in the whol
 class TextToAudio:
     """The generation pipeline over a ``LatentDiffusion`` (its EMA UNet unless ``use_ema=False``)."""
 
-    def __init__(self, model: LatentDiffusion, use_ema: bool = True):
+    def __init__(self, model: LatentDiffusion, use_ema: bool = True, compile: bool = False):
         self.model = model.eval()
-        self.denoiser = model.denoiser(use_ema)
+        self.denoiser = model.denoiser(use_ema, compile)
         self.mel = model.mel
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
                         vocoder_ckpt: str | None = None, tokenizer: str | None = None,
-                        head_channels: int | None = None) -> "TextToAudio":
+                        head_channels: int | None = None, compile: bool = False) -> "TextToAudio":
         """Load ours, an original AudioLDM .ckpt or a diffusers folder (see ``audioldm.pipeline.loading``)."""
         from audioldm.pipeline.loading import load_latent_diffusion
 
-        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt, tokenizer, head_channels), use_ema)
+        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt, tokenizer, head_channels), use_ema,
+                   compile)
 
     @property
     def device(self) -> torch.device:
