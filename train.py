@@ -41,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     from audioldm.checkpoint import CheckpointError
     from data.latent_cache import LatentCacheError
     from data.manifest import ManifestError
+    from data.shard_dataset import ShardError
     from lightning_modules.trainer import fit
 
     try:
         fit(config)
-    except (CheckpointError, LatentCacheError, ManifestError) as e:
+    except (CheckpointError, LatentCacheError, ManifestError, ShardError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
@@ -55,13 +56,13 @@ def check_paths(config) -> None:
     """Files the run needs must exist before anything starts."""
     from audioldm.config import ConfigError
 
-    keys = ["data.train_manifest", "data.val_manifest", "resume", "init_from"]
+    keys = ["data.train_manifest", "data.val_manifest", "data.shards", "resume", "init_from"]
     keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen stages of the ldm
     for key in keys:
         value = config
         for part in key.split("."):
             value = value.get(part)
-        folders_ok = key == "init_from" or key.endswith("_ckpt")  # diffusers/transformers folders
+        folders_ok = key in ("init_from", "data.shards") or key.endswith("_ckpt")  # folders
         if value and not (os.path.exists(value) if folders_ok else os.path.isfile(value)):
             raise ConfigError(f"{key}: file not found: {value}")
 

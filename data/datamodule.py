@@ -4,8 +4,10 @@ Splits: a separate validation manifest if given; else the manifest's ``split`` f
 (``train`` / ``val``; ``test`` clips never train); else a deterministic hash of each id puts
 ``val_fraction`` of the clips in validation, the same on every run and every rank.
 DDP: each loader's ``ResumableSampler`` takes this rank's share (seeded, re-shuffled each epoch,
-disjoint across ranks), so the Trainer runs with ``use_distributed_sampler=False``. A run
-restored mid-epoch continues with the next batch the interrupted run would have trained on.
+disjoint across ranks; validation is split without padding, so no clip is scored twice), so the
+Trainer runs with ``use_distributed_sampler=False``. A run restored mid-epoch continues with the
+next batch the interrupted run would have trained on. With ``data.shards`` training streams webdataset
+shards instead (``ShardDataset``: split by rank and worker, equal steps per rank).
 """
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentCacheError, LatentClipDataset
 from data.manifest import ManifestEntry, read_manifest
 from data.sampler import ResumableSampler
+from data.shard_dataset import ShardDataset, ShardError, ShardIndex
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,7 @@ class AudioDataModule(pl.LightningDataModule):
     needs_waveform = True
     needs_mel = True
     needs_captions = False
+    accepts_latent_shards = False  # only the ldm trains on pre-encoded latents
 
     def __init__(self, data: DataConfig, mel: MelConfig | None = None, seed: int = 0):
         super().__init__()
@@ -58,11 +62,15 @@ class AudioDataModule(pl.LightningDataModule):
         self.seed = seed
         self.train_set: AudioClipDataset | None = None
         self.val_set: AudioClipDataset | None = None
+        self.shards: ShardIndex | None = None
 
     def setup(self, stage: str | None = None) -> None:
-        if self.train_set is not None:
+        if self.train_set is not None or self.shards is not None:
             return
         d = self.data
+        if d.shards:
+            self._setup_shards()
+            return
         entries = read_manifest(d.train_manifest)
         val = read_manifest(d.val_manifest) if d.val_manifest else None
         train, val = split_entries(entries, val, d.val_fraction)
@@ -72,6 +80,30 @@ class AudioDataModule(pl.LightningDataModule):
             raise ValueError(f"{d.train_manifest}: no training clips after the split")
         self.train_set = self._dataset(train, d.segment_seconds, d.random_crop)
         self.val_set = self._dataset(val, d.val_segment_seconds or d.segment_seconds, False) if val else None
+
+    def _setup_shards(self) -> None:
+        """Training streams ``data.shards``; validation reads ``data.val_manifest`` when given."""
+        d = self.data
+        self.shards = ShardIndex(d.shards)
+        if self.shards.kind == "latents" and not self.accepts_latent_shards:
+            raise ShardError(f"{d.shards}: holds pre-encoded latents; this stage trains on audio shards")
+        val = read_manifest(d.val_manifest) if d.val_manifest else []
+        if self.needs_captions or d.require_captions:
+            val = [e for e in val if e.captions]
+        seconds = d.val_segment_seconds or d.segment_seconds
+        self.val_set = self._dataset(val, seconds, False) if val else None
+
+    def _shard_loader(self) -> DataLoader:
+        trainer, d = self.trainer, self.data
+        world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
+        dataset = ShardDataset(
+            self.shards, self.mel, self.mel.samples_for_seconds(d.segment_seconds), rank=rank, world=world,
+            seed=self.seed, epoch=trainer.current_epoch if trainer else 0, shuffle_buffer=d.shuffle_buffer,
+            random_crop=d.random_crop, return_waveform=self.needs_waveform, return_mel=self.needs_mel,
+            batch_size=d.batch_size)
+        return DataLoader(dataset, batch_size=d.batch_size, num_workers=d.num_workers, collate_fn=collate_clips,
+                          persistent_workers=d.num_workers > 0,
+                          pin_memory=d.pin_memory and torch.cuda.is_available())
 
     def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool) -> AudioClipDataset:
         options = ClipOptions(segment_seconds=seconds, random_crop=random_crop,
@@ -92,7 +124,7 @@ class AudioDataModule(pl.LightningDataModule):
         mid-epoch, the first pass skips the batches the checkpoint had already trained on."""
         trainer = self.trainer
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
-        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=self.seed)
+        sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=self.seed, pad=train)
         if train and trainer is not None:
             loop = trainer.fit_loop
             sampler.set_epoch(trainer.current_epoch)
@@ -103,6 +135,8 @@ class AudioDataModule(pl.LightningDataModule):
         return sampler
 
     def train_dataloader(self) -> DataLoader:
+        if self.shards is not None:
+            return self._shard_loader()
         return self._loader(self.train_set, self.data.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader | list:
@@ -132,7 +166,18 @@ class LdmDataModule(AudioDataModule):
     """Log-mel (to the VAE) + waveform (to CLAP's audio encoder, the training condition); or, with
     ``data.latent_cache_dir``, the pre-encoded posterior and CLAP embedding of each clip."""
 
-    cache: LatentCache | None = None
+    cache: LatentCache | ShardIndex | None = None
+
+    accepts_latent_shards = True
+
+    def _setup_shards(self) -> None:
+        """Latent shards carry the cache's meta: the mel settings and segment length must be this run's;
+        ``LdmModule.on_fit_start`` checks the VAE/CLAP fingerprints through ``self.cache``."""
+        super()._setup_shards()
+        if self.shards.kind == "latents":
+            self.shards.check_meta({"segment_samples": self.mel.samples_for_seconds(self.data.segment_seconds),
+                                    "mel": asdict(self.mel)})
+            self.cache = self.shards
 
     def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool):
         if not self.data.latent_cache_dir:

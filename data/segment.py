@@ -46,6 +46,27 @@ def read_segment(
     return fit_length(normalize_waveform(wave[:segment_samples]), segment_samples), start
 
 
+def crop_waveform(wave: torch.Tensor, segment_samples: int, rng: random.Random | None, tries: int = 10,
+                  silence_peak: float = 1e-4) -> torch.Tensor:
+    """``read_segment``'s choice on a decoded waveform [N] (already at the target rate) -> [segment_samples],
+    normalised: the start when ``rng`` is None or the clip is short, else the first non-silent random crop."""
+    n = wave.shape[-1]
+    if n <= segment_samples or rng is None:
+        crop = wave[:segment_samples]
+    else:
+        best: tuple[float, torch.Tensor] | None = None
+        for _ in range(tries):
+            start = rng.randrange(0, n - segment_samples + 1)
+            candidate = wave[start:start + segment_samples]
+            peak = float(candidate.abs().max())
+            if best is None or peak > best[0]:
+                best = (peak, candidate)
+            if peak > silence_peak:
+                break
+        crop = best[1]
+    return fit_length(normalize_waveform(crop), segment_samples)
+
+
 def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     """Zero-pad at the end or cut to exactly ``n`` samples: [N] -> [n]."""
     if wave.shape[-1] >= n:

@@ -1,6 +1,6 @@
 """Run under torch.distributed.run with 2 CPU processes: each rank records the clip ids it sees.
 
-Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_sampling_probe.py MANIFEST OUT
+Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_sampling_probe.py MANIFEST OUT [SHARDS]
 """
 import json
 import os
@@ -33,8 +33,12 @@ class IdRecorder(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=0.0)
 
 
-def main(manifest: str, out: str) -> None:
-    data = DataConfig(train_manifest=manifest, segment_seconds=0.64, batch_size=2, num_workers=0)
+def main(manifest: str, out: str, shards: str | None = None) -> None:
+    if shards:  # train from the shards (2 loader workers per rank), validate on the manifest's val clips
+        data = DataConfig(train_manifest=None, shards=shards, val_manifest=manifest, segment_seconds=0.64,
+                          batch_size=2, num_workers=2, shuffle_buffer=4)
+    else:
+        data = DataConfig(train_manifest=manifest, segment_seconds=0.64, batch_size=2, num_workers=0)
     module = IdRecorder()
     trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False,
                          enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0)
@@ -45,4 +49,4 @@ def main(manifest: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(*sys.argv[1:])

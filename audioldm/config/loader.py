@@ -45,6 +45,8 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
             config = OmegaConf.merge(config, source)
         except (ConfigKeyError, ValidationError) as e:
             raise ConfigError(f"{name}: {_describe(e, config)}") from None
+    if config.data.get("shards") and OmegaConf.is_missing(config.data, "train_manifest"):
+        config.data.train_manifest = None  # training streams from the shards
     if stage == "ldm" and config.get("init_from"):  # the whole AudioLDM brings its own VAE and CLAP
         for key in ("vae_ckpt", "clap_ckpt"):
             if OmegaConf.is_missing(config.model, key):

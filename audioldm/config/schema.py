@@ -17,7 +17,7 @@ from audioldm.audio.mel import MelConfig
 class DataConfig:
     """Where the clips are and how they are batched."""
 
-    train_manifest: str = MISSING
+    train_manifest: Optional[str] = MISSING  # may stay unset when training streams from ``shards``
     val_manifest: Optional[str] = None  # else the manifest's split field, else a hash split
     val_fraction: float = 0.1  # used only when no val manifest and no val split exists
     segment_seconds: float = 10.24
@@ -32,6 +32,10 @@ class DataConfig:
     # ldm only: read pre-encoded VAE posteriors and CLAP audio embeddings from this folder
     # (written by `python -m data.preencode`) instead of decoding audio
     latent_cache_dir: Optional[str] = None
+    # train from webdataset tar shards written by `python -m data.shard_writer` (audio, or latents for the
+    # ldm) instead of train_manifest; validation still reads val_manifest (none if unset)
+    shards: Optional[str] = None
+    shuffle_buffer: int = 1000  # samples mixed across shards (per worker)
 
 
 @dataclass
