@@ -41,6 +41,8 @@ class LdmModule(StageModule):
             model = init_ldm_model(config)  # also sets config.model.unet to the source's shape
         self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
         self.noise_schedule = make_scheduler("ddpm")
+        # on the module's device: diffusers' add_noise copies its CPU table to the GPU at every call
+        self.register_buffer("alphas_cumprod", self.noise_schedule.alphas_cumprod.clone(), persistent=False)
         m = self.model_config  # read once: the config's conversion costs Python time at every step
         self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
 
@@ -82,11 +84,16 @@ class LdmModule(StageModule):
         p = self.condition_drop_prob if drop_prob is None else drop_prob
         drop = torch.rand(b, device=device, generator=generator) < p
         condition = torch.where(drop[:, None], self.model.null_condition.to(condition), condition)
-        t = torch.randint(0, self.noise_schedule.config.num_train_timesteps, (b,), device=device, generator=generator)
+        t = torch.randint(0, self.alphas_cumprod.shape[0], (b,), device=device, generator=generator)
         noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
-        noisy = self.noise_schedule.add_noise(x0, noise, t)
+        noisy = self.add_noise(x0, noise, t)
         eps = self.model.denoiser(use_ema, compile=self.compile_unet and not use_ema)(noisy, t, condition)
         return F.mse_loss(eps.float(), noise.float())
+
+    def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """q(x_t | x_0): sqrt(a_t) x_0 + sqrt(1 - a_t) e, as diffusers' ``add_noise`` computes it."""
+        a = self.alphas_cumprod.to(x0.dtype)[t].reshape(-1, *([1] * (x0.ndim - 1)))
+        return a ** 0.5 * x0 + (1 - a) ** 0.5 * noise
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x0, condition = self.latents_and_conditions(batch)
