@@ -75,7 +75,8 @@ class LdmModule(StageModule):
         else:
             posterior = self.model.posterior(batch["log_mel"])
             condition = self.model.embed_audio(batch["waveform"])
-        return self.model.to_latent(posterior, generator=generator), condition
+        # float32 latents (and noise): under bf16 autocast the frozen VAE returns bf16
+        return self.model.to_latent(posterior, generator=generator).float(), condition.float()
 
     def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
                        drop_prob: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:

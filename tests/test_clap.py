@@ -151,3 +151,14 @@ def test_train_logs_retrieval_and_zero_shot(tmp_path):
             "val/a2t_R@1", "val/a2t_mAP@10", "val/t2a_mAP@10", "val/zeroshot_acc"} <= tags
     acc = events.Scalars("val/zeroshot_acc")[-1].value
     assert 0.0 <= acc <= 1.0
+
+
+def test_audio_features_stay_float32_under_bf16_autocast():
+    """Under bf16 the resampler's rounding noise fills the empty band above 8 kHz of 16 kHz audio (the
+    top mel bins moved ~11 dB); the features are therefore always computed in float32."""
+    features = ClapAudioFeatures(max_seconds=1.0)
+    wave = torch.sin(torch.arange(16000) / 16000 * 2 * torch.pi * 440)[None] * 0.5
+    reference = features(wave)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        under_autocast = features(wave)
+    assert under_autocast.dtype == torch.float32 and torch.equal(under_autocast, reference)

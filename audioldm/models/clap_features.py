@@ -36,8 +36,14 @@ class ClapAudioFeatures(nn.Module):
         return wave
 
     def forward(self, wave: torch.Tensor, random_crop: bool = False, already_resampled: bool = False) -> torch.Tensor:
-        """wave [B, N] at ``input_rate`` (or at 48 kHz with ``already_resampled``) -> [B, 1, T, n_mels]."""
-        wave = wave.float()
+        """wave [B, N] at ``input_rate`` (or at 48 kHz with ``already_resampled``) -> [B, 1, T, n_mels].
+
+        Always computed in float32, also under autocast: in bf16 the resampler's rounding noise fills the
+        empty band above 8 kHz of 16 kHz audio, which moved the top mel bins by ~11 dB and the embedding by 28%."""
+        with torch.autocast(wave.device.type, enabled=False):
+            return self._features(wave.float(), random_crop, already_resampled)
+
+    def _features(self, wave: torch.Tensor, random_crop: bool, already_resampled: bool) -> torch.Tensor:
         if not already_resampled and self.input_rate != self.rate:
             wave = AF.resample(wave, self.input_rate, self.rate)
         wave = torch.stack([self.fit_length(w, random_crop) for w in wave])
