@@ -56,7 +56,9 @@ def check_paths(config) -> None:
     """Files the run needs must exist before anything starts."""
     from audioldm.config import ConfigError
 
-    keys = ["data.train_manifest", "data.val_manifest", "data.shards", "resume", "init_from"]
+    keys = ["data.val_manifest", "data.shards", "resume", "init_from"]
+    if not config.data.shards:  # with shards the training manifest is not read
+        keys.insert(0, "data.train_manifest")
     keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen stages of the ldm
     for key in keys:
         value = config
