@@ -255,3 +255,13 @@ def write_results(args: argparse.Namespace, name: str, device: torch.device, pay
               **payload}
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path
+
+
+def report(args: argparse.Namespace, name: str, device: torch.device, title: str, rows: list[dict[str, Any]],
+           columns: list[str]) -> int:
+    """Print ``title`` and the table, write the JSON; the script's exit status (0)."""
+    print(f"\n{title}")
+    print(markdown_table(rows, columns))
+    path = write_results(args, name, device, {"rows": rows})
+    print(f"\nwrote {path}")
+    return 0

@@ -23,14 +23,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import ROOT, RowMonitor, make_parser, markdown_table, setup, write_results  # noqa: E402
-
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from audioldm.audio.mel import MelConfig  # noqa: E402
+from bench.common import ROOT, RowMonitor, make_parser, report, setup  # noqa: E402
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips  # noqa: E402
 from data.manifest import read_manifest  # noqa: E402
 
@@ -108,13 +107,9 @@ def main(argv: list[str] | None = None) -> int:
 
     columns = ["source", "workers", "clips", "first_batch_s", "total_s", "clips_per_s", "steady_clips_per_s",
                "peak_mem_mib", "other_cpu"]
-    print(f"\nAudioClipDataset + DataLoader (batch {args.batch_size}), {args.segment_seconds} s segments, "
-          f"{torch.get_num_threads()} torch threads in the main process, {len(rows)} passes")
-    print(markdown_table(rows, columns))
-    path = write_results(args, "data_throughput", device, {"rows": rows})
-    print(f"\nwrote {path}")
-    return 0
-
+    title = (f"AudioClipDataset + DataLoader (batch {args.batch_size}), {args.segment_seconds} s segments, "
+             f"{torch.get_num_threads()} torch threads in the main process, {len(rows)} passes")
+    return report(args, "data_throughput", device, title, rows, columns)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -25,13 +25,12 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import RowMonitor, make_parser, markdown_table, measure, setup, write_results  # noqa: E402
-
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 from audioldm.audio.mel import MelConfig  # noqa: E402
+from bench.common import RowMonitor, make_parser, measure, report, setup  # noqa: E402
 from evaluation.backbones.clap import ClapBackbone  # noqa: E402
 from evaluation.backbones.panns import PANN_FILE, build_cnn14, load_cnn14  # noqa: E402
 from evaluation.backbones.vggish import VGGISH_FILE, load_vggish, waveform_to_examples  # noqa: E402
@@ -110,13 +109,9 @@ def main(argv: list[str] | None = None) -> int:
                 add("CLAP", f"batched {args.batch_size}", lambda: [clap.embed_audio(b) for b in batches], args.clips)
 
     columns = ["backbone", "mode", "clips", "seconds", "clips_per_s", "ms_per_clip", "peak_mem_mib", "other_cpu"]
-    print(f"\n{args.seconds:g} s clips, device {device}, weights {args.weights_dir or 'random (official layouts)'}, "
-          f"CLAP {args.clap_ckpt or 'random ClapConfig()'}; median of {args.repeats} pass(es) after 1 warm-up")
-    print(markdown_table(rows, columns))
-    path = write_results(args, "eval_throughput", device, {"rows": rows})
-    print(f"\nwrote {path}")
-    return 0
-
+    title = (f"{args.seconds:g} s clips, device {device}, weights {args.weights_dir or 'random (official layouts)'}, "
+             f"CLAP {args.clap_ckpt or 'random ClapConfig()'}; median of {args.repeats} pass(es) after 1 warm-up")
+    return report(args, "eval_throughput", device, title, rows, columns)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -36,9 +36,6 @@ from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import (ROOT, RowMonitor, make_parser, markdown_table, setup, timed,  # noqa: E402
-                          write_results)
-
 import torch  # noqa: E402
 
 import audioldm.pipeline.text_to_audio as t2a  # noqa: E402
@@ -50,6 +47,7 @@ from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
 from audioldm.models.vocoder import HifiGanVocoder, VocoderConfig, build_generator  # noqa: E402
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio  # noqa: E402
+from bench.common import ROOT, RowMonitor, make_parser, markdown_table, setup, timed, write_results  # noqa: E402
 
 DEMO_CKPT = ROOT / "runs" / "demo_ldm" / "version_0" / "checkpoints" / "last.ckpt"
 PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles", "a crowd cheers",

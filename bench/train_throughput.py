@@ -29,9 +29,6 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.common import (ROOT, RowMonitor, make_parser, markdown_table, measure, setup,  # noqa: E402
-                          write_results)
-
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch.nn.attention import SDPBackend, sdpa_kernel  # noqa: E402
@@ -45,6 +42,7 @@ from audioldm.models.latent_diffusion import LatentDiffusion  # noqa: E402
 from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
 from audioldm.models.vocoder import GriffinLimVocoder  # noqa: E402
+from bench.common import ROOT, RowMonitor, make_parser, markdown_table, measure, setup, write_results  # noqa: E402
 from lightning_modules.ldm import LdmModule  # noqa: E402
 
 SIZES = {
