@@ -99,7 +99,9 @@ class LdmModule(StageModule):
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x0, condition = self.latents_and_conditions(batch)
         loss = self.diffusion_loss(x0, condition)
-        self.log("train/loss", loss, prog_bar=True, batch_size=x0.shape[0])
+        # not on the progress bar: Lightning converts progress-bar values to Python numbers after every step,
+        # a host-device sync; the logger reads them only every log_every_n_steps
+        self.log("train/loss", loss, batch_size=x0.shape[0])
         return loss
 
     def optimizer_step(self, *args, **kwargs) -> None:
