@@ -40,7 +40,7 @@ class LatentCache(TensorStore):
             return json.load(f)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        tmp = self.meta_path + ".tmp"
+        tmp = f"{self.meta_path}.{os.getpid()}.tmp"  # several processes may write the same meta at once
         with open(tmp, "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=2, sort_keys=True)
         os.replace(tmp, self.meta_path)

@@ -8,6 +8,11 @@ and the CLAP audio embedding of up to ``--max-segments`` consecutive segments of
 with that folder set reads them instead of audio; segment 0 is what raw-audio validation reads,
 so a clip no longer than the segment trains identically either way. Clips already encoded are
 skipped (the command resumes), unreadable ones are counted and left out.
+
+On several GPUs or machines, each process encodes every ``world``-th clip into the same folder:
+
+    torchrun --nproc_per_node 8 -m data.preencode --config configs/ldm_s.yaml ...   # RANK/WORLD_SIZE from torchrun
+    python -m data.preencode --config ... --rank 3 --world 16                         # or by hand, e.g. SLURM
 """
 from __future__ import annotations
 
@@ -69,9 +74,11 @@ def config_mel(config) -> MelConfig:
 
 @torch.no_grad()
 def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str = "cpu",
-              num_workers: int | None = None, progress: bool = True) -> dict[str, int]:
-    """Encode the config's clips into ``data.latent_cache_dir``; returns counts
-    {"encoded", "already", "unreadable", "segments"}."""
+              num_workers: int | None = None, progress: bool = True, rank: int = 0, world: int = 1) -> dict[str, int]:
+    """Encode the config's clips (every ``world``-th from ``rank``) into ``data.latent_cache_dir``; returns
+    counts {"encoded", "already", "unreadable", "segments"} for this part."""
+    if not 0 <= rank < world:
+        raise ValueError(f"--rank {rank} must be in [0, --world {world})")
     from tqdm import tqdm
 
     from audioldm.convert.stages import ldm_stage_source, load_stage_network
@@ -93,6 +100,7 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
     if config.data.val_manifest:
         known = {e.id for e in entries}
         entries += [e for e in read_manifest(config.data.val_manifest) if e.id not in known]
+    entries = entries[rank::world]
     todo = [e for e in entries if not cache.has(cache.key(e.id))]
     counts = {"encoded": 0, "already": len(entries) - len(todo), "unreadable": 0, "segments": 0}
     if not todo:
@@ -129,7 +137,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-segments", type=int, default=1,
                         help="consecutive segments stored per clip (training draws one per epoch); default 1")
     parser.add_argument("--batch-size", type=int, default=16, help="clips per encoder batch")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
+                        help="this process's part (default: $RANK, as torchrun sets it)")
+    parser.add_argument("--world", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
+                        help="number of parts (default: $WORLD_SIZE)")
+    local = int(os.environ.get("LOCAL_RANK", 0))
+    parser.add_argument("--device", default=f"cuda:{local}" if torch.cuda.is_available() else "cpu")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
@@ -143,11 +156,13 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if config.stage != "ldm":
             raise ConfigError(f"{args.config}: is a '{config.stage}' config; pre-encoding is for stage 'ldm'")
-        counts = preencode(config, args.max_segments, args.batch_size, args.device)
+        counts = preencode(config, args.max_segments, args.batch_size, args.device, rank=args.rank,
+                           world=args.world)
     except (ConfigError, CheckpointError, LatentCacheError, ManifestError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"preencode: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
+    part = f" (part {args.rank + 1} of {args.world})" if args.world > 1 else ""
+    print(f"preencode{part}: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
           f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "
           f"{config.data.latent_cache_dir}")
     return 0

@@ -158,3 +158,17 @@ def test_training_on_preencoded_latents(tiny_ckpts, short_clips, tmp_path, capsy
                       "trainer.max_steps=2")
     assert train.main(["--config", DEMO, *other]) == 2
     assert "latents were made with other settings (vae_fingerprint" in capsys.readouterr().err
+
+
+def test_preencode_in_parts_covers_every_clip_once(tiny_ckpts, short_clips, tmp_path, capsys):
+    """Two processes (here one after the other) with --rank 0/1 --world 2 encode disjoint halves."""
+    args = overrides(tiny_ckpts, short_clips, tmp_path / "runs", f"data.latent_cache_dir={tmp_path / 'latents'}")
+    assert preencode.main(["--config", DEMO, *args, "--rank", "0", "--world", "2"]) == 0
+    first = capsys.readouterr().out
+    assert preencode.main(["--config", DEMO, *args, "--rank", "1", "--world", "2"]) == 0
+    second = capsys.readouterr().out
+    assert "(part 1 of 2): 6 clips encoded" in first and "(part 2 of 2): 6 clips encoded" in second
+    assert preencode.main(["--config", DEMO, *args]) == 0
+    assert "0 clips encoded (0 segments), 12 already cached, 1 unreadable" in capsys.readouterr().out
+    assert preencode.main(["--config", DEMO, *args, "--rank", "2", "--world", "2"]) == 2
+    assert "--rank 2 must be in [0, --world 2)" in capsys.readouterr().err
