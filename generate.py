@@ -48,6 +48,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
     p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
     p.add_argument("--compile", action="store_true", help="torch.compile the UNet (faster on a GPU after warm-up)")
+    p.add_argument("--bf16", action="store_true", help="run the UNet under bf16 autocast (faster on recent GPUs)")
     p.add_argument("--vocoder", help="a vocoder (any layout) to use instead of the one in --ckpt")
     p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
     p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
@@ -115,7 +116,7 @@ def run(args: argparse.Namespace) -> list[dict]:
     source = load_audio(args.audio, 16000) if args.audio else None
     pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
                                        tokenizer=args.tokenizer, head_channels=args.head_channels,
-                                       compile=args.compile)
+                                       compile=args.compile, bf16=args.bf16)
     options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
                               seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size)
     bars: list = []  # the progress bar starts with the first step, so input errors print alone

@@ -161,3 +161,13 @@ def test_ddim_eta_zero_is_deterministic_and_inverts_a_latent():
         torch.testing.assert_close(back, again, rtol=0, atol=0)
         errors.append(float((back - x0).norm() / x0.norm()))
     assert errors[1] < 0.05 and errors[1] < errors[0] / 2  # approximate, improving with steps
+
+
+def test_bf16_unet_stays_close_to_float32(pipe):
+    """``bf16=True`` runs only the UNet under autocast: the same seeded latents to bf16 precision."""
+    options = SamplingOptions(steps=4, sampler="dpmsolver++", guidance=2.5, seed=3)
+    reference = pipe.text_to_audio(["a dog barks"], seconds=0.32, options=options)
+    fast = TextToAudio(pipe.model, bf16=True).text_to_audio(["a dog barks"], seconds=0.32, options=options)
+    assert fast.latent.dtype == torch.float32 and fast.waveform.dtype == torch.float32
+    relative = (fast.latent - reference.latent).norm() / reference.latent.norm()
+    assert 0 < relative < 0.05  # it did run in bf16, and stayed close

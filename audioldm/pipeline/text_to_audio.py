@@ -22,6 +22,7 @@ import torchaudio.functional as AF
 from diffusers.utils.torch_utils import randn_tensor
 
 from audioldm.audio.mel import normalize_waveform
+from audioldm.diffusion.guidance import Denoiser
 from audioldm.diffusion.sampler import sample
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.pipeline.masks import band_mask, time_mask
@@ -50,23 +51,36 @@ class Generated:
 Progress = Callable[[int, int], None]  # (sampling steps done, steps in the whole call)
 
 
-class TextToAudio:
-    """The generation pipeline over a ``LatentDiffusion`` (its EMA UNet unless ``use_ema=False``)."""
+def bf16_denoiser(denoiser: Denoiser) -> Denoiser:
+    """``denoiser`` run under bf16 autocast, its prediction returned as float32."""
+    def run(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16):
+            return denoiser(x, t, c).float()
+    return run
 
-    def __init__(self, model: LatentDiffusion, use_ema: bool = True, compile: bool = False):
+
+class TextToAudio:
+    """The generation pipeline over a ``LatentDiffusion`` (its EMA UNet unless ``use_ema=False``).
+    ``compile``: the UNet through ``torch.compile``; ``bf16``: the UNet under bf16 autocast (the sampler's
+    arithmetic, the VAE decoder and the vocoder stay float32)."""
+
+    def __init__(self, model: LatentDiffusion, use_ema: bool = True, compile: bool = False, bf16: bool = False):
         self.model = model.eval()
         self.denoiser = model.denoiser(use_ema, compile)
+        if bf16:
+            self.denoiser = bf16_denoiser(self.denoiser)
         self.mel = model.mel
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
                         vocoder_ckpt: str | None = None, tokenizer: str | None = None,
-                        head_channels: int | None = None, compile: bool = False) -> "TextToAudio":
+                        head_channels: int | None = None, compile: bool = False,
+                        bf16: bool = False) -> "TextToAudio":
         """Load ours, an original AudioLDM .ckpt or a diffusers folder (see ``audioldm.pipeline.loading``)."""
         from audioldm.pipeline.loading import load_latent_diffusion
 
         return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt, tokenizer, head_channels), use_ema,
-                   compile)
+                   compile, bf16)
 
     @property
     def device(self) -> torch.device:
