@@ -10,6 +10,7 @@ decode and vocoder, each timed (device synchronised) by wrapping the model's cal
   ours           eager; one untimed warm-up call with 2 steps at the same shapes, then timed calls
   ours+compile   ``TextToAudio(model, compile=True)``: the first call (it compiles; Inductor's on-disk
                  cache starts empty unless --warm-compile-cache) reported apart, then timed calls
+  ours+bf16      ``TextToAudio(model, bf16=True)`` (``--bf16``): the UNet under bf16 autocast
   diffusers      AudioLDMPipeline, eager, same warm-up; ``vs_diffusers`` = diffusers' time / ours
                  without the text encoding (diffusers is handed the embeddings): > 1 means ours is faster
 
@@ -146,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compile", choices=["off", "on", "both"], default="both",
                         help="our pipeline eager, through torch.compile, or both")
     parser.add_argument("--no-diffusers", action="store_true", help="skip diffusers' AudioLDMPipeline")
+    parser.add_argument("--bf16", action="store_true", help="also time ours with the UNet under bf16 autocast")
     parser.add_argument("--grid", choices=["cpu", "full"], default=None,
                         help="cpu (default on a CPU): no DDIM-200 and no compile above batch 1; full: everything")
     parser.add_argument("--repeats", type=int, default=None, help="least timed calls per row (default: 1 CPU, 3 GPU)")
@@ -173,8 +175,9 @@ def main(argv: list[str] | None = None) -> int:
               for name in ("unet", "vae", "clap", "vocoder")}
     print(f"model: {source}; parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in params.items()), flush=True)
     impls = {"off": ["ours"], "on": ["ours+compile"], "both": ["ours", "ours+compile"]}[args.compile]
-    impls = impls + ([] if args.no_diffusers else ["diffusers"])
-    pipes = {"ours": TextToAudio(model), "ours+compile": TextToAudio(model, compile=True)}
+    impls = impls + (["ours+bf16"] if args.bf16 else []) + ([] if args.no_diffusers else ["diffusers"])
+    pipes = {"ours": TextToAudio(model), "ours+compile": TextToAudio(model, compile=True),
+             "ours+bf16": TextToAudio(model, bf16=True)}
 
     rows = []
     for batch in args.batch_sizes:
@@ -202,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
                         call(warm)
                     else:
                         call = lambda o, p=pipes[impl]: run_ours(p, texts, args.seconds, o, device)  # noqa: E731
-                        if impl == "ours":
+                        if impl != "ours+compile":
                             call(warm)
                         else:
                             first = call(options)["total"]
