@@ -32,6 +32,8 @@ from audioldm.audio.mel import MelConfig  # noqa: E402
 from bench.common import ROOT, RowMonitor, make_parser, report, setup  # noqa: E402
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips  # noqa: E402
 from data.manifest import read_manifest  # noqa: E402
+from data.shard_dataset import ShardDataset, ShardIndex  # noqa: E402
+from data.shard_writer import write_shards  # noqa: E402
 
 DEMO_MANIFEST = ROOT / "demo_data" / "manifest.jsonl"
 RATES = (16000, 22050, 44100, 48000)
@@ -53,8 +55,18 @@ def write_tones(folder: Path, n: int, seconds: float, fmt: str) -> Path:
     return manifest
 
 
+def shard_dataset(entries: list, folder: Path, mel: MelConfig, args) -> ShardDataset:
+    """``entries`` written as webdataset shards (100 clips each), streamed in file order (no shuffle buffer)."""
+    manifest = folder.parent / f"{folder.name}.jsonl"
+    manifest.write_text("".join(json.dumps({"id": e.id, "path": e.path, "captions": e.captions}) + "\n"
+                                for e in entries))
+    write_shards(str(manifest), str(folder), max_count=100, progress=False)
+    return ShardDataset(ShardIndex(folder), mel, mel.samples_for_seconds(args.segment_seconds), shuffle_buffer=1,
+                        random_crop=False, batch_size=args.batch_size)
+
+
 def run(dataset: AudioClipDataset, workers: int, batch_size: int, device: torch.device) -> dict:
-    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=collate_clips)
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers, collate_fn=collate_clips)
     clips, first = 0, None
     with RowMonitor(device) as monitor:
         start = time.perf_counter()
@@ -81,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader num_workers to try")
     parser.add_argument("--batch-size", type=int, default=8, help="DataLoader batch size")
     parser.add_argument("--max-clips", type=int, default=None, help="use only the first N clips of a source")
+    parser.add_argument("--shards", action="store_true",
+                        help="also stream each source as webdataset shards (written to a temp folder first)")
     args = parser.parse_args(argv)
     device = setup(args)
     mel = MelConfig()
@@ -99,11 +113,14 @@ def main(argv: list[str] | None = None) -> int:
             entries = read_manifest(manifest)[: args.max_clips]
             for entry in entries:  # into the page cache
                 Path(entry.path).read_bytes()
-            dataset = AudioClipDataset(entries, mel, ClipOptions(segment_seconds=args.segment_seconds))
-            for workers in args.workers:
-                row = {"source": name, **run(dataset, workers, args.batch_size, device)}
-                rows.append(row)
-                print(f"{name}, {workers} workers: {row['clips_per_s']:.1f} clips/s", flush=True)
+            datasets = {name: AudioClipDataset(entries, mel, ClipOptions(segment_seconds=args.segment_seconds))}
+            if args.shards:
+                datasets[f"{name} (shards)"] = shard_dataset(entries, Path(tmp) / f"{name}_shards", mel, args)
+            for label, dataset in datasets.items():
+                for workers in args.workers:
+                    row = {"source": label, **run(dataset, workers, args.batch_size, device)}
+                    rows.append(row)
+                    print(f"{label}, {workers} workers: {row['clips_per_s']:.1f} clips/s", flush=True)
 
     columns = ["source", "workers", "clips", "first_batch_s", "total_s", "clips_per_s", "steady_clips_per_s",
                "peak_mem_mib", "other_cpu"]
