@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict
+from typing import Any
 
 import torch
 
@@ -17,15 +18,28 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used as asked; the message is one line."""
 
 
+def load_torch_file(path: str | os.PathLike) -> Any:
+    """``torch.load`` on the CPU, weights only when the file allows it (older official files and Lightning
+    checkpoints pickle other objects: the user's own files, trusted); a truncated or foreign file gives a
+    one-line ``CheckpointError``."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as first:
+        if "weights_only" not in str(first) and "Unsupported global" not in str(first):
+            raise CheckpointError(f"{path}: not a readable checkpoint ({type(first).__name__}: "
+                                  f"{str(first).splitlines()[0] if str(first) else ''})") from None
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # truncated zip, not a torch file, ...
+        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
+                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+
+
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The raw checkpoint dict; a missing, truncated or foreign file gives a ``CheckpointError``."""
     if not os.path.isfile(path):
         raise CheckpointError(f"checkpoint not found: {path}")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated zip, not a torch file, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(f"{path}: not a checkpoint written by this project's train.py "
                               f"(no 'config' / 'state_dict' entries)")

@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from audioldm.checkpoint import CheckpointError
+from audioldm.checkpoint import CheckpointError, load_torch_file
 
 FOLDER_MODEL_TYPES = {"clap": "transformers_clap", "clap_text_model": "transformers_clap_text",
                       "hifigan": "transformers_hifigan", "speecht5_hifigan": "transformers_hifigan"}
@@ -121,8 +121,7 @@ def read_json(path: Path) -> dict:
 
 
 def _load_file(path: str) -> Any:
-    """torch.load (weights only when possible; older official files pickle numpy/Lightning objects),
-    or a .safetensors file."""
+    """A torch file (``load_torch_file``) or a .safetensors file."""
     if path.endswith(".safetensors"):
         from safetensors.torch import load_file
 
@@ -130,14 +129,4 @@ def _load_file(path: str) -> Any:
             return load_file(path)
         except Exception as e:  # truncated header, not safetensors
             raise CheckpointError(f"{path}: not a readable safetensors file ({type(e).__name__}: {e})") from None
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as first:
-        if "weights_only" not in str(first) and "Unsupported global" not in str(first):
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(first).__name__}: "
-                                  f"{str(first).splitlines()[0] if str(first) else ''})") from None
-    try:  # pickled non-tensor objects (numpy scalars, Lightning callbacks): the user's own file, trusted
-        return torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+    return load_torch_file(path)

@@ -23,14 +23,15 @@ from omegaconf import OmegaConf
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, load_weights, sub_state_dict
 from audioldm.config.loader import load_config_dict
+from audioldm.convert.keymap import expected_state, map_keys
 from audioldm.convert.layouts import Source, read_folder_weights, read_json, read_source
 from audioldm.convert.stages import as_source, load_stage_network
 from audioldm.models.ema import EmaModel
+from audioldm.models.frozen_stages import build_frozen
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.models.unet import UnetConfig, build_unet
 
 log = logging.getLogger(__name__)
-LDM_LAYOUTS = ("ours", "audioldm", "diffusers")
 
 
 @dataclass
@@ -99,15 +100,16 @@ def read_ldm(path: str | os.PathLike, tokenizer: str | None = None, head_channel
     if src.layout == "ours" and src.raw.get("stage") != "ldm":
         raise CheckpointError(f"{path}: is a '{src.raw.get('stage')}' checkpoint, expected 'ldm'")
     unet_config, unet, ema = _read_unet(src, head_channels)
-    check_unet_weights(unet_config, unet, f"{path} (unet)")
-    if ema is not None:
-        check_unet_weights(unet_config, ema, f"{path} (unet EMA)")
+    if src.layout != "audioldm":  # unet_from_original has checked an original file's keys already
+        check_unet_weights(unet_config, unet, f"{path} (unet)")
+        if ema is not None:
+            check_unet_weights(unet_config, ema, f"{path} (unet EMA)")
     mel = MelConfig(**src.raw["config"]["audio"]) if src.layout == "ours" else MelConfig()
     frozen, stage_configs, extra = {}, {}, {}
     for stage, other in (("vae", None), ("clap", clap), ("vocoder", vocoder)):
         part = as_source(other) if other else src
         if stage == "vocoder" and part is src and src.layout == "ours" and not src.raw["stage_configs"].get("vocoder"):
-            frozen[stage], stage_configs[stage] = load_griffin_lim(mel), None
+            frozen[stage], stage_configs[stage] = build_frozen("vocoder", None, mel), None
             continue
         frozen[stage], stage_configs[stage], more = load_stage_network(part, stage, mel, tokenizer)
         extra.update(more)
@@ -117,23 +119,8 @@ def read_ldm(path: str | os.PathLike, tokenizer: str | None = None, head_channel
 def check_unet_weights(config: UnetConfig, state: dict[str, torch.Tensor], where: str) -> None:
     """Raise ``CheckpointError`` listing missing, unexpected or mis-shaped keys (checked on the meta device,
     without allocating the UNet)."""
-    with torch.device("meta"):
-        expected = {k: v.shape for k, v in build_unet(config).state_dict().items()}
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
-    shapes = [f"{k}: {tuple(state[k].shape)} vs {tuple(s)}" for k, s in expected.items()
-              if k in state and state[k].shape != s]
-    if missing or unexpected or shapes:
-        raise CheckpointError(f"{where}: weights do not fit the model (missing {missing[:5]}"
-                              f"{'...' if len(missing) > 5 else ''}, unexpected {unexpected[:5]}"
-                              f"{'...' if len(unexpected) > 5 else ''}"
-                              f"{', shapes ' + '; '.join(shapes[:3]) if shapes else ''})")
-
-
-def load_griffin_lim(mel: MelConfig) -> nn.Module:
-    from audioldm.models.frozen_stages import build_frozen
-
-    return build_frozen("vocoder", None, mel)
+    expected = expected_state(lambda: build_unet(config), where, config)
+    map_keys(state, expected, lambda k: k, lambda k: k, where, config, "the UNet's layout")
 
 
 def to_latent_diffusion(weights: LdmWeights, use_ema: bool = True, with_ema: bool = False) -> LatentDiffusion:
