@@ -78,3 +78,15 @@ def load_weights(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], w
         raise CheckpointError(f"{where}: weights do not fit the model "
                               f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
                               f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})")
+
+
+def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` to ``<path>.tmp`` in the same folder, fsync, then ``os.replace``: a crash mid-write
+    never leaves a truncated checkpoint behind."""
+    path = str(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(f"{path}.tmp", "wb") as f:
+        torch.save(checkpoint, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(f"{path}.tmp", path)

@@ -17,21 +17,11 @@ from pathlib import Path
 import torch
 import torch.nn as nn
 
-from audioldm.checkpoint import CheckpointError
+from audioldm.checkpoint import CheckpointError, save_atomic
 from audioldm.convert.ldm import LdmWeights, to_latent_diffusion
 from audioldm.convert.stages import OURS_PREFIX
 from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion, LdmConfig
-
-
-def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
-    path = str(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(f"{path}.tmp", "wb") as f:
-        torch.save(checkpoint, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(f"{path}.tmp", path)
 
 
 def ldm_experiment_config(weights: LdmWeights) -> dict:
