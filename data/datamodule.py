@@ -68,30 +68,30 @@ class AudioDataModule(pl.LightningDataModule):
         if self.train_set is not None or self.shards is not None:
             return
         d = self.data
-        if d.shards:
-            self._setup_shards()
-            return
-        entries = read_manifest(d.train_manifest)
         val = read_manifest(d.val_manifest) if d.val_manifest else None
-        train, val = split_entries(entries, val, d.val_fraction)
+        if d.shards:  # training streams the shards; validation reads data.val_manifest when given
+            train, val = [], val or []
+        else:
+            train, val = split_entries(read_manifest(d.train_manifest), val, d.val_fraction)
         if self.needs_captions or d.require_captions:
             train, val = [e for e in train if e.captions], [e for e in val if e.captions]
-        if not train:
+        if not train and not d.shards:
             raise ValueError(f"{d.train_manifest}: no training clips after the split")
-        self.train_set = self._dataset(train, d.segment_seconds, d.random_crop)
+        self.train_set = self._dataset(train, d.segment_seconds, d.random_crop) if train else None
         self.val_set = self._dataset(val, d.val_segment_seconds or d.segment_seconds, False) if val else None
+        if d.shards:
+            self._open_shards()
 
-    def _setup_shards(self) -> None:
-        """Training streams ``data.shards``; validation reads ``data.val_manifest`` when given."""
-        d = self.data
-        self.shards = ShardIndex(d.shards)
+    def _open_shards(self) -> None:
+        self.shards = ShardIndex(self.data.shards)
         if self.shards.kind == "latents" and not self.accepts_latent_shards:
-            raise ShardError(f"{d.shards}: holds pre-encoded latents; this stage trains on audio shards")
-        val = read_manifest(d.val_manifest) if d.val_manifest else []
-        if self.needs_captions or d.require_captions:
-            val = [e for e in val if e.captions]
-        seconds = d.val_segment_seconds or d.segment_seconds
-        self.val_set = self._dataset(val, seconds, False) if val else None
+            raise ShardError(f"{self.data.shards}: holds pre-encoded latents; this stage trains on audio shards")
+
+    def _loader_options(self) -> dict:
+        """DataLoader arguments every loader shares: workers (kept between epochs), collation, pinning."""
+        workers = self.data.num_workers
+        return {"num_workers": workers, "collate_fn": collate_clips, "persistent_workers": workers > 0,
+                "pin_memory": self.data.pin_memory and torch.cuda.is_available()}
 
     def _shard_loader(self) -> DataLoader:
         trainer, d = self.trainer, self.data
@@ -101,9 +101,7 @@ class AudioDataModule(pl.LightningDataModule):
             seed=self.seed, epoch=trainer.current_epoch if trainer else 0, shuffle_buffer=d.shuffle_buffer,
             random_crop=d.random_crop, return_waveform=self.needs_waveform, return_mel=self.needs_mel,
             batch_size=d.batch_size)
-        return DataLoader(dataset, batch_size=d.batch_size, num_workers=d.num_workers, collate_fn=collate_clips,
-                          persistent_workers=d.num_workers > 0,
-                          pin_memory=d.pin_memory and torch.cuda.is_available())
+        return DataLoader(dataset, batch_size=d.batch_size, **self._loader_options())
 
     def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool) -> AudioClipDataset:
         options = ClipOptions(segment_seconds=seconds, random_crop=random_crop,
@@ -112,12 +110,8 @@ class AudioDataModule(pl.LightningDataModule):
         return AudioClipDataset(entries, self.mel, options)
 
     def _loader(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> DataLoader:
-        workers = self.data.num_workers
-        return DataLoader(
-            dataset, batch_size=batch_size, sampler=self._sampler(dataset, batch_size, train),
-            drop_last=train and len(dataset) >= batch_size, num_workers=workers, collate_fn=collate_clips,
-            persistent_workers=workers > 0, pin_memory=self.data.pin_memory and torch.cuda.is_available(),
-        )
+        return DataLoader(dataset, batch_size=batch_size, sampler=self._sampler(dataset, batch_size, train),
+                          drop_last=train and len(dataset) >= batch_size, **self._loader_options())
 
     def _sampler(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> ResumableSampler:
         """This rank's share of the data. For training, seeded by (seed, epoch); after a restore
@@ -170,10 +164,10 @@ class LdmDataModule(AudioDataModule):
 
     accepts_latent_shards = True
 
-    def _setup_shards(self) -> None:
+    def _open_shards(self) -> None:
         """Latent shards carry the cache's meta: the mel settings and segment length must be this run's;
         ``LdmModule.on_fit_start`` checks the VAE/CLAP fingerprints through ``self.cache``."""
-        super()._setup_shards()
+        super()._open_shards()
         if self.shards.kind == "latents":
             self.shards.check_meta({"segment_samples": self.mel.samples_for_seconds(self.data.segment_seconds),
                                     "mel": asdict(self.mel)})
