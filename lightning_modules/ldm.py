@@ -40,9 +40,9 @@ class LdmModule(StageModule):
 
             model = init_ldm_model(config)  # also sets config.model.unet to the source's shape
         self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
-        self.noise_schedule = make_scheduler("ddpm")
-        # on the module's device: diffusers' add_noise copies its CPU table to the GPU at every call
-        self.register_buffer("alphas_cumprod", self.noise_schedule.alphas_cumprod.clone(), persistent=False)
+        # the training schedule's table on the module's device (diffusers' add_noise copies its CPU table to
+        # the GPU at every call)
+        self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
         m = self.model_config  # read once: the config's conversion costs Python time at every step
         self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
 
