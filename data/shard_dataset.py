@@ -19,6 +19,7 @@ Undecodable samples are skipped; the next item carries ``skipped = 1`` so the ep
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import logging
 import random
@@ -116,7 +117,7 @@ class ShardDataset(IterableDataset):
         shards, by_sample = list(self.index.shards), len(self.index.shards) < slots
         order = random.Random(self.seed * 1_000_003 + epoch).sample(shards, len(shards))
         assigned = order if by_sample else order[slot::slots]  # fixed for the epoch: slots stay disjoint
-        for repeat in range(1_000_000):
+        for repeat in itertools.count():
             mine = assigned
             if repeat and not by_sample:  # another pass over the same shards, in another order
                 mine = random.Random(f"{self.seed}/{epoch}/{repeat}").sample(assigned, len(assigned))

@@ -11,7 +11,6 @@ Our stage checkpoint: ``config``, ``stage``, ``state_dict`` with ``vae.*`` + ``s
 from __future__ import annotations
 
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -19,16 +18,15 @@ import torch.nn as nn
 
 from audioldm.checkpoint import CheckpointError, save_atomic
 from audioldm.convert.ldm import LdmWeights, to_latent_diffusion
-from audioldm.convert.stages import OURS_PREFIX
+from audioldm.convert.stages import OURS_PREFIX, stage_config
 from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion, LdmConfig
 
 
 def ldm_experiment_config(weights: LdmWeights) -> dict:
     """An ldm config that rebuilds these networks (frozen stages come from ``stage_configs``)."""
-    model = asdict(LdmConfig(unet=weights.unet_config, vae_ckpt=None, clap_ckpt=None, vocoder_ckpt=None))
-    return {"stage": "ldm", "name": f"converted_ldm_from_{Path(weights.path).name}", "audio": asdict(weights.mel),
-            "data": {"train_manifest": ""}, "model": model}
+    model = LdmConfig(unet=weights.unet_config, vae_ckpt=None, clap_ckpt=None, vocoder_ckpt=None)
+    return stage_config("ldm", model, weights.mel, weights.path)
 
 
 def save_ours_ldm(weights: LdmWeights, path: str | os.PathLike) -> None:
