@@ -72,7 +72,7 @@ def reference_clips(args: argparse.Namespace) -> tuple[list, float | None, list[
     return clips[: args.limit] if args.limit else clips, seconds, notes
 
 
-def generate_missing(args: argparse.Namespace, reference: list, seconds: float, device: str) -> str:
+def generate_missing(args: argparse.Namespace, reference: list, seconds: float, model) -> str:
     """Write ``OUT/generated/<key>.wav`` for every reference clip's caption that has none yet;
     clip i (in reference order) uses seed + i, so a resumed run writes what one run would."""
     import json
@@ -89,8 +89,7 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
     if uncaptioned:
         raise ValueError(f"{len(uncaptioned)} reference clips have no caption to generate from (e.g. {uncaptioned[0]})")
     if todo:
-        pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
-                                           tokenizer=args.tokenizer, head_channels=args.head_channels)
+        pipe = TextToAudio(model, use_ema=not args.no_ema)
         options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
                                   n_candidates=args.candidates, batch_size=args.batch_size)
         with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
@@ -117,11 +116,19 @@ def run(args: argparse.Namespace) -> str:
 
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     reference, seconds, notes = reference_clips(args)
-    clap_path = args.clap_ckpt or args.ckpt
-    clap = ClapBackbone.from_checkpoint(clap_path, device, args.tokenizer) if clap_path else None
+    model = None
+    if args.ckpt:  # loaded once: it generates, and its CLAP scores unless --clap-ckpt names another
+        from audioldm.pipeline.loading import load_latent_diffusion
+
+        model = load_latent_diffusion(args.ckpt, device, not args.no_ema, args.vocoder, args.tokenizer,
+                                      args.head_channels)
+    if args.clap_ckpt:
+        clap = ClapBackbone.from_checkpoint(args.clap_ckpt, device, args.tokenizer)
+    else:
+        clap = ClapBackbone(model.clap, f"{args.ckpt} (its CLAP)") if model is not None else None
     backbones = Backbones.load(args.backbone, args.weights_dir, clap, device)  # before any long work
     if args.ckpt:
-        folder = generate_missing(args, reference, args.duration or seconds or 10.0, device)
+        folder = generate_missing(args, reference, args.duration or seconds or 10.0, model)
     else:
         folder = args.generated
     generated = clips_from_folder(folder)
