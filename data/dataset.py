@@ -17,6 +17,7 @@ from torch.utils.data import Dataset
 
 from audioldm.audio.io import AudioReadError, audio_info
 from audioldm.audio.mel import MelConfig, MelFrontEnd
+from data.captions import pick_caption
 from data.manifest import ManifestEntry
 from data.mel_cache import MelCache
 from data.segment import read_segment
@@ -111,7 +112,7 @@ class AudioClipDataset(Dataset):
         item: dict[str, Any] = {
             "id": entry.id,
             "captions": list(entry.captions),
-            "caption": self._pick_caption(entry, rng),
+            "caption": pick_caption(entry.captions, rng)[1],
             "labels": list(entry.labels),
         }
         if self.options.return_waveform:
@@ -119,12 +120,6 @@ class AudioClipDataset(Dataset):
         if self.options.return_mel:
             item["log_mel"] = tensors["log_mel"]
         return item
-
-    @staticmethod
-    def _pick_caption(entry: ManifestEntry, rng: random.Random | None) -> str:
-        if not entry.captions:
-            return ""
-        return rng.choice(entry.captions) if rng is not None else entry.captions[0]
 
 
 def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:

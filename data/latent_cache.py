@@ -3,8 +3,10 @@
 Layout: ``root/meta.json`` (which VAE and CLAP made it, their weight fingerprints, the mel settings
 and segment length) and one file per clip, ``root/<h[:2]>/<h>.pt`` with h = sha1(clip id):
 ``{"posterior": [K, 2C, T', F'] (mean and log-variance, diffusers' DiagonalGaussianDistribution
-parameters), "clap_audio": [K, D]}`` for K consecutive segments of the clip (segment 0 is the one
-raw-audio validation reads). Written by ``python -m data.preencode``.
+parameters), "clap_audio": [K, D], "clap_text": [M, D]}`` for K consecutive segments of the clip
+(segment 0 is the one raw-audio validation reads) and its M captions (``meta.json`` then says
+``"text_embeddings": true``; caches written before that have no ``clap_text``). Written by
+``python -m data.preencode``.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
+from data.captions import caption_text_embedding, pick_caption
 from data.manifest import ManifestEntry
 from data.tensor_store import TensorStore
 
@@ -45,6 +48,15 @@ class LatentCache(TensorStore):
             json.dump(meta, f, indent=2, sort_keys=True)
         os.replace(tmp, self.meta_path)
 
+    @property
+    def where(self) -> str:
+        return str(self.root)
+
+    @property
+    def has_text_embeddings(self) -> bool:
+        """Written by a data.preencode that also stores every caption's CLAP text embedding."""
+        return bool((self.read_meta() or {}).get("text_embeddings"))
+
     def check_meta(self, expected: dict[str, Any]) -> None:
         """Raise if the cache was made with other settings (the keys of ``expected`` are compared)."""
         meta = self.read_meta()
@@ -58,10 +70,11 @@ class LatentCache(TensorStore):
 
 
 class LatentClipDataset(Dataset):
-    """Items: posterior [2C, T', F'], clap_audio [D], caption, captions, labels, id, skipped (0).
+    """Items: posterior [2C, T', F'], clap_audio [D], caption, captions, labels, id, skipped (0), and
+    with a cache that has text embeddings clap_text [D] (the picked caption's) and has_text (bool).
 
-    With ``random_segment`` one of the clip's cached segments is drawn (seeded by the sampler's
-    crop seed); otherwise segment 0."""
+    With ``random_segment`` one of the clip's cached segments and one of its captions are drawn
+    (seeded by the sampler's crop seed); otherwise segment 0 and the first caption."""
 
     def __init__(self, entries: Sequence[ManifestEntry], cache: LatentCache, random_segment: bool = True):
         if len(entries) == 0:
@@ -82,7 +95,10 @@ class LatentClipDataset(Dataset):
         rng = random.Random(seed if seed is not None else int(torch.randint(0, 2**62, (1,)))) \
             if self.random_segment else None
         k = rng.randrange(tensors["posterior"].shape[0]) if rng else 0
-        return {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float(),
+        j, caption = pick_caption(entry.captions, rng)
+        item = {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float(),
                 "id": entry.id, "captions": list(entry.captions), "labels": list(entry.labels),
-                "caption": (rng.choice(entry.captions) if rng else entry.captions[0]) if entry.captions else "",
-                "skipped": 0}
+                "caption": caption, "skipped": 0}
+        if "clap_text" in tensors:
+            item.update(caption_text_embedding(tensors["clap_text"], j))
+        return item

@@ -4,7 +4,8 @@
 
 For every clip of ``data.train_manifest`` (and ``data.val_manifest``) it stores the VAE posterior
 and the CLAP audio embedding of up to ``--max-segments`` consecutive segments of
-``data.segment_seconds`` in ``data.latent_cache_dir`` (see ``data/latent_cache.py``). Training
+``data.segment_seconds``, and the CLAP text embedding of each of its captions (for
+``model.text_condition_prob``), in ``data.latent_cache_dir`` (see ``data/latent_cache.py``). Training
 with that folder set reads them instead of audio; segment 0 is what raw-audio validation reads,
 so a clip no longer than the segment trains identically either way. Clips already encoded are
 skipped (the command resumes), unreadable ones are counted and left out.
@@ -39,7 +40,7 @@ log = logging.getLogger("preencode")
 
 
 class TileDataset(Dataset):
-    """Per entry: {"id", "tiles": [K, N]} or {"id", "error": str} for an unreadable file."""
+    """Per entry: {"id", "captions", "tiles": [K, N]} or {"id", "error": str} for an unreadable file."""
 
     def __init__(self, entries: list[ManifestEntry], mel: MelConfig, segment_samples: int, max_tiles: int):
         self.entries, self.mel, self.segment_samples, self.max_tiles = entries, mel, segment_samples, max_tiles
@@ -54,7 +55,7 @@ class TileDataset(Dataset):
                                self.max_tiles)
         except AudioReadError as e:
             return {"id": entry.id, "error": str(e)}
-        return {"id": entry.id, "tiles": tiles}
+        return {"id": entry.id, "captions": list(entry.captions), "tiles": tiles}
 
 
 def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
@@ -63,7 +64,7 @@ def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
 
     mel = config_mel(config)
     return {"segment_samples": mel.samples_for_seconds(config.data.segment_seconds), "mel": asdict(mel),
-            "vae_fingerprint": fingerprint(vae), "clap_fingerprint": fingerprint(clap)}
+            "vae_fingerprint": fingerprint(vae), "clap_fingerprint": fingerprint(clap), "text_embeddings": True}
 
 
 def config_mel(config) -> MelConfig:
@@ -119,12 +120,15 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
         waves = torch.cat([item["tiles"] for item in good]).to(device)  # [sum K, N]
         posterior = vae.encode(front_end(waves)).latent_dist.parameters  # [sum K, 2C, T', F']
         clap_audio = clap.embed_audio(waves)  # [sum K, D]
-        start = 0
+        captions = [c for item in good for c in item["captions"]]
+        clap_text = clap.embed_text(captions).cpu() if captions else clap_audio.new_zeros(0, clap_audio.shape[1])
+        start, first = 0, 0
         for item in good:
-            k = item["tiles"].shape[0]
+            k, m = item["tiles"].shape[0], len(item["captions"])
             cache.save(cache.key(item["id"]), {"posterior": posterior[start:start + k].cpu(),
-                                                "clap_audio": clap_audio[start:start + k].cpu()})
-            start += k
+                                                "clap_audio": clap_audio[start:start + k].cpu(),
+                                                "clap_text": clap_text[first:first + m].cpu()})  # [M, D]
+            start, first = start + k, first + m
             counts["encoded"] += 1
             counts["segments"] += k
     return counts

@@ -31,6 +31,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd
+from data.captions import caption_text_embedding, pick_caption
 from data.segment import crop_waveform
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,15 @@ class ShardIndex:
         self.samples: int = self.index["samples"]
         if not self.shards:
             raise ShardError(f"{folder}: shards.json lists no shards")
+
+    @property
+    def where(self) -> str:
+        return str(self.folder)
+
+    @property
+    def has_text_embeddings(self) -> bool:
+        """Latent shards written from a cache that holds every caption's CLAP text embedding."""
+        return bool((self.index.get("latent_meta") or {}).get("text_embeddings"))
 
     def check_meta(self, expected: dict[str, Any]) -> None:
         """Latent shards must come from this run's VAE/CLAP and settings (the keys of ``expected``)."""
@@ -145,8 +155,12 @@ class ShardDataset(IterableDataset):
                         type(e).__name__, e)
             return None
         captions = list(meta.get("captions") or [])
+        j, caption = pick_caption(captions, rng)
+        clap_text = item.pop("clap_text_all", None)
+        if clap_text is not None:
+            item.update(caption_text_embedding(clap_text, j))
         item.update({"id": meta["id"], "captions": captions, "labels": list(meta.get("labels") or []),
-                     "caption": (rng.choice(captions) if rng else captions[0]) if captions else ""})
+                     "caption": caption})
         return item
 
     def _audio_item(self, sample: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:
@@ -168,4 +182,7 @@ class ShardDataset(IterableDataset):
     def _latent_item(self, sample: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:
         tensors = torch.load(io.BytesIO(sample["pth"]), map_location="cpu", weights_only=True)
         k = rng.randrange(tensors["posterior"].shape[0]) if rng else 0
-        return {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float()}
+        item = {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float()}
+        if "clap_text" in tensors:  # every caption's; _decode keeps the picked one's
+            item["clap_text_all"] = tensors["clap_text"]
+        return item

@@ -1,5 +1,7 @@
 """Latent diffusion stage: epsilon-prediction MSE on VAE latents, conditioned on the CLAP *audio*
-embedding of the same clip (captions are not needed to train).
+embedding of the same clip (captions are not needed to train), or, per sample with probability
+``text_condition_prob``, on the CLAP *text* embedding of one of its captions (the one the dataset
+drew; clips without captions always use audio), as the official training code mixes them.
 
 x_0 = VAE posterior sample x ``scale_factor``; t ~ U{0..999}; x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e;
 loss = ||e - UNet(x_t, t, c)||^2, where c is replaced by the null condition (CLAP's embedding of
@@ -25,6 +27,7 @@ from audioldm.models.frozen_stages import fingerprint
 from audioldm.models.latent_diffusion import LatentDiffusion, build_latent_diffusion, latent_diffusion_from_stages
 from audioldm.pipeline.outputs import slug
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+from data.latent_cache import LatentCacheError
 from lightning_modules.base import StageModule
 
 
@@ -45,6 +48,7 @@ class LdmModule(StageModule):
         self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
         m = self.model_config  # read once: the config's conversion costs Python time at every step
         self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
+        self.text_condition_prob = m.text_condition_prob
 
     @classmethod
     def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LdmModule":
@@ -61,14 +65,23 @@ class LdmModule(StageModule):
         if cache is not None:
             cache.check_meta({"vae_fingerprint": fingerprint(self.model.vae),
                               "clap_fingerprint": fingerprint(self.model.clap)})
+            if self.text_condition_prob > 0 and not cache.has_text_embeddings:
+                raise LatentCacheError(
+                    f"{cache.where}: these pre-encoded latents have no CLAP text embeddings of the captions (written "
+                    f"before data.preencode stored them), which model.text_condition_prob={self.text_condition_prob} "
+                    f"needs: pre-encode again into a new data.latent_cache_dir (then data.shard_writer for shards), "
+                    f"or set model.text_condition_prob=0")
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["stage_configs"] = self.model.stage_configs
 
     # -- training ---------------------------------------------------------------------------
-    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None):
-        """(x_0 [B, C, T', F'], CLAP audio embedding [B, D]) from audio or from pre-encoded tensors."""
+    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
+                               text_prob: float | None = None):
+        """(x_0 [B, C, T', F'], condition [B, D]) from audio or from pre-encoded tensors: the CLAP audio
+        embedding, or with probability ``text_prob`` (default ``text_condition_prob``) per sample the
+        CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio)."""
         if "posterior" in batch:
             posterior = DiagonalGaussianDistribution(batch["posterior"])
             condition = batch["clap_audio"]
@@ -76,7 +89,25 @@ class LdmModule(StageModule):
             posterior = self.model.posterior(batch["log_mel"])
             condition = self.model.embed_audio(batch["waveform"])
         # float32 latents (and noise): under bf16 autocast the frozen VAE returns bf16
-        return self.model.to_latent(posterior, generator=generator).float(), condition.float()
+        x0 = self.model.to_latent(posterior, generator=generator).float()
+        p = self.text_condition_prob if text_prob is None else text_prob
+        if p > 0:  # no draw at 0: the paper recipe's random stream is unchanged
+            text, has_text = self.text_conditions(batch)
+            use_text = (torch.rand(x0.shape[0], device=x0.device, generator=generator) < p) & has_text
+            condition = torch.where(use_text[:, None], text.to(condition), condition)
+        return x0, condition.float()
+
+    def text_conditions(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(CLAP text embedding of each item's caption [B, D], has a caption [B] bool): pre-encoded, or
+        embedded here by the frozen CLAP."""
+        if "posterior" in batch:
+            if "clap_text" not in batch:
+                raise LatentCacheError("the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
+                                       "again with this version of data.preencode, or set model.text_condition_prob=0")
+            return batch["clap_text"], batch["has_text"].to(self.device, torch.bool)
+        captions = list(batch["caption"])
+        has_text = torch.tensor([bool(c) for c in captions], device=self.device)
+        return self.model.embed_text(captions), has_text
 
     def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
                        drop_prob: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -112,9 +143,14 @@ class LdmModule(StageModule):
         """EMA loss with noise, timesteps and posterior samples fixed by the batch index (comparable
         across validations), and no condition dropout."""
         generator = torch.Generator(device=self.device).manual_seed(batch_idx)
-        x0, condition = self.latents_and_conditions(batch, generator)
+        x0, condition = self.latents_and_conditions(batch, generator, text_prob=0.0)
         loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
+        if self.text_condition_prob > 0:  # the same noise with the caption's text embedding (where there is one)
+            generator = torch.Generator(device=self.device).manual_seed(batch_idx)
+            x0, condition = self.latents_and_conditions(batch, generator, text_prob=1.0)
+            loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator)
+            self.log("val/loss_text", loss, sync_dist=True, batch_size=x0.shape[0])
 
     @torch.no_grad()
     def preview(self, batch: dict) -> dict[str, torch.Tensor]:

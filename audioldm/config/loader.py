@@ -51,6 +51,7 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
         for key in ("vae_ckpt", "clap_ckpt"):
             if OmegaConf.is_missing(config.model, key):
                 config.model[key] = None
+    _check_ranges(config, where)
     missing = sorted(OmegaConf.missing_keys(config))
     if missing:
         raise ConfigError(f"{where}: required key(s) not set: {', '.join(missing)} "
@@ -60,6 +61,17 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
     except OmegaConfBaseException as e:
         raise ConfigError(f"{where}: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     return config
+
+
+# keys whose values must lie in a closed interval (checked when the key exists in the stage's schema)
+RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0)}
+
+
+def _check_ranges(config: DictConfig, where: str) -> None:
+    for key, (low, high) in RANGES.items():
+        value = OmegaConf.select(config, key, default=None)
+        if isinstance(value, (int, float)) and not low <= value <= high:
+            raise ConfigError(f"{where}: {key}={value} is out of range (must be in [{low}, {high}])")
 
 
 def config_to_dict(config: DictConfig) -> dict:

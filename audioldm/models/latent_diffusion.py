@@ -41,6 +41,9 @@ class LdmConfig:
     clap_tokenizer: Optional[str] = None  # RoBERTa tokenizer folder, for LAION-CLAP weights
     vocoder_ckpt: Optional[str] = None  # a vocoder for validation audio; None: Griffin-Lim
     condition_drop_prob: float = 0.1  # condition -> null condition, for classifier-free guidance
+    # per sample, the CLAP *text* embedding of one of the clip's captions instead of its audio embedding, with
+    # this probability (0: AudioLDM's paper recipe, audio only; clips without captions always use audio)
+    text_condition_prob: float = 0.0
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
     # validation: fixed prompts generated with the EMA UNet, logged as mel images and audio

@@ -106,6 +106,22 @@ class TextToAudio:
         frames, samples = self.frames_for(seconds)
         return self._generate(list(texts), frames, samples, options, progress, seeds=seeds)
 
+    def from_embeddings(self, embeddings: torch.Tensor, seconds: float = 10.0, options: SamplingOptions | None = None,
+                        progress: Progress | None = None, seeds: list[int] | None = None,
+                        labels: list[str] | None = None) -> Generated:
+        """B CLAP embeddings [B, D] (e.g. of audio clips: AudioLDM's training condition) -> B clips; candidates
+        are ranked against the embedding itself. ``labels`` name the outputs (default "embedding i")."""
+        options = options or SamplingOptions()
+        dim = self.model.null_condition.shape[0]
+        if embeddings.ndim != 2 or embeddings.shape[1] != dim or embeddings.shape[0] == 0:
+            raise ValueError(f"embeddings must be [B, {dim}], got {list(embeddings.shape)}")
+        labels = labels or [f"embedding {i}" for i in range(embeddings.shape[0])]
+        if seeds is not None and len(seeds) != len(labels):
+            raise ValueError(f"{len(seeds)} seeds for {len(labels)} embeddings")
+        frames, samples = self.frames_for(seconds)
+        return self._generate(labels, frames, samples, options, progress, seeds=seeds,
+                              conditions=embeddings.to(self.device, torch.float32))
+
     def style_transfer(self, audio: torch.Tensor, text: str, strength: float,
                        options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
         """Source waveform [N] 16 kHz + target text: noise the source latent to ``strength`` (0-1) of
@@ -155,7 +171,8 @@ class TextToAudio:
     def _generate(self, texts: list[str], frames: int, samples: int, options: SamplingOptions,
                   progress: Progress | None, init: torch.Tensor | None = None, strength: float = 1.0,
                   observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                  seeds: list[int] | None = None) -> Generated:
+                  seeds: list[int] | None = None, conditions: torch.Tensor | None = None) -> Generated:
+        """``conditions`` [len(texts), D] replaces the CLAP text embeddings of ``texts`` (then only labels)."""
         n = max(1, options.n_candidates)
         seeds = seeds or [options.seed + i for i in range(len(texts))]
         items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
@@ -168,7 +185,8 @@ class TextToAudio:
             chunk = items[start:start + size]
             generators = [torch.Generator().manual_seed(seeds[i] + 1_000_003 * k) for i, k in chunk]
             noise = randn_tensor((len(chunk),) + shape[1:], generator=generators, device=self.device)
-            condition = self.model.embed_text([texts[i] for i, _ in chunk])
+            condition = (self.model.embed_text([texts[i] for i, _ in chunk]) if conditions is None
+                         else conditions[[i for i, _ in chunk]])
             extra = {}
             if init is not None:
                 extra = {"init": init.expand(len(chunk), -1, -1, -1), "strength": strength}
@@ -184,13 +202,14 @@ class TextToAudio:
             mels.append(log_mel)
             waves.append(self.model.vocode(log_mel)[:, :samples])
         result = Generated(torch.cat(waves), torch.cat(mels), list(texts), torch.cat(latents))
-        return result if n == 1 else self._best_candidates(result, n)
+        return result if n == 1 else self._best_candidates(result, n, conditions)
 
-    def _best_candidates(self, result: Generated, n: int) -> Generated:
-        """Keep, per prompt, the candidate with the highest CLAP text-audio cosine similarity."""
+    def _best_candidates(self, result: Generated, n: int, target: torch.Tensor | None = None) -> Generated:
+        """Keep, per prompt, the candidate with the highest CLAP cosine similarity to its text (or to
+        ``target`` [b, D], the embeddings it was generated from)."""
         b = len(result.texts)
         audio = self.model.embed_audio(normalize_waveform(result.waveform))  # [n * b, D], candidate-major
-        text = self.model.embed_text(result.texts)  # [b, D]
+        text = self.model.embed_text(result.texts) if target is None else target  # [b, D]
         scores = (audio.reshape(n, b, -1) * text[None]).sum(-1)  # [n, b]
         best = scores.argmax(dim=0)  # [b]
         pick = best * b + torch.arange(b, device=best.device)
