@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytorch_lightning as pl
+from pytorch_lightning.utilities import rank_zero_info
 
 
 class SkippedClipsLogger(pl.Callback):
@@ -40,3 +41,59 @@ class FinalCheckpoint(pl.Callback):
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt):
             trainer.save_checkpoint(self.path)
+
+
+class TextProgress(pl.Callback):
+    """One plain line per ``every`` (default: a twentieth of ``max_steps``) optimiser steps, or at least
+    every ``seconds``, for runs whose output is not a terminal (a log file, a batch job), where the
+    progress bar prints nothing:
+
+        demo_vae: step 120/600 (20%), 41 s, about 164 s left; train/loss 0.812
+    """
+
+    def __init__(self, name: str, every: int | None = None, seconds: float = 60.0):
+        self.name, self.every, self.seconds = name, every, seconds
+        self._start = self._last = 0.0
+        self._printed_step = -1
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module) -> None:
+        import time
+
+        self._start = self._last = time.monotonic()
+        self._first_step = trainer.global_step
+        total = trainer.max_steps if trainer.max_steps > 0 else None
+        rank_zero_info(f"{self.name}: training from step {trainer.global_step}"
+                       + (f" to {total}" if total else "") + " (progress every "
+                       + (f"{self._interval(trainer)} steps or " if total else "") + f"{self.seconds:.0f} s)")
+
+    def _interval(self, trainer: pl.Trainer) -> int:
+        return self.every or max(1, trainer.max_steps // 20)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        import time
+
+        step, now = trainer.global_step, time.monotonic()
+        total = trainer.max_steps if trainer.max_steps > 0 else None
+        every = self._interval(trainer)
+        due = total is not None and step // every > max(self._printed_step, self._first_step) // every
+        if step == self._printed_step or not (due or now - self._last >= self.seconds or step == total):
+            return
+        self._printed_step, self._last = step, now
+        elapsed = now - self._start
+        line = f"{self.name}: step {step}" + (f"/{total} ({step / total:.0%})" if total else "") + f", {elapsed:.0f} s"
+        done = step - self._first_step
+        if total and done > 0:
+            line += f", about {elapsed / done * (total - step):.0f} s left"
+        metrics = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
+        if metrics:
+            key = "train/loss" if "train/loss" in metrics else sorted(metrics)[0]
+            line += f"; {key} {float(metrics[key]):.4g}"
+        rank_zero_info(line)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+        if metrics:
+            rank_zero_info(f"{self.name}: validation at step {trainer.global_step}: "
+                           + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -12,7 +13,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
-from lightning_modules.callbacks import FinalCheckpoint, SkippedClipsLogger
+from lightning_modules.callbacks import FinalCheckpoint, SkippedClipsLogger, TextProgress
 from lightning_modules.media import MediaLogger
 from lightning_modules.checkpoint_io import AtomicCheckpointIO
 from lightning_modules.registry import build_stage
@@ -36,10 +37,15 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     trainer_args = {k: v for k, v in OmegaConf.to_container(config.trainer).items() if v is not None}
     if not module.automatic_optimization:
         trainer_args.pop("gradient_clip_val", None)
+    progress = []
+    if trainer_args.get("enable_progress_bar", True) and not sys.stdout.isatty():
+        # the progress bar shows nothing in a log file: plain lines instead
+        trainer_args["enable_progress_bar"] = False
+        progress = [TextProgress(config.name)]
     trainer = pl.Trainer(
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
         callbacks=[checkpoint, FinalCheckpoint(checkpoint.dirpath), LearningRateMonitor(logging_interval="step"),
-                   SkippedClipsLogger(), MediaLogger(), *stage_callbacks(config)],
+                   SkippedClipsLogger(), MediaLogger(), *progress, *stage_callbacks(config)],
     )
     log_config(logger, config)
     return trainer

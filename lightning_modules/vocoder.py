@@ -1,10 +1,13 @@
-"""HiFi-GAN vocoder stage: random short segments, mel L1 + feature matching + LSGAN.
+"""HiFi-GAN vocoder stage: random short segments, mel L1 (+ multi-resolution STFT) + feature matching + LSGAN.
 
 Two AdamW optimisers (generator, discriminators) under manual optimisation, each with an
 ExponentialLR decay stepped once per epoch (at the first batch of the next one), as in HiFi-GAN. Generator loss =
-``mel_weight`` x L1(log-mel of the generated waveform, target log-mel) + ``feature_weight`` x
+``mel_weight`` x L1(log-mel of the generated waveform, target log-mel) + ``stft_weight`` x multi-resolution
+STFT loss (spectral convergence + log magnitude; 0 in HiFi-GAN's recipe) + ``feature_weight`` x
 feature matching + ``adversarial_weight`` x LSGAN, over the multi-period and multi-scale
-discriminators. Validation: ``val/mel_l1`` on whole validation segments.
+discriminators. For the first ``disc_start`` batches only the reconstruction terms train the generator and
+the discriminators are not run (their optimiser still steps, without gradients, so ``global_step`` keeps
+counting 2 per batch). Validation: ``val/mel_l1`` on whole validation segments.
 """
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from omegaconf import DictConfig
 
 from audioldm.audio.mel import MelFrontEnd
 from audioldm.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss
+from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from audioldm.models.vocoder import HifiGanVocoder, build_generator
 from lightning_modules.base import StageModule
@@ -31,6 +35,7 @@ class VocoderModule(StageModule):
         self.mpd = MultiPeriodDiscriminator(tuple(m.mpd_periods), m.disc_width)
         self.msd = MultiScaleDiscriminator(m.disc_width)
         self.front_end = MelFrontEnd(mel)
+        self.stft_loss = MultiResolutionStftLoss(m.stft_resolutions)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         return self.vocoder(log_mel)
@@ -49,21 +54,31 @@ class VocoderModule(StageModule):
                 scheduler.step()                      # resumes without missing or repeating it)
         real, log_mel = batch["waveform"], batch["log_mel"]
         fake = self(log_mel)
+        gan_on = self.global_step // 2 >= m.disc_start  # batches done (2 optimiser steps each)
 
-        real_logits, _ = self._discriminate(real)
-        fake_logits, _ = self._discriminate(fake.detach())
-        d_loss = lsgan_d_loss(real_logits, fake_logits)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        self.clip_manual(opt_d)
-        opt_d.step()
+        zero = real.new_zeros(())
+        d_loss = fm = adv = zero
+        if gan_on:
+            real_logits, _ = self._discriminate(real)
+            fake_logits, _ = self._discriminate(fake.detach())
+            d_loss = lsgan_d_loss(real_logits, fake_logits)
+            self.manual_backward(d_loss)
+            self.clip_manual(opt_d)
+        opt_d.step()  # without gradients before disc_start: nothing changes, the step still counts
 
         mel_l1 = (self.front_end(fake) - log_mel).abs().mean()
-        real_logits, real_feats = self._discriminate(real)
-        fake_logits, fake_feats = self._discriminate(fake)
-        fm = feature_matching_loss(real_feats, fake_feats)
-        adv = lsgan_g_loss(fake_logits)
-        g_loss = m.mel_weight * mel_l1 + m.feature_weight * fm + m.adversarial_weight * adv
+        g_loss = m.mel_weight * mel_l1
+        convergence = magnitude = zero
+        if m.stft_weight > 0:
+            convergence, magnitude = self.stft_loss(fake, real)
+            g_loss = g_loss + m.stft_weight * (convergence + magnitude)
+        if gan_on:
+            real_logits, real_feats = self._discriminate(real)
+            fake_logits, fake_feats = self._discriminate(fake)
+            fm = feature_matching_loss(real_feats, fake_feats)
+            adv = lsgan_g_loss(fake_logits)
+            g_loss = g_loss + m.feature_weight * fm + m.adversarial_weight * adv
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(g_loss)
         self.clip_manual(opt_g)
@@ -71,10 +86,12 @@ class VocoderModule(StageModule):
 
         n = real.shape[0]
         self.log("train/g_loss", g_loss.detach(), prog_bar=True, batch_size=n)
-        self.log_dict({"train/mel_l1": mel_l1.detach(), "train/feature_matching": fm.detach(),
-                       "train/adversarial": adv.detach(), "train/d_loss": d_loss.detach(),
-                       "lr/generator": opt_g.param_groups[0]["lr"],
-                       "lr/discriminator": opt_d.param_groups[0]["lr"]}, batch_size=n)
+        logs = {"train/mel_l1": mel_l1.detach(), "train/feature_matching": fm.detach(),
+                "train/adversarial": adv.detach(), "train/d_loss": d_loss.detach(),
+                "lr/generator": opt_g.param_groups[0]["lr"], "lr/discriminator": opt_d.param_groups[0]["lr"]}
+        if m.stft_weight > 0:
+            logs.update({"train/stft_convergence": convergence.detach(), "train/stft_magnitude": magnitude.detach()})
+        self.log_dict(logs, batch_size=n)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         fake = self(batch["log_mel"])

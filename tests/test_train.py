@@ -101,3 +101,20 @@ def assert_same_weights(a: dict, b: dict) -> None:
     assert a["state_dict"].keys() == b["state_dict"].keys()
     for key, value in a["state_dict"].items():
         torch.testing.assert_close(value, b["state_dict"][key], rtol=0, atol=0, msg=key)
+
+
+@pytest.mark.slow
+def test_progress_is_printed_when_output_is_not_a_terminal(tone_dataset, tmp_path, caplog):
+    """Under pytest stdout is not a terminal: plain progress lines replace the (silent) progress bar."""
+    import logging
+
+    caplog.set_level(logging.INFO, logger="pytorch_lightning")
+    args = [a for a in tiny_args(tone_dataset, tmp_path, "p", "trainer.max_steps=20")
+            if a != "trainer.enable_progress_bar=false"]
+    assert train.main(args) == 0
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("p: ")]
+    assert lines[0] == "p: training from step 0 to 20 (progress every 1 steps or 60 s)"
+    steps = [line for line in lines if line.startswith("p: step ")]
+    assert steps[0].startswith("p: step 2/20 (10%), ") and "s left; train/" in steps[1]  # 2 steps a batch (GAN)
+    assert steps[-1].startswith("p: step 20/20 (100%)")
+    assert any(line.startswith("p: validation at step ") and "val/" in line for line in lines)

@@ -1,8 +1,10 @@
 """The HiFi-GAN vocoder stage: shapes, official parameter counts, GAN losses, training, media."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
@@ -12,6 +14,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import train
 from audioldm.audio.mel import MelConfig, MelFrontEnd
 from audioldm.config import load_config
+from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.losses.gan import feature_matching_loss, hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from audioldm.models.vocoder import GriffinLimVocoder, HifiGanVocoder, VocoderConfig, build_generator
@@ -96,12 +99,75 @@ def test_generator_mel_loss_falls_on_a_fixed_batch():
     assert mel_l1() < 0.9 * before
 
 
+def test_stft_loss_on_hand_computed_cases():
+    """fake = 2 x real: every magnitude doubles, so spectral convergence is exactly 1 and the log-magnitude
+    L1 exactly log 2; the same signal gives 0."""
+    torch.manual_seed(0)
+    real = torch.randn(2, 4000, dtype=torch.float64)
+    loss = MultiResolutionStftLoss()
+    convergence, magnitude = loss(2 * real, real)
+    assert float(convergence) == pytest.approx(1.0, abs=1e-6)
+    assert float(magnitude) == pytest.approx(math.log(2.0), abs=1e-6)
+    assert [float(v) for v in loss(real, real)] == [0.0, 0.0]
+
+
+def test_stft_loss_equals_a_numpy_computation():
+    """One resolution written out by hand: reflect-pad n_fft / 2, Hann(win) centred in n_fft, rfft per frame."""
+    n_fft, hop, win = 64, 16, 48
+    rng = np.random.default_rng(1)
+    real, fake = rng.standard_normal((2, 1000)), rng.standard_normal((2, 1000))
+
+    def magnitude(x: np.ndarray) -> np.ndarray:
+        padded = np.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
+        window = np.zeros(n_fft)
+        left = (n_fft - win) // 2
+        window[left:left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)  # periodic Hann
+        frames = 1 + (padded.shape[1] - n_fft) // hop
+        spec = np.stack([np.fft.rfft(padded[:, i * hop:i * hop + n_fft] * window) for i in range(frames)], axis=2)
+        return np.maximum(np.abs(spec), 1e-7)
+
+    s_real, s_fake = magnitude(real), magnitude(fake)
+    expected_sc = np.mean(np.linalg.norm((s_real - s_fake).reshape(2, -1), axis=1)
+                          / np.linalg.norm(s_real.reshape(2, -1), axis=1))
+    expected_mag = np.mean(np.abs(np.log(s_real) - np.log(s_fake)))
+    convergence, mag = MultiResolutionStftLoss([(n_fft, hop, win)])(torch.from_numpy(fake), torch.from_numpy(real))
+    assert float(convergence) == pytest.approx(expected_sc, rel=1e-5)
+    assert float(mag) == pytest.approx(expected_mag, rel=1e-5)
+    with pytest.raises(ValueError, match="window"):
+        MultiResolutionStftLoss([(64, 16, 128)])
+
+
+def test_discriminators_join_at_disc_start():
+    """Before disc_start batches only mel + STFT train the generator; the discriminators stay untouched."""
+    torch.manual_seed(0)
+    config = load_config(DEMO, ["data.train_manifest=x", "model.disc_start=2", "model.stft_weight=1.0"])
+    module = VocoderModule(config)
+    wave = 0.4 * torch.sin(2 * torch.pi * 330.0 * torch.arange(6400) / 16000)[None]
+    batch = {"waveform": wave, "log_mel": MelFrontEnd(MelConfig())(wave)}
+    disc = {k: v.clone() for k, v in module.mpd.state_dict().items()}
+    gen = {k: v.clone() for k, v in module.vocoder.state_dict().items()}
+
+    def fit(batches: int) -> None:
+        trainer = pl.Trainer(accelerator="cpu", max_steps=2 * batches, logger=False, enable_checkpointing=False,
+                             enable_progress_bar=False, enable_model_summary=False)
+        trainer.fit(module, train_dataloaders=DataLoader([batch] * batches, batch_size=None))
+
+    fit(2)
+    assert all(torch.equal(v, module.mpd.state_dict()[k]) for k, v in disc.items())
+    assert not all(torch.equal(v, module.vocoder.state_dict()[k]) for k, v in gen.items())
+    module.mpd.load_state_dict(disc)
+    torch.manual_seed(0)
+    module = VocoderModule(config)
+    fit(3)  # the third batch trains the discriminators
+    assert not all(torch.equal(v, module.mpd.state_dict()[k]) for k, v in disc.items())
+
+
 @pytest.mark.slow
 def test_train_resume_and_dashboard(tone_dataset, tmp_path):
     out = tmp_path / "runs"
     args = ["--config", DEMO, f"data.train_manifest={tone_dataset}", f"output_dir={out}", "name=v",
             "data.num_workers=0", "data.batch_size=3", "data.val_segment_seconds=1.28", "trainer.log_every_n_steps=1",
-            "trainer.enable_progress_bar=false", "checkpoint.every_n_train_steps=4"]
+            "trainer.enable_progress_bar=false", "checkpoint.every_n_train_steps=4", "model.disc_start=0"]
     assert train.main(args + ["trainer.max_steps=14"]) == 0  # 7 batches: one epoch with validation
     run = out / "v" / "version_0"
     ckpt = run / "checkpoints" / "last.ckpt"

@@ -31,6 +31,12 @@ class VocoderConfig:
     mel_weight: float = 45.0
     feature_weight: float = 2.0
     adversarial_weight: float = 1.0
+    # multi-resolution STFT loss (spectral convergence + log magnitude, Parallel WaveGAN) beside the mel L1;
+    # 0 = HiFi-GAN's recipe. Resolutions are [n_fft, hop, window].
+    stft_weight: float = 0.0
+    stft_resolutions: list[list[int]] = field(
+        default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])
+    disc_start: int = 0  # batches trained on the reconstruction losses alone before the discriminators join
     betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
     lr_decay: float = 0.999  # ExponentialLR gamma, applied once per epoch
 
