@@ -246,11 +246,12 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_results(args: argparse.Namespace, name: str, device: torch.device, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus the machine and the command) as JSON; return the path."""
+def write_results(args: argparse.Namespace, name: str, device: torch.device, payload: dict[str, Any],
+                  command: str | None = None) -> Path:
+    """Write ``payload`` (plus the machine and the command, default this process's) as JSON; return the path."""
     path = Path(args.out) if args.out else RESULTS / f"{name}-{device_label(device)}-{datetime.date.today()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": name, "command": " ".join([Path(sys.executable).name] + sys.argv),
+    record = {"benchmark": name, "command": command or " ".join([Path(sys.executable).name] + sys.argv),
               "args": vars(args), "machine": machine_info(device), "max_rss_mib": round(max_rss_mib(), 1),
               **payload}
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")

@@ -21,7 +21,8 @@ Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds
 
 The VAE and vocoder are the LDM checkpoint's own (``--ldm``, default the newest demo LDM), or
 ``--vae`` / ``--vocoder`` (any layout ``convert.stages`` reads); ``--ldm none`` runs the chain rows
-only. ``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
+only. ``--generated DIR`` scores the clips generate.py wrote there (its generated.jsonl gives each
+clip's prompt) as the ``ldm text`` row instead of sampling them again (the demo scores its own clips). ``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
 wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_ranking read).
 
     python bench/prompt_following.py                                     # the demo's checkpoints
@@ -130,6 +131,19 @@ def split_floor(reference: torch.Tensor, labels: list[str]) -> float:
     return frechet_distance(*a, *b)
 
 
+def generated_clips(folder: str, prompts: list[str], samples: int) -> tuple[torch.Tensor, list[str]]:
+    """The clips of ``folder/generated.jsonl`` whose prompt is one of ``prompts``: (waves [B, samples], prompts)."""
+    from audioldm.audio.io import load_audio
+    from data.manifest import read_manifest
+
+    entries = [e for e in read_manifest(str(Path(folder) / "generated.jsonl")) if e.captions[0] in prompts]
+    if not entries:
+        raise ValueError(f"{folder}/generated.jsonl: no clip was generated from one of the prompts")
+    waves = [torch.nn.functional.pad(w := load_audio(e.path, 16000)[:samples], (0, samples - w.numel()))
+             for e in entries]
+    return torch.stack(waves), [e.captions[0] for e in entries]
+
+
 def save_row(folder: Path, name: str, waves: torch.Tensor, prompts: list[str]) -> None:
     import soundfile as sf
 
@@ -205,10 +219,12 @@ def run(args) -> dict:
                 condition = pipe.model.embed_audio(waves)
                 add(f"ldm audio g={g:g}",
                     lambda: (pipe.from_embeddings(condition, args.seconds, options, seeds=seeds).waveform, own))
-            if "text" in args.ldm_rows:
+            if "text" in args.ldm_rows and not args.generated:
                 texts = [p for p in prompts for _ in range(args.clips_per_prompt)]
                 add(f"ldm text g={g:g}",
                     lambda: (pipe.text_to_audio(texts, args.seconds, options, seeds=seeds).waveform, texts))
+    if args.generated:
+        add(f"ldm text ({Path(args.generated).name})", lambda: generated_clips(args.generated, prompts, samples))
     by_name = {r["row"]: r for r in rows}
     text_rows = [r for r in rows if r["row"].startswith("ldm text")]
     headline = text_rows[0] if text_rows else None
@@ -238,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--ldm-rows", nargs="+", default=["audio", "text"], choices=["audio", "text"])
     parser.add_argument("--save", help="write each row's clips under this folder")
+    parser.add_argument("--generated", help="score this generate.py folder as the 'ldm text' row (no sampling)")
     parser.add_argument("--label", default=None, help="a name for this run in the JSON (e.g. the recipe)")
     args = parser.parse_args(argv)
     try:
@@ -256,12 +273,17 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown_table(per_rows, ["prompt"] + [r["row"] for r in result["rows"]]))
     if args.out is None:
         args.out = str(ROOT / "bench" / "results" / f"{NAME}-{device_label(device)}-{datetime.date.today()}.json")
-    path = write_results(args, NAME, device, {"label": args.label, **result})
+    command = " ".join(["python", "bench/prompt_following.py", *(sys.argv[1:] if argv is None else argv)])
+    path = write_results(args, NAME, device, {"label": args.label, **result}, command=command)
     print(f"\nwrote {path}")
+    def pct(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
     if result["top1"] is not None:
-        print(f"headline: LDM from text top-1 {result['top1']:.0%} (real clips {result['top1_real']:.0%}, "
-              f"chain {result['top1_chain']:.0%}), FD(CLAP) {result['fd_clap']:.3g} vs floor "
-              f"{result['fd_clap_real_split']:.3g}")
+        print(f"headline: own prompt ranked first for {pct(result['top1'])} of the LDM's clips from text (real clips "
+              f"{pct(result['top1_real'])}, real mels through VAE + vocoder {pct(result['top1_chain'])}; chance "
+              f"{pct(result['chance'])}), FD(CLAP) {result['fd_clap']:.3g} vs {result['fd_clap_real_split']:.3g} "
+              f"between two halves of the real clips")
     return 0
 
 

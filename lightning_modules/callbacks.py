@@ -86,7 +86,7 @@ class TextProgress(pl.Callback):
             line += f", about {elapsed / done * (total - step):.0f} s left"
         metrics = {k: v for k, v in trainer.callback_metrics.items() if k.startswith("train/")}
         if metrics:
-            key = "train/loss" if "train/loss" in metrics else sorted(metrics)[0]
+            key = next((k for k in ("train/loss", "train/g_loss") if k in metrics), sorted(metrics)[0])
             line += f"; {key} {float(metrics[key]):.4g}"
         rank_zero_info(line)
 

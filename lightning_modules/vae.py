@@ -85,10 +85,12 @@ class VaeModule(StageModule):
         opt_ae.step()
         self.ae_steps += 1
 
-        d_loss = hinge_d_loss(self.discriminator(x), self.discriminator(recon.detach())) * float(gan_on)
         opt_d.zero_grad(set_to_none=True)
-        self.manual_backward(d_loss)
-        self.clip_manual(opt_d)
+        d_loss = x.new_zeros(())
+        if gan_on:  # before disc_start the discriminator is not run (its step, without gradients, still counts)
+            d_loss = hinge_d_loss(self.discriminator(x), self.discriminator(recon.detach()))
+            self.manual_backward(d_loss)
+            self.clip_manual(opt_d)
         opt_d.step()
         for scheduler in self.lr_schedulers():
             scheduler.step()

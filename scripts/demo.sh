@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # Set up (if needed), build the demo dataset from Debian packages (once), train the four stages on
 # it on the CPU (mel VAE, HiFi-GAN vocoder, CLAP, then the LDM on latents pre-encoded by the first
-# three), generate clips for the demo prompts and check, with the demo CLAP, that they differ by
-# prompt, and score them with evaluate.py. Extra arguments are passed to every train.py call
-# (e.g. trainer.max_steps=50 for a quick look).
+# three), generate clips for the demo prompts, score them with evaluate.py, and measure with
+# bench/prompt_following.py how well each link of the chain keeps the prompt (real clips, the VAE and
+# vocoder on real mels, the LDM). Extra arguments are passed to every train.py call (e.g.
+# trainer.max_steps=50 for a quick look).
 # Logs and checkpoints: runs/<name>/version_N (view with .venv/bin/tensorboard --logdir runs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY=.venv/bin/python
+GUIDANCE=${GUIDANCE:-2.5}  # classifier-free guidance of the demo clips
+STEPS=${STEPS:-25}         # DPM-Solver++ steps
 $PY -m data.demo.build --out demo_data
 newest() { ls -d "runs/$1"/version_* | sort -V | tail -n 1; }
 summary=""
@@ -31,15 +34,20 @@ timed "ldm trained" $PY train.py --config configs/demo/ldm.yaml "${stages[@]}" "
 ldm="$(newest demo_ldm)/checkpoints/last.ckpt"
 rm -rf demo_outputs
 timed "clips generated" $PY generate.py --ckpt "$ldm" --prompts data/demo/prompts.txt --repeat 6 \
-  --duration 2.56 --steps 50 --sampler dpmsolver++ --guidance 10 --batch-size 16 --out demo_outputs
-$PY -m evaluation.prompt_ranking --generated demo_outputs --clap-ckpt "$(newest demo_clap)/checkpoints/last.ckpt" \
-  --reference demo_data/manifest.jsonl --json demo_outputs/prompt_ranking.json
+  --duration 2.56 --steps "$STEPS" --sampler dpmsolver++ --guidance "$GUIDANCE" --batch-size 16 --out demo_outputs
 # FD in the demo CLAP's space and CLAP score against the real clips of the prompts' classes
 # (offline; for comparing demo runs, not papers)
 refs=(crowd day_ambience water_splash pickaxe drum_hit airplane tabla birdsong)
 timed "clips scored" $PY evaluate.py --generated demo_outputs --reference "${refs[@]/#/demo_data/audio/}" \
   --backbone clap --clap-ckpt "$(newest demo_clap)/checkpoints/last.ckpt" --out demo_outputs/eval
+# where the prompt is kept or lost: real clips, real mels through Griffin-Lim / the VAE / the vocoder, the LDM
+# from the clips' audio embeddings and (the clips above) from the prompts
+timed "chain measured" $PY bench/prompt_following.py --ldm "$ldm" --clap "$(newest demo_clap)/checkpoints/last.ckpt" \
+  --generated demo_outputs --guidance "$GUIDANCE" --steps "$STEPS" --ldm-rows audio \
+  --out demo_outputs/prompt_following.json | tee demo_outputs/prompt_following.md
 printf '%s' "$summary"
+grep '^headline:' demo_outputs/prompt_following.md | sed 's/^headline:/demo: prompt following:/'
+echo "demo: the chain table is in demo_outputs/prompt_following.md (bench/prompt_following.py; chance is 12.5%)"
 echo "demo: generated wavs and mel images are in demo_outputs/ (generated.jsonl lists them with their prompts)"
 echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_hifigan, demo_clap, demo_ldm)"
 echo "demo: view them with  .venv/bin/tensorboard --logdir runs"

@@ -38,3 +38,42 @@ def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
     assert result["clips"] == 4 and set(result["per_prompt"]) == {"a dog barks", "rain"}
     assert result["reference"]["top1"] == result["top1"]  # the same audio ranks the same
     assert prompt_ranking.main(["--generated", str(tmp_path / "none"), "--clap-ckpt", str(clap)]) == 2
+
+
+def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tmp_path, capsys):
+    """bench/prompt_following.py end to end: every row, the JSON's headline keys, --save and --generated."""
+    from bench import prompt_following
+
+    prompts = ["a low tone", "a high beep"]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    rows = []
+    for i in range(6):
+        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
+        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": ["x", prompts[i % 2]]}))
+    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
+    common = ["--clap", str(clap), "--manifest", str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
+              "--clips-per-prompt", "2", "--seconds", "0.64", "--steps", "2", "--device", "cpu"]
+    out = tmp_path / "r.json"
+    assert prompt_following.main(["--ldm", str(tiny_ldm_checkpoint), *common, "--guidance", "1", "3",
+                                  "--save", str(tmp_path / "saved"), "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    names = [r["row"] for r in result["rows"]]
+    assert names == ["real", "mel > griffin-lim", "mel > vae > gl", "mel > vocoder", "mel > vae > vocoder",
+                     "ldm audio g=1", "ldm text g=1", "ldm audio g=3", "ldm text g=3"]
+    assert all(r["clips"] == 4 and 0 <= r["top1"] <= 1 and set(r["per_prompt"]) == set(prompts)
+               for r in result["rows"])
+    by_name = {r["row"]: r for r in result["rows"]}
+    assert result["top1"] == by_name["ldm text g=1"]["top1"] and result["fd_clap"] == by_name["ldm text g=1"]["fd_clap"]
+    assert result["top1_real"] == by_name["real"]["top1"]
+    assert result["top1_chain"] == by_name["mel > vae > vocoder"]["top1"]
+    assert result["fd_clap_real_split"] >= 0 and "prompt_following.py" in result["command"]
+    # the saved text row, scored again from its folder, gives the same figures
+    saved = tmp_path / "saved" / "ldm_text_g_1"
+    assert len(list(saved.glob("*.wav"))) == 4
+    assert prompt_following.main(["--ldm", "none", *common, "--generated", str(saved), "--out", str(out)]) == 0
+    again = json.loads(out.read_text())
+    assert [r["row"] for r in again["rows"]] == ["real", "mel > griffin-lim", f"ldm text ({saved.name})"]
+    assert again["top1"] == pytest.approx(result["top1"])
+    assert prompt_following.main(["--ldm", "none", *common, "--prompts", str(tmp_path / "m.jsonl")]) == 2
+    assert "no clip is captioned" in capsys.readouterr().err
