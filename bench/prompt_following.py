@@ -6,8 +6,10 @@ Every row is a set of clips with a known prompt. A judge CLAP (``--clap``, defau
 CLAP) embeds each clip and ranks the K prompts by cosine similarity; a row reports how often the
 clip's own prompt ranks first (``top1``; chance 1/K), its mean rank, per-prompt top-1, the CLAP
 score (mean cosine to the own prompt) and FD in the judge's embedding space against *all* real clips
-of the prompts' classes. The floor for that FD is the FD between two halves of those real clips
-(alternate clips of each class), printed as ``fd_clap_real_split``.
+of the prompts' classes. Rows hold the same number of clips per prompt, so the reference is weighted to
+match: each class counts equally, whatever its number of clips (weighted mean and covariance). The
+floor for that FD is the FD between two halves of those real clips (alternate clips of each class,
+each half class-weighted the same way), printed as ``fd_clap_real_split``.
 
 Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds`` from the start):
 
@@ -85,10 +87,10 @@ def per_prompt_subset(clips: list[dict], prompts: list[str], n: int) -> list[dic
 class Judge:
     """Scores sets of clips with one CLAP: prompt ranking, CLAP score, FD against the reference set."""
 
-    def __init__(self, clap, prompts: list[str], reference: torch.Tensor):
+    def __init__(self, clap, prompts: list[str]):
         self.clap, self.prompts = clap, prompts
         self.text = clap.embed_text(prompts).double()  # [K, D]
-        self.reference = reference  # [R, D] audio embeddings of every real clip of the classes
+        self.reference: tuple[torch.Tensor, torch.Tensor] | None = None  # class-weighted (mean, covariance)
 
     def embed(self, waves: torch.Tensor) -> torch.Tensor:
         """waves [B, N] -> [B, D] (each clip normalised first, as the files are read)."""
@@ -105,17 +107,26 @@ class Judge:
         per: dict[str, list[bool]] = defaultdict(list)
         for p, ok in zip(prompts, first.tolist()):
             per[p].append(ok)
-        mu, sigma = mean_cov(audio)
-        mu_r, sigma_r = mean_cov(self.reference)
+        mu, sigma = mean_cov(audio, prompts)
         return {"row": name, "clips": len(prompts), "top1": ranking["top1"], "mean_rank": ranking["mean_rank"],
                 "clap_score": float((audio * self.text[target]).sum(dim=1).mean()),
-                "fd_clap": frechet_distance(mu, sigma, mu_r, sigma_r),
+                "fd_clap": frechet_distance(mu, sigma, *self.reference),
                 "per_prompt": {p: sum(per[p]) / len(per[p]) for p in self.prompts if per[p]}}
 
 
-def mean_cov(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def mean_cov(x: torch.Tensor, labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean [D] and covariance [D, D] of x [N, D] with every label weighing the same (each sample
+    1 / its label's count; the covariance with the unbiased weighted normalisation 1 / (1 - sum w^2))."""
     x = x.double()
-    return x.mean(dim=0), torch.cov(x.T)
+    counts: dict[str, int] = defaultdict(int)
+    for label in labels:
+        counts[label] += 1
+    w = torch.tensor([1.0 / counts[label] for label in labels], dtype=torch.float64)
+    w = w / w.sum()
+    mu = (w[:, None] * x).sum(dim=0)
+    centred = x - mu
+    sigma = (w[:, None] * centred).T @ centred / (1 - (w ** 2).sum())
+    return mu, sigma
 
 
 def split_floor(reference: torch.Tensor, labels: list[str]) -> float:
@@ -127,7 +138,7 @@ def split_floor(reference: torch.Tensor, labels: list[str]) -> float:
     for i, label in enumerate(labels):
         halves[seen[label] % 2].append(i)
         seen[label] += 1
-    a, b = (mean_cov(reference[h]) for h in halves)
+    a, b = (mean_cov(reference[h], [labels[i] for i in h]) for h in halves)
     return frechet_distance(*a, *b)
 
 
@@ -181,9 +192,10 @@ def run(args) -> dict:
 
     clips = real_clips(args.manifest, prompts, samples)
     waves_all = torch.stack([c["wave"] for c in clips]).to(device)
-    judge = Judge(judge_clap, prompts, torch.empty(0))
-    judge.reference = judge.embed(waves_all)
-    floor = split_floor(judge.reference, [c["prompt"] for c in clips])
+    judge = Judge(judge_clap, prompts)
+    reference, labels = judge.embed(waves_all), [c["prompt"] for c in clips]
+    judge.reference = mean_cov(reference, labels)
+    floor = split_floor(reference, labels)
     subset = per_prompt_subset(clips, prompts, args.clips_per_prompt)
     waves = torch.stack([c["wave"] for c in subset]).to(device)
     own = [c["prompt"] for c in subset]
@@ -221,8 +233,9 @@ def run(args) -> dict:
                     lambda: (pipe.from_embeddings(condition, args.seconds, options, seeds=seeds).waveform, own))
             if "text" in args.ldm_rows and not args.generated:
                 texts = [p for p in prompts for _ in range(args.clips_per_prompt)]
+                text_seeds = [args.seed + i for i in range(len(texts))]
                 add(f"ldm text g={g:g}",
-                    lambda: (pipe.text_to_audio(texts, args.seconds, options, seeds=seeds).waveform, texts))
+                    lambda: (pipe.text_to_audio(texts, args.seconds, options, seeds=text_seeds).waveform, texts))
     if args.generated:
         add(f"ldm text ({Path(args.generated).name})", lambda: generated_clips(args.generated, prompts, samples))
     by_name = {r["row"]: r for r in rows}

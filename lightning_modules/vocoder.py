@@ -18,7 +18,7 @@ from audioldm.audio.mel import MelFrontEnd
 from audioldm.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss
 from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
-from audioldm.models.vocoder import HifiGanVocoder, build_generator
+from audioldm.models.vocoder import build_vocoder
 from lightning_modules.base import StageModule
 
 
@@ -31,7 +31,7 @@ class VocoderModule(StageModule):
         super().__init__(config)
         m, mel = self.model_config, self.mel_config
         self.automatic_optimization = False
-        self.vocoder = HifiGanVocoder(build_generator(m, mel.n_mels, mel.sample_rate))
+        self.vocoder = build_vocoder(m, mel.n_mels, mel.sample_rate, mel.hop_length)
         self.mpd = MultiPeriodDiscriminator(tuple(m.mpd_periods), m.disc_width)
         self.msd = MultiScaleDiscriminator(m.disc_width)
         self.front_end = MelFrontEnd(mel)

@@ -67,7 +67,15 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
 RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0)}
 
 
+# keys whose values must be one of a few names
+CHOICES = {"model.generator": ("hifigan", "istft")}
+
+
 def _check_ranges(config: DictConfig, where: str) -> None:
+    for key, names in CHOICES.items():
+        value = OmegaConf.select(config, key, default=None)
+        if isinstance(value, str) and value not in names:
+            raise ConfigError(f"{where}: {key}={value!r} is unknown (one of {', '.join(names)})")
     for key, (low, high) in RANGES.items():
         value = OmegaConf.select(config, key, default=None)
         if isinstance(value, (int, float)) and not low <= value <= high:

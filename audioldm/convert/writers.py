@@ -55,7 +55,8 @@ def save_diffusers(model: LatentDiffusion, folder: str | os.PathLike) -> None:
         raise CheckpointError("the diffusers layout needs a RoBERTa tokenizer folder; this CLAP uses open_clip's BPE "
                               "tokenizer (model.tokenizer_path unset), which diffusers' AudioLDMPipeline cannot load")
     if not isinstance(model.vocoder, nn.Module) or not hasattr(model.vocoder, "generator"):
-        raise CheckpointError("the diffusers layout needs a HiFi-GAN vocoder; this model uses Griffin-Lim")
+        raise CheckpointError(f"the diffusers layout needs a HiFi-GAN vocoder; this model uses "
+                              f"{type(model.vocoder).__name__} (model.generator other than hifigan, or Griffin-Lim)")
     clap = model.clap.model
     text_encoder = ClapTextModelWithProjection(clap.config.text_config)
     text_encoder.load_state_dict({k: v for k, v in clap.state_dict().items()

@@ -18,7 +18,7 @@ from audioldm.audio.mel import MelConfig
 from audioldm.config.loader import load_config_dict
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.vae import build_autoencoder
-from audioldm.models.vocoder import GriffinLimVocoder, HifiGanVocoder, build_generator
+from audioldm.models.vocoder import GriffinLimVocoder, build_vocoder
 
 PREFIXES = {"vae": "vae.", "clap": "embedder.", "vocoder": "vocoder."}
 
@@ -39,7 +39,7 @@ def build_frozen(stage: str, stage_config: dict[str, Any] | None, mel: MelConfig
     if stage == "clap":
         return ClapEmbedder(model, audio.sample_rate)
     if stage == "vocoder":
-        return HifiGanVocoder(build_generator(model, audio.n_mels, audio.sample_rate))
+        return build_vocoder(model, audio.n_mels, audio.sample_rate, audio.hop_length)
     raise ValueError(f"no frozen network for stage {stage!r}")
 
 

@@ -17,10 +17,19 @@ from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 from audioldm.audio.mel import MelConfig, MelFrontEnd
 
 
+GENERATORS = ("hifigan", "istft")
+
+
 @dataclass
 class VocoderConfig:
     """Generator and discriminator shapes, loss weights (``model:`` section of a vocoder config)."""
 
+    # hifigan: AudioLDM's HiFi-GAN (transformers SpeechT5HifiGan; the layout of official weights).
+    # istft: a Vocos-style frame-rate network + inverse STFT (audioldm/models/istft_vocoder.py), far cheaper
+    generator: str = "hifigan"
+    istft_n_fft: int = 640
+    istft_channels: int = 256
+    istft_layers: int = 8
     upsample_rates: list[int] = field(default_factory=lambda: [5, 4, 2, 2, 2])
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 4, 4])
     upsample_initial_channel: int = 1024
@@ -53,6 +62,17 @@ def build_generator(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 
         resblock_kernel_sizes=list(config.resblock_kernel_sizes),
         resblock_dilation_sizes=[list(d) for d in config.resblock_dilation_sizes], normalize_before=False,
     ))
+
+
+def build_vocoder(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 16000, hop: int = 160) -> nn.Module:
+    """The generator ``config.generator`` names: log-mel [B, 1, T, n_mels] -> waveform [B, T * hop]."""
+    if config.generator == "hifigan":
+        return HifiGanVocoder(build_generator(config, n_mels, sample_rate))
+    if config.generator == "istft":
+        from audioldm.models.istft_vocoder import IstftVocoder
+
+        return IstftVocoder(n_mels, hop, config.istft_n_fft, config.istft_channels, config.istft_layers)
+    raise ValueError(f"model.generator={config.generator!r} is unknown (one of {', '.join(GENERATORS)})")
 
 
 class HifiGanVocoder(nn.Module):
