@@ -6,8 +6,9 @@ drew; clips without captions always use audio), as the official training code mi
 x_0 = VAE posterior sample x ``scale_factor``; t ~ U{0..999}; x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e;
 loss = ||e - UNet(x_t, t, c)||^2, where c is replaced by the null condition (CLAP's embedding of
 the empty caption) with probability ``condition_drop_prob`` so that classifier-free guidance
-works at sampling time. The batch holds either audio (``log_mel`` + ``waveform``, encoded here by
-the frozen VAE and CLAP) or pre-encoded tensors (``posterior`` + ``clap_audio``, from
+works at sampling time; with ``min_snr_gamma`` each sample's MSE is weighted by
+min(SNR_t, gamma) / SNR_t (Min-SNR-gamma; validation reports the plain MSE). The batch holds
+either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors (``posterior`` + ``clap_audio``, from
 ``python -m data.preencode``): both give the same loss for the same clips and noise.
 
 The EMA of the UNet is updated after every optimiser step; validation (loss at fixed noise, and
@@ -48,7 +49,7 @@ class LdmModule(StageModule):
         self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
         m = self.model_config  # read once: the config's conversion costs Python time at every step
         self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
-        self.text_condition_prob = m.text_condition_prob
+        self.text_condition_prob, self.min_snr_gamma = m.text_condition_prob, m.min_snr_gamma
 
     @classmethod
     def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LdmModule":
@@ -110,8 +111,10 @@ class LdmModule(StageModule):
         return self.model.embed_text(captions), has_text
 
     def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
-                       drop_prob: float | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """MSE between the noise and the UNet's prediction at random t, with condition dropout."""
+                       drop_prob: float | None = None, generator: torch.Generator | None = None,
+                       weighted: bool = True) -> torch.Tensor:
+        """MSE between the noise and the UNet's prediction at random t, with condition dropout; with
+        ``min_snr_gamma`` (and ``weighted``) each sample's MSE is weighted by min(SNR_t, gamma) / SNR_t."""
         b, device = x0.shape[0], x0.device
         p = self.condition_drop_prob if drop_prob is None else drop_prob
         drop = torch.rand(b, device=device, generator=generator) < p
@@ -120,7 +123,16 @@ class LdmModule(StageModule):
         noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
         noisy = self.add_noise(x0, noise, t)
         eps = self.model.denoiser(use_ema, compile=self.compile_unet and not use_ema)(noisy, t, condition)
-        return F.mse_loss(eps.float(), noise.float())
+        if self.min_snr_gamma is None or not weighted:
+            return F.mse_loss(eps.float(), noise.float())
+        per_sample = (eps.float() - noise.float()).pow(2).flatten(1).mean(1)
+        return (per_sample * self.min_snr_weight(t)).mean()
+
+    def min_snr_weight(self, t: torch.Tensor) -> torch.Tensor:
+        """min(SNR_t, gamma) / SNR_t [B] for timesteps t [B], SNR_t = a_t / (1 - a_t)."""
+        a = self.alphas_cumprod.float()[t]
+        snr = a / (1 - a)
+        return snr.clamp(max=self.min_snr_gamma) / snr
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """q(x_t | x_0): sqrt(a_t) x_0 + sqrt(1 - a_t) e, as diffusers' ``add_noise`` computes it."""
@@ -141,15 +153,17 @@ class LdmModule(StageModule):
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         """EMA loss with noise, timesteps and posterior samples fixed by the batch index (comparable
-        across validations), and no condition dropout."""
+        across validations), no condition dropout and no Min-SNR weights (comparable across recipes)."""
         generator = torch.Generator(device=self.device).manual_seed(batch_idx)
         x0, condition = self.latents_and_conditions(batch, generator, text_prob=0.0)
-        loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator)
+        loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator,
+                                   weighted=False)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
         if self.text_condition_prob > 0:  # the same noise with the caption's text embedding (where there is one)
             generator = torch.Generator(device=self.device).manual_seed(batch_idx)
             x0, condition = self.latents_and_conditions(batch, generator, text_prob=1.0)
-            loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator)
+            loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator,
+                                   weighted=False)
             self.log("val/loss_text", loss, sync_dist=True, batch_size=x0.shape[0])
 
     @torch.no_grad()

@@ -172,3 +172,36 @@ def test_preencode_in_parts_covers_every_clip_once(tiny_ckpts, short_clips, tmp_
     assert "0 clips encoded (0 segments), 12 already cached, 1 unreadable" in capsys.readouterr().out
     assert preencode.main(["--config", DEMO, *args, "--rank", "2", "--world", "2"]) == 2
     assert "--rank 2 must be in [0, --world 2)" in capsys.readouterr().err
+
+
+def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
+    """min(SNR_t, gamma) / SNR_t from the schedule, and the loss is the weighted mean of per-sample MSEs."""
+    module = LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts, "unused.jsonl", "runs", "model.min_snr_gamma=5.0")))
+    a = module.alphas_cumprod
+    t = torch.tensor([0, 100, 500, 999])
+    snr = a[t] / (1 - a[t])
+    expected = torch.where(snr > 5.0, 5.0 / snr, torch.ones_like(snr))
+    torch.testing.assert_close(module.min_snr_weight(t), expected)
+    assert module.min_snr_weight(torch.tensor([0]))[0] < 0.01 and module.min_snr_weight(torch.tensor([999]))[0] == 1
+
+    x0, condition = torch.randn(6, 8, 4, 16), torch.randn(6, 512)
+    eps = torch.randn(6, 8, 4, 16)
+    module.model.denoiser = lambda use_ema, compile=False: (lambda x, t, c: eps)
+    torch.manual_seed(5)
+    weighted = module.diffusion_loss(x0, condition)
+    torch.manual_seed(5)
+    plain = module.diffusion_loss(x0, condition, weighted=False)
+    torch.manual_seed(5)  # the same draws: dropout, t, noise
+    torch.rand(6)
+    t = torch.randint(0, a.shape[0], (6,))
+    noise = torch.randn(x0.shape)
+    per_sample = (eps - noise).pow(2).flatten(1).mean(1)
+    torch.testing.assert_close(weighted, (per_sample * module.min_snr_weight(t)).mean())
+    torch.testing.assert_close(plain, per_sample.mean())
+
+
+@pytest.mark.parametrize("value", ["0", "-1.0"])
+def test_min_snr_gamma_must_be_positive(value):
+    from audioldm.config.loader import ConfigError
+    with pytest.raises(ConfigError, match=rf"model.min_snr_gamma={float(value)}? is out of range"):
+        load_config(DEMO, [f"model.min_snr_gamma={value}"])

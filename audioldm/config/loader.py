@@ -64,7 +64,8 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
 
 
 # keys whose values must lie in a closed interval (checked when the key exists in the stage's schema)
-RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0)}
+RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0),
+          "model.min_snr_gamma": (1e-3, float("inf"))}
 
 
 # keys whose values must be one of a few names

@@ -44,6 +44,10 @@ class LdmConfig:
     # per sample, the CLAP *text* embedding of one of the clip's captions instead of its audio embedding, with
     # this probability (0: AudioLDM's paper recipe, audio only; clips without captions always use audio)
     text_condition_prob: float = 0.0
+    # per-sample loss weight min(SNR_t, gamma) / SNR_t (Min-SNR-gamma, Hang et al. 2023: the nearly clean
+    # timesteps stop dominating the gradient, so the coarse structure the condition decides is learnt sooner);
+    # None: the plain MSE of AudioLDM
+    min_snr_gamma: Optional[float] = None
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
     # validation: fixed prompts generated with the EMA UNet, logged as mel images and audio
