@@ -71,3 +71,31 @@ def test_condition_projection_initialisation():
     # a unit-norm embedding now enters at the scale of the timestep embedding
     condition = torch.nn.functional.normalize(torch.randn(64, 512), dim=1)
     assert 0.8 < float(level.class_embedding(condition).std()) < 1.2
+
+
+def test_scale_shift_film_doubles_the_embedding_projection_and_round_trips_through_diffusers(tmp_path):
+    """resnet_time_scale_shift=scale_shift: each res block's embedding projection gives scale and shift
+    (2x channels); the condition changes the output; a diffusers folder keeps the choice."""
+    from audioldm.convert.ldm import unet_config_from_diffusers
+    config = UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
+                        resnet_time_scale_shift="scale_shift")
+    torch.manual_seed(0)
+    unet = build_unet(config).eval()
+    block = unet.down_blocks[0].resnets[0]
+    assert block.time_emb_proj.out_features == 2 * block.conv1.out_channels
+    latent, t = torch.randn(2, 8, 32, 16), torch.tensor([10, 500])
+    a, b = torch.randn(2, 512), torch.randn(2, 512)
+    with torch.no_grad():
+        assert not torch.allclose(predict_noise(unet, latent, t, a), predict_noise(unet, latent, t, b))
+    unet.save_pretrained(tmp_path / "unet")
+    assert unet_config_from_diffusers(tmp_path / "unet").resnet_time_scale_shift == "scale_shift"
+    assert tiny_unet().down_blocks[0].resnets[0].time_emb_proj.out_features == 16  # the default adds it
+
+
+def test_unknown_scale_shift_mode_is_refused_by_name():
+    import pytest
+    from audioldm.config.loader import ConfigError
+    required = ["data.train_manifest=x.jsonl", "model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt",
+                "model.unet.resnet_time_scale_shift=film"]
+    with pytest.raises(ConfigError, match=r"model.unet.resnet_time_scale_shift='film' is unknown"):
+        load_config(REPO / "configs" / "ldm_s.yaml", required)

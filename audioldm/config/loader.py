@@ -69,7 +69,7 @@ RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": 
 
 
 # keys whose values must be one of a few names
-CHOICES = {"model.generator": ("hifigan", "istft")}
+CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift")}
 
 
 def _check_ranges(config: DictConfig, where: str) -> None:

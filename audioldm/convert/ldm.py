@@ -68,7 +68,8 @@ def unet_config_from_diffusers(folder: Path) -> UnetConfig:
     heads = [heads] * levels if isinstance(heads, int) else list(heads)
     return UnetConfig(model_channels=channels[0], channel_mult=[ch // channels[0] for ch in channels],
                       layers_per_block=c.get("layers_per_block", 2), latent_channels=c.get("in_channels", 8),
-                      condition_dim=c["projection_class_embeddings_input_dim"], attention_heads=heads)
+                      condition_dim=c["projection_class_embeddings_input_dim"], attention_heads=heads,
+                      resnet_time_scale_shift=c.get("resnet_time_scale_shift", "default"))
 
 
 def _read_unet(src: Source, head_channels: int | None) -> tuple[UnetConfig, dict, dict | None]:

@@ -31,6 +31,9 @@ class UnetConfig:
     condition_init_std: Optional[float] = None
     # heads per level, overriding head_channels (diffusers folders may set head counts directly)
     attention_heads: Optional[list[int]] = None
+    # how the timestep + condition embedding enters each res block: "default" adds it to the features
+    # (AudioLDM, official weights); "scale_shift" applies it as FiLM, h * (1 + scale) + shift
+    resnet_time_scale_shift: str = "default"
 
 
 def build_unet(config: UnetConfig) -> UNet2DConditionModel:
@@ -50,7 +53,7 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
         attention_head_dim=heads,  # diffusers reads this as the number of heads
         cross_attention_dim=channels, class_embed_type="simple_projection",
         projection_class_embeddings_input_dim=config.condition_dim, class_embeddings_concat=True,
-        norm_num_groups=min(32, config.model_channels),
+        norm_num_groups=min(32, config.model_channels), resnet_time_scale_shift=config.resnet_time_scale_shift,
     )
     if config.condition_init_std is not None:
         torch.nn.init.normal_(unet.class_embedding.weight, std=config.condition_init_std)
