@@ -5,6 +5,8 @@
     python generate.py --ckpt CKPT --mode transfer --audio in.wav --text "jazz piano" --strength 0.5 --out DIR
     python generate.py --ckpt CKPT --mode inpaint --audio in.wav --text "a dog barks" --span 2.0-4.5 --out DIR
     python generate.py --ckpt CKPT --mode sr --audio in.wav --text "birdsong" --cutoff 4000 --out DIR
+    python generate.py --ckpt CKPT --mode variation --audio in.wav [--text "with rain" --audio-weight 0.7] --out DIR
+    python generate.py --ckpt CKPT --text "a dog barks" --negative "low quality, noisy" --out DIR   # any mode
 
 Each output is written as ``DIR/NNN_<prompt>.wav`` (16 kHz) and ``.png`` (its log-mel); DIR also
 gets ``generated.jsonl`` (a manifest of the outputs with their prompts as captions) and
@@ -21,7 +23,7 @@ import time
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-MODES = ("text", "transfer", "inpaint", "sr")
+MODES = ("text", "transfer", "inpaint", "sr", "variation")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -30,19 +32,25 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "AudioLDM folder")
     p.add_argument("--out", required=True, help="output folder (created)")
     p.add_argument("--mode", choices=MODES, default="text")
-    p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several)")
+    p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several); variation: "
+                   "optional, its CLAP text embedding is mixed into the source's audio embedding")
     p.add_argument("--prompts", help="a text file with one prompt a line (text mode)")
-    p.add_argument("--audio", help="the source clip (transfer, inpaint, sr)")
+    p.add_argument("--audio", help="the source clip (transfer, inpaint, sr, variation)")
+    p.add_argument("--audio-weight", type=float, help="variation: condition = normalise(w * audio embedding + "
+                   "(1 - w) * text embedding), w in [0, 1] (default 1 without --text, 0.5 with it)")
+    p.add_argument("--negative", default="", help="negative prompt (any mode): its CLAP text embedding replaces "
+                   "the null condition in guidance")
     p.add_argument("--strength", type=float, default=0.5, help="transfer: 0 keeps the source, 1 ignores it")
     p.add_argument("--span", action="append", default=[], help="inpaint: START-END seconds to regenerate (repeatable)")
     p.add_argument("--cutoff", type=float, help="sr: keep the band below this (Hz); default: the source's Nyquist")
-    p.add_argument("--duration", type=float, default=10.0, help="text mode: seconds per clip")
+    p.add_argument("--duration", type=float, default=10.0, help="text and variation modes: seconds per clip")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
     p.add_argument("--guidance", type=float, default=2.5)
     p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity (0: deterministic)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt (each its own seed)")
+    p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt, variation: clips "
+                   "(each its own seed)")
     p.add_argument("--candidates", type=int, default=1, help="draws per output, the best CLAP match is kept")
     p.add_argument("--batch-size", type=int, default=8, help="clips per sampling pass")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
@@ -69,13 +77,17 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
             texts += [line.strip() for line in f if line.strip()]
         if not texts:
             raise InputError(f"--prompts: {args.prompts} has no prompts")
-    if not texts:
+    if args.mode == "variation" and args.prompts:
+        raise InputError("--mode variation takes at most one --text, not --prompts")
+    if not texts and args.mode != "variation":
         raise InputError("give a prompt with --text or --prompts")
     if any(not t.strip() for t in texts):
         raise InputError("a prompt is empty")
-    if args.mode != "text" and len(texts) != 1:
+    if args.mode == "variation" and len(texts) > 1:
+        raise InputError(f"--mode variation takes at most one --text, got {len(texts)}")
+    if args.mode not in ("text", "variation") and len(texts) != 1:
         raise InputError(f"--mode {args.mode} takes exactly one --text, got {len(texts)}")
-    return [t for t in texts for _ in range(max(1, args.repeat))]
+    return [t for t in texts for _ in range(max(1, args.repeat))] if args.mode == "text" else texts
 
 
 def parse_span(text: str) -> tuple[float, float]:
@@ -90,7 +102,14 @@ def check_args(args: argparse.Namespace) -> None:
     if args.mode != "text" and not args.audio:
         raise InputError(f"--mode {args.mode} needs --audio")
     if args.mode == "text" and args.audio:
-        raise InputError("--audio is for --mode transfer, inpaint or sr")
+        raise InputError("--audio is for --mode transfer, inpaint, sr or variation")
+    if args.audio_weight is not None:
+        if args.mode != "variation":
+            raise InputError("--audio-weight is for --mode variation")
+        if not 0.0 <= args.audio_weight <= 1.0:
+            raise InputError(f"--audio-weight must be in [0, 1], got {args.audio_weight}")
+        if args.audio_weight < 1.0 and not args.text:
+            raise InputError(f"--audio-weight {args.audio_weight} needs a --text to mix with")
     if args.mode == "inpaint" and not args.span:
         raise InputError("--mode inpaint needs at least one --span START-END")
     if not 0.0 <= args.strength <= 1.0:
@@ -118,7 +137,8 @@ def run(args: argparse.Namespace) -> list[dict]:
                                        tokenizer=args.tokenizer, head_channels=args.head_channels,
                                        compile=args.compile, bf16=args.bf16)
     options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
-                              seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size)
+                              seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size,
+                              negative=args.negative)
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
 
     def progress(done: int, total: int) -> None:
@@ -132,6 +152,11 @@ def run(args: argparse.Namespace) -> list[dict]:
             result = pipe.text_to_audio(texts, args.duration, options, progress)
         elif args.mode == "transfer":
             result = pipe.style_transfer(source, texts[0], args.strength, options, progress)
+        elif args.mode == "variation":
+            text = texts[0] if texts else None
+            label = f"variation of {os.path.basename(args.audio)}" + (f": {text}" if text else "")
+            result = pipe.variation(source, text, args.audio_weight, args.duration, max(1, args.repeat), options,
+                                    progress, label)
         elif args.mode == "inpaint":
             result = pipe.inpaint(source, texts[0], [parse_span(s) for s in args.span], options, progress)
         else:

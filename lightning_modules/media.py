@@ -2,8 +2,8 @@
 
 At the end of each validation epoch, rank 0 runs ``pl_module.preview`` on the first validation
 batch (kept from ``on_validation_batch_end``) and logs up to ``max_items`` examples:
-``mel/<name>/<i>`` as images (time left to right, low frequencies at the bottom) and
-``audio/<name>/<i>`` as 16 kHz audio.
+``mel/<name>/<i>`` as images (the picture generate.py writes, ``audioldm.audio.mel_image``: magma
+colour map, time in seconds across, mel bin up, a colour bar) and ``audio/<name>/<i>`` as 16 kHz audio.
 """
 from __future__ import annotations
 
@@ -13,19 +13,16 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
-
-def mel_to_image(log_mel: torch.Tensor, low: float = -11.5, high: float = 2.0) -> torch.Tensor:
-    """Log-mel [1, T, F] -> grey image [1, F, T] in [0, 1], low frequencies at the bottom."""
-    image = (log_mel[0].T.flip(0) - low) / (high - low)
-    return image.clamp(0, 1).unsqueeze(0)
+from audioldm.audio.mel_image import mel_image
 
 
 class MediaLogger(pl.Callback):
     """Logs the stage's preview of the first validation batch once per validation epoch."""
 
-    def __init__(self, max_items: int = 4, sample_rate: int = 16000):
+    def __init__(self, max_items: int = 4, sample_rate: int = 16000, hop_length: int = 160):
         self.max_items = max_items
         self.sample_rate = sample_rate
+        self.hop_length = hop_length
         self._batch: Any = None
 
     def on_validation_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -47,7 +44,8 @@ class MediaLogger(pl.Callback):
             value = value.detach().float().cpu()
             for i in range(min(self.max_items, value.shape[0])):
                 if key.startswith("mel/"):
-                    writer.add_image(f"{key}/{i}", mel_to_image(value[i]), step)
+                    image = mel_image(value[i], f"{key[4:]} {i} (step {step})", self.sample_rate, self.hop_length)
+                    writer.add_image(f"{key}/{i}", image, step, dataformats="HWC")
                 elif key.startswith("audio/"):
                     wave = value[i].reshape(-1).clamp(-1, 1)
                     writer.add_audio(f"{key}/{i}", wave, step, sample_rate=self.sample_rate)

@@ -4,6 +4,16 @@ texts -> CLAP text embeddings -> guided sampling (DDIM or DPM-Solver++, the unco
 in the same batch) -> VAE decoder -> log-mel -> vocoder -> 16 kHz waveform. ``n_candidates`` per
 prompt are drawn and the one whose audio CLAP finds closest to the text is kept.
 
+Negative prompt (``SamplingOptions.negative``): its CLAP text embedding replaces the null condition
+(the empty caption's embedding) in classifier-free guidance, e_neg + w * (e_c - e_neg), as diffusers'
+``AudioLDMPipeline`` does with ``negative_prompt``; "" keeps the null condition itself, so the output is
+exactly that without one. It applies to every call, and does nothing at guidance 1.
+
+Variation (``variation``): the condition is the CLAP *audio* embedding of a source clip (AudioLDM's
+training condition), optionally mixed with a text embedding: normalise(w * a + (1 - w) * t), where a and
+t are the L2-normalised CLAP audio embedding of the source (mean removed, peak 0.5, as in training) and
+text embedding of ``text``, and w the audio weight in [0, 1].
+
 Seeds: output i, candidate k draws all its noise from its own generator seeded
 ``seed + i + 1_000_003 * k``, so a prompt's audio does not depend on the batch it is in, and
 candidate 0 equals the single-candidate output.
@@ -37,6 +47,7 @@ class SamplingOptions:
     seed: int = 0
     n_candidates: int = 1  # drawn per output, re-ranked by CLAP text-audio similarity
     batch_size: int = 8  # outputs (candidates included) per sampling pass
+    negative: str = ""  # negative prompt: its CLAP text embedding replaces the null condition in guidance
 
 
 @dataclass
@@ -122,6 +133,47 @@ class TextToAudio:
         return self._generate(labels, frames, samples, options, progress, seeds=seeds,
                               conditions=embeddings.to(self.device, torch.float32))
 
+    def variation(self, audio: torch.Tensor, text: str | None = None, audio_weight: float | None = None,
+                  seconds: float = 10.0, n_outputs: int = 1, options: SamplingOptions | None = None,
+                  progress: Progress | None = None, label: str | None = None) -> Generated:
+        """``n_outputs`` new clips of ``seconds`` conditioned on the source waveform [N] 16 kHz (see
+        ``variation_condition``); output i draws from seed + i, and candidates are ranked against the
+        source's CLAP audio embedding (also when a text is mixed in). ``label`` names the outputs."""
+        if n_outputs < 1:
+            raise ValueError(f"the number of variations must be at least 1, got {n_outputs}")
+        options = options or SamplingOptions()
+        condition = self.variation_condition(audio, text, audio_weight)  # [1, D]
+        source = condition if text is None else self.variation_condition(audio)  # candidates ranked against it
+        label = label or ("variation" if text is None else f"variation: {text}")
+        frames, samples = self.frames_for(seconds)
+        return self._generate([label] * n_outputs, frames, samples, options, progress,
+                              conditions=condition.expand(n_outputs, -1),
+                              rank_against=source.expand(n_outputs, -1))
+
+    @torch.no_grad()
+    def variation_condition(self, audio: torch.Tensor, text: str | None = None,
+                            audio_weight: float | None = None) -> torch.Tensor:
+        """The variation condition [1, D]: the source's CLAP audio embedding a (waveform [N] 16 kHz, mean
+        removed and peak-normalised to 0.5 as in training), or with ``text``, normalise(w * a + (1 - w) * t)
+        with t its CLAP text embedding and w = ``audio_weight`` (default 1 without text, 0.5 with it)."""
+        wave = audio.float().reshape(-1).to(self.device)
+        if wave.numel() < self.mel.n_fft:
+            raise ValueError(f"source audio is too short ({wave.numel()} samples; at least {self.mel.n_fft})")
+        weight = (1.0 if text is None else 0.5) if audio_weight is None else float(audio_weight)
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"audio weight must be in [0, 1], got {weight:g}")
+        if text is None and weight != 1.0:
+            raise ValueError(f"audio weight {weight:g} needs a text to mix with")
+        source = self.model.embed_audio(normalize_waveform(wave)[None])  # [1, D]
+        if text is None:
+            return source
+        _check_texts([text])
+        mixed = weight * source + (1.0 - weight) * self.model.embed_text([text])
+        norm = mixed.norm(dim=-1, keepdim=True)
+        if float(norm) < 1e-6:
+            raise ValueError("the audio and text embeddings cancel out at this weight; choose another")
+        return mixed / norm
+
     def style_transfer(self, audio: torch.Tensor, text: str, strength: float,
                        options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
         """Source waveform [N] 16 kHz + target text: noise the source latent to ``strength`` (0-1) of
@@ -171,11 +223,15 @@ class TextToAudio:
     def _generate(self, texts: list[str], frames: int, samples: int, options: SamplingOptions,
                   progress: Progress | None, init: torch.Tensor | None = None, strength: float = 1.0,
                   observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                  seeds: list[int] | None = None, conditions: torch.Tensor | None = None) -> Generated:
-        """``conditions`` [len(texts), D] replaces the CLAP text embeddings of ``texts`` (then only labels)."""
+                  seeds: list[int] | None = None, conditions: torch.Tensor | None = None,
+                  rank_against: torch.Tensor | None = None) -> Generated:
+        """``conditions`` [len(texts), D] replaces the CLAP text embeddings of ``texts`` (then only labels);
+        candidates are ranked against ``rank_against`` [len(texts), D] (default: the conditions)."""
         n = max(1, options.n_candidates)
         seeds = seeds or [options.seed + i for i in range(len(texts))]
         items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
+        negative = options.negative.strip()
+        null = self.model.embed_text([negative])[0] if negative else self.model.null_condition  # [D]
         channels = self.model.unet.config.in_channels
         shape = (1, channels, frames // self.model.vae_factor, self.mel.n_mels // self.model.vae_factor)
         waves, mels, latents = [], [], []
@@ -192,7 +248,7 @@ class TextToAudio:
                 extra = {"init": init.expand(len(chunk), -1, -1, -1), "strength": strength}
             if observed is not None:
                 extra = {"observed": observed.expand(len(chunk), -1, -1, -1), "mask": mask.to(self.device)}
-            latent = sample(self.denoiser, noise, condition, self.model.null_condition, steps=options.steps,
+            latent = sample(self.denoiser, noise, condition, null, steps=options.steps,
                             guidance=options.guidance, sampler=options.sampler, eta=options.eta,
                             generator=generators,
                             callback=(lambda i, n, c=c: progress(c * n + i, n_chunks * n)) if progress else None,
@@ -202,7 +258,8 @@ class TextToAudio:
             mels.append(log_mel)
             waves.append(self.model.vocode(log_mel)[:, :samples])
         result = Generated(torch.cat(waves), torch.cat(mels), list(texts), torch.cat(latents))
-        return result if n == 1 else self._best_candidates(result, n, conditions)
+        target = conditions if rank_against is None else rank_against
+        return result if n == 1 else self._best_candidates(result, n, target)
 
     def _best_candidates(self, result: Generated, n: int, target: torch.Tensor | None = None) -> Generated:
         """Keep, per prompt, the candidate with the highest CLAP cosine similarity to its text (or to
