@@ -63,9 +63,22 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
     return config
 
 
-# keys whose values must lie in a closed interval (checked when the key exists in the stage's schema)
+INF = float("inf")
+# keys whose values must lie in an interval (checked when the key exists and is not null): (low, high)
+# is closed; a third item "(]", "[)" or "()" makes that end open
 RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0),
-          "model.min_snr_gamma": (1e-3, float("inf"))}
+          "model.min_snr_gamma": (1e-3, float("inf")),
+          "data.batch_size": (1, INF), "data.val_batch_size": (1, INF), "data.num_workers": (0, INF),
+          "data.val_fraction": (0.0, 1.0, "[)"), "data.segment_seconds": (0.0, INF, "()"),
+          "data.val_segment_seconds": (0.0, INF, "()"), "data.shuffle_buffer": (1, INF),
+          "optim.lr": (0.0, INF, "()"), "optim.weight_decay": (0.0, INF), "optim.warmup_steps": (0, INF),
+          "trainer.max_steps": (-1, INF), "trainer.max_epochs": (-1, INF), "trainer.num_nodes": (1, INF),
+          "trainer.accumulate_grad_batches": (1, INF), "trainer.log_every_n_steps": (1, INF),
+          "trainer.num_sanity_val_steps": (-1, INF), "trainer.check_val_every_n_epoch": (1, INF),
+          "checkpoint.every_n_train_steps": (1, INF), "checkpoint.every_n_epochs": (1, INF),
+          "checkpoint.save_top_k": (-1, INF), "audio.sample_rate": (1, INF), "audio.n_fft": (1, INF),
+          "audio.win_length": (1, INF), "audio.hop_length": (1, INF), "audio.n_mels": (1, INF),
+          "audio.f_min": (0.0, INF), "audio.f_max": (0.0, INF, "()"), "audio.log_floor": (0.0, INF, "()")}
 
 
 # keys whose values must be one of a few names
@@ -77,10 +90,15 @@ def _check_ranges(config: DictConfig, where: str) -> None:
         value = OmegaConf.select(config, key, default=None)
         if isinstance(value, str) and value not in names:
             raise ConfigError(f"{where}: {key}={value!r} is unknown (one of {', '.join(names)})")
-    for key, (low, high) in RANGES.items():
+    for key, (low, high, *ends) in RANGES.items():
         value = OmegaConf.select(config, key, default=None)
-        if isinstance(value, (int, float)) and not low <= value <= high:
-            raise ConfigError(f"{where}: {key}={value} is out of range (must be in [{low}, {high}])")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        left, right = ends[0] if ends else "[]"
+        above = value > low if left == "(" else value >= low
+        below = value < high if right == ")" else value <= high
+        if not (above and below) or value != value:  # value != value: NaN
+            raise ConfigError(f"{where}: {key}={value} is out of range (must be in {left}{low}, {high}{right})")
 
 
 def config_to_dict(config: DictConfig) -> dict:

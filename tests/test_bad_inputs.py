@@ -1,0 +1,85 @@
+"""Bad input (issue 15): every command stops with one line naming the file or key, exits non-zero,
+and leaves every input file byte-identical."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+import train
+from data import prepare
+from tests.conftest import write_manifest_lines, write_tone
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """{relative path: sha1} of every file under ``folder``."""
+    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def one_error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+# case 4: config ranges are checked before any work
+@pytest.mark.parametrize("override, key", [
+    ("data.batch_size=0", "data.batch_size"), ("data.batch_size=-3", "data.batch_size"),
+    ("trainer.max_steps=-5", "trainer.max_steps"), ("data.val_fraction=1.5", "data.val_fraction"),
+    ("data.segment_seconds=0", "data.segment_seconds"), ("optim.lr=-1", "optim.lr"),
+])
+def test_config_range_names_key(tmp_path, capsys, override, key):
+    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": "a", "path": "a.wav"}])
+    before = snapshot(tmp_path)
+    code = train.main(["--config", str(REPO / "configs/demo/vae.yaml"), f"data.train_manifest={manifest}",
+                       override, "--print-config"])
+    assert code == 2
+    err = one_error_line(capsys)
+    assert f"{key}=" in err and "out of range" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_config_ranges_accept_boundaries(tmp_path):
+    from audioldm.config import load_config
+
+    config = load_config(REPO / "configs/demo/vae.yaml", ["data.train_manifest=m.jsonl", "trainer.max_steps=-1",
+                                                          "data.val_fraction=0.0", "data.batch_size=1"])
+    assert config.trainer.max_steps == -1 and config.data.batch_size == 1
+
+
+# case 1: data.prepare never writes over what it reads, nor over a file that is not a manifest
+def folder_dataset(root: Path) -> Path:
+    audio = root / "audio"
+    write_tone(audio / "a.wav", 1.0, 16000)
+    write_tone(audio / "b.wav", 1.0, 16000, freq=500)
+    (audio / "caps.csv").write_text("file_name,caption\na.wav,a tone\nb.wav,another tone\n", encoding="utf-8")
+    return audio
+
+
+@pytest.mark.parametrize("out_name, message", [("caps.csv", "is one of this command's inputs"),
+                                               ("a.wav", "already exists and is not this command's earlier output")])
+def test_prepare_refuses_to_overwrite(tmp_path, capsys, out_name, message):
+    audio = folder_dataset(tmp_path)
+    before = snapshot(tmp_path)
+    out = audio / out_name
+    args = ["folder", "--audio-dir", str(audio), "--captions-csv", str(audio / "caps.csv"), "--out", str(out)]
+    assert prepare.main(args) == 2
+    err = one_error_line(capsys)
+    assert str(out) in err and message in err
+    assert snapshot(tmp_path) == before
+    if out_name == "caps.csv":  # an input stays protected even with --overwrite
+        assert prepare.main(args + ["--overwrite"]) == 2
+        assert snapshot(tmp_path) == before
+
+
+def test_prepare_replaces_its_own_manifest(tmp_path, capsys):
+    audio = folder_dataset(tmp_path)
+    out = tmp_path / "m.jsonl"
+    args = ["folder", "--audio-dir", str(audio), "--captions-csv", str(audio / "caps.csv"), "--out", str(out)]
+    assert prepare.main(args) == 0
+    assert prepare.main(args) == 0  # its own earlier output: replaced
+    assert len(out.read_text().splitlines()) == 2
