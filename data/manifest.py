@@ -102,6 +102,17 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
     return entries
 
 
+def looks_like_manifest(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s first line is a manifest entry (so a command may replace it as its own output)."""
+    try:
+        with Path(path).open(encoding="utf-8") as f:
+            first = f.readline()
+        obj = json.loads(first)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(obj, dict) and {"id", "path"} <= set(obj)
+
+
 def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike) -> int:
     """Write entries as JSONL atomically (temporary file, then rename). Returns the count."""
     path = Path(path)

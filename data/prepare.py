@@ -11,6 +11,8 @@ Formats: audiocaps, audioset, wavcaps, bbc, clotho, folder. Options of every for
 ``--relative-paths`` (audio paths relative to the manifest's folder), ``--workers N``.
 Prints one summary line; clips whose audio is missing or unreadable are listed in
 ``<out>.missing.txt``. A malformed metadata file gives a one-line error and exit status 2.
+``--out`` never replaces a file the command reads, nor an existing file that is not a manifest
+(its own earlier output) unless ``--overwrite`` is given.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ import logging
 import sys
 from typing import Sequence
 
+from audioldm.safe_output import OutputError, check_output
+from data.manifest import looks_like_manifest
 from data.preparers import PREPARERS, BuildOptions, PrepareError
 
 
@@ -35,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--relative-paths", action="store_true",
                          help="write audio paths relative to the manifest's folder")
         sub.add_argument("--workers", type=int, default=8, help="threads reading headers (default: %(default)s)")
+        sub.add_argument("--overwrite", action="store_true",
+                         help="replace an existing --out that is not a manifest (never one of the inputs)")
     return parser
 
 
@@ -42,9 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     options = BuildOptions(probe=not args.no_probe, relative_paths=args.relative_paths, workers=args.workers)
+    reads = [value for key, value in vars(args).items() if key != "out" and isinstance(value, str)]
     try:
+        check_output(args.out, reads=reads, overwrite=args.overwrite, is_own=looks_like_manifest)
         report = PREPARERS[args.format].run(args, args.out, options)
-    except PrepareError as e:
+    except (PrepareError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"{args.format}: {report.summary()}")
