@@ -147,7 +147,19 @@ def run(args: argparse.Namespace) -> str:
         notes.append(f"{results['generated_only']} generated and {results['reference_only']} reference clips have "
                      f"no partner of the same name" + (f" (KL uses the {results['pairs']} pairs)"
                                                        if args.backbone == "paper" else ""))
-    return write_results(results, args.out, notes)
+    table = write_results(results, args.out, notes)
+    headline = "FD" if args.backbone == "paper" else "FD_clap"
+    if headline in results["skipped_metrics"]:  # the requested score is missing: not a success
+        print(table, end="")
+        raise NoResultError(f"{headline} not computed: {results['skipped_metrics'][headline]} "
+                            f"({results['clips_generated']} generated and {results['clips_reference']} reference "
+                            f"clips readable; {results['unreadable_generated']} generated and "
+                            f"{results['unreadable_reference']} reference clips unreadable)")
+    return table
+
+
+class NoResultError(RuntimeError):
+    """The requested metric could not be computed (too few readable clips)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         table = run(args)
-    except (BackboneError, CheckpointError, ManifestError, AudioReadError, FileNotFoundError, ValueError) as e:
+    except (BackboneError, CheckpointError, ManifestError, AudioReadError, FileNotFoundError, ValueError,
+            NoResultError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table, end="")

@@ -65,6 +65,7 @@ def score(generated: list[Clip], reference: list[Clip], backbones: Backbones, de
     clap_score = ClapScore() if backbones.clap is not None and any(c.caption for c in generated) else None
     logits: dict[bool, dict[str, torch.Tensor]] = {False: {}, True: {}}
     skipped = {"generated": 0, "reference": 0}
+    read_keys: dict[bool, set[str]] = {False: set(), True: set()}
     for real, clips in ((False, generated), (True, reference)):
         name = "reference" if real else "generated"
         for clip in tqdm(clips, desc=f"embedding {name} clips", unit="clip", disable=not progress):
@@ -74,6 +75,7 @@ def score(generated: list[Clip], reference: list[Clip], backbones: Backbones, de
                 log.warning("skipping unreadable clip %s", e)
                 skipped[name] += 1
                 continue
+            read_keys[real].add(clip.key)
             if paper:
                 metrics["FAD"].update(backbones.vggish.embed(wave).double().cpu(), real=real)
                 features = backbones.cnn14(wave[None])
@@ -107,8 +109,10 @@ def score(generated: list[Clip], reference: list[Clip], backbones: Backbones, de
         result.update({"KL_softmax": float(values["kl_softmax"]), "KL_sigmoid": float(values["kl_sigmoid"])})
     if clap_score is not None:
         result["CLAP_score"] = float(clap_score.compute())
-    result.update({"clips_generated": len(generated), "clips_reference": len(reference),
-                   "pairs": len(pairing.paired), "generated_only": len(pairing.generated_only),
-                   "reference_only": len(pairing.reference_only), "unreadable_generated": skipped["generated"],
-                   "unreadable_reference": skipped["reference"]})
+    # every count is of clips actually scored: unreadable ones are counted apart
+    read = read_keys
+    result.update({"clips_generated": len(read[False]), "clips_reference": len(read[True]),
+                   "pairs": sum(k in read[False] and k in read[True] for k in pairing.paired),
+                   "generated_only": len(read[False] - read[True]), "reference_only": len(read[True] - read[False]),
+                   "unreadable_generated": skipped["generated"], "unreadable_reference": skipped["reference"]})
     return result

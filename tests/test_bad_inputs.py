@@ -21,9 +21,10 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def one_error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err, err
-    return err
+    err = capsys.readouterr().err.strip()  # progress bars may come before it
+    errors = [line for line in err.replace("\r", "\n").splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1 and err.endswith(errors[0]) and "Traceback" not in err, err
+    return errors[0]
 
 
 # case 4: config ranges are checked before any work
@@ -83,3 +84,44 @@ def test_prepare_replaces_its_own_manifest(tmp_path, capsys):
     assert prepare.main(args) == 0
     assert prepare.main(args) == 0  # its own earlier output: replaced
     assert len(out.read_text().splitlines()) == 2
+
+
+# case 2: evaluate.py fails when its metric cannot be computed, and counts only clips it scored
+def eval_folders(root: Path, unreadable: int) -> tuple[Path, Path]:
+    gen, ref = root / "gen", root / "ref"
+    gen.mkdir(parents=True)
+    for i, key in enumerate("abcde"):
+        write_tone(ref / f"{key}.wav", 1.0, 16000, freq=300 + 40 * i)
+        if i < unreadable:
+            (gen / f"{key}.wav").write_bytes(b"RIFF\x00\x00not audio" * 8)
+        else:
+            write_tone(gen / f"{key}.wav", 1.0, 16000, freq=500 + 40 * i)
+    return gen, ref
+
+
+def test_evaluate_counts_only_scored_clips(tiny_ldm_checkpoint, tmp_path, capsys):
+    import json
+
+    import evaluate
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=3)
+    before = snapshot(tmp_path / "in")
+    out = tmp_path / "eval"
+    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--backbone", "clap",
+                          "--clap-ckpt", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--out", str(out)]) == 0
+    results = json.loads((out / "metrics.json").read_text())
+    assert results["clips_generated"] == 2 and results["pairs"] == 2 and results["unreadable_generated"] == 3
+    assert snapshot(tmp_path / "in") == before
+
+
+def test_evaluate_fails_without_its_metric(tiny_ldm_checkpoint, tmp_path, capsys):
+    import evaluate
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=5)
+    before = snapshot(tmp_path / "in")
+    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--backbone", "clap",
+                          "--clap-ckpt", str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+                          "--out", str(tmp_path / "eval")]) == 2
+    err = one_error_line(capsys)
+    assert "FD_clap not computed" in err and "5 generated" in err and "unreadable" in err
+    assert snapshot(tmp_path / "in") == before
