@@ -1,0 +1,248 @@
+"""The web app: every mode of the generation pipeline in the browser (Gradio Blocks).
+
+    python app.py [--ckpt CKPT] [--host 127.0.0.1] [--port 7860] [--device auto] [--max-duration 30] [--share]
+
+Without ``--ckpt`` it serves the newest demo LDM (runs/demo_ldm/version_*/checkpoints/last.ckpt, made by
+``bash scripts/demo.sh``). One tab per mode: text to audio, variation, style transfer, inpainting,
+super-resolution. Each result shows an audio player, its mel image and the settings used (seeds and the
+``generate.py`` command that makes the same clips), with the wavs to download. Every event has a stable
+``api_name`` for ``gradio_client``: text_to_audio, variation, style_transfer, inpaint, super_resolution.
+Nothing is sent anywhere: analytics are off, and a public share link is made only with ``--share``.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import inspect
+import os
+import sys
+import tempfile
+import traceback
+from typing import Callable
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # before gradio is imported
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+import gradio as gr  # noqa: E402
+
+from audioldm.pipeline.jobs import MAX_CLIPS, SAMPLERS, JobResult, Jobs, RequestError, Sampling  # noqa: E402
+from audioldm.pipeline.text_to_audio import TextToAudio  # noqa: E402
+
+DEMO_CHECKPOINTS = "runs/demo_ldm/version_*/checkpoints/last.ckpt"
+
+
+def newest_demo_checkpoint(pattern: str = DEMO_CHECKPOINTS) -> str:
+    """The most recently written demo LDM checkpoint; a ``FileNotFoundError`` that says how to make one."""
+    found = sorted(glob.glob(pattern), key=os.path.getmtime)
+    if not found:
+        raise FileNotFoundError(f"no --ckpt given and no demo checkpoint matches {pattern}: train one with "
+                                f"`bash scripts/demo.sh`, or pass --ckpt PATH (ours, an original AudioLDM .ckpt "
+                                f"or a diffusers folder)")
+    return found[-1]
+
+
+SAMPLING = ("negative", "steps", "sampler", "guidance", "seed", "candidates", "eta")  # sampling_controls' order
+
+
+def sampling_controls() -> list[gr.components.Component]:
+    """The inputs named in ``SAMPLING``, in that order."""
+    d = Sampling()
+    negative = gr.Textbox(label="Negative prompt", placeholder="e.g. low quality, noisy",
+                          info="its CLAP embedding replaces the empty caption's in guidance")
+    with gr.Row():
+        steps = gr.Slider(1, 200, d.steps, step=1, label="Steps")
+        sampler = gr.Dropdown(list(SAMPLERS), value=d.sampler, label="Sampler")
+    with gr.Row():
+        guidance = gr.Slider(1.0, 20.0, d.guidance, step=0.5, label="Guidance", info="1 = none")
+        seed = gr.Number(d.seed, precision=0, minimum=0, label="Seed", info="clip i uses seed + i")
+    with gr.Row():
+        candidates = gr.Slider(1, 8, d.candidates, step=1, label="Candidates",
+                               info="draws per clip; CLAP keeps the best match")
+        eta = gr.Slider(0.0, 1.0, d.eta, step=0.1, label="DDIM eta", info="DDIM only; 0 = deterministic")
+    return [negative, steps, sampler, guidance, seed, candidates, eta]
+
+
+def result_slots(n: int, tab: str) -> list[gr.components.Component]:
+    """n (audio player, mel image) pairs, then the wav downloads and the settings."""
+    slots = []
+    for i in range(n):
+        slots.append(gr.Audio(label=f"clip {i + 1}", type="filepath", interactive=False, visible=i == 0,
+                              elem_id=f"{tab}-audio-{i}"))
+        slots.append(gr.Image(label=f"clip {i + 1}: log-mel", type="filepath", interactive=False, visible=i == 0,
+                              elem_id=f"{tab}-mel-{i}"))
+    files = gr.File(label="download (wav)", file_count="multiple", interactive=False, elem_id=f"{tab}-files")
+    settings = gr.JSON(label="settings (the command makes the same clips)", elem_id=f"{tab}-settings")
+    return [*slots, files, settings]
+
+
+def show(result: JobResult, n: int) -> list:
+    """A ``JobResult`` as the values of ``result_slots(n)``: unused slots hidden."""
+    values = []
+    for i in range(n):
+        used = i < len(result.wavs)
+        values.append(gr.Audio(result.wavs[i] if used else None, visible=used,
+                               label=f"clip {i + 1}: seed {result.settings['clips'][i]['seed']}" if used else None))
+        values.append(gr.Image(result.images[i] if used else None, visible=used))
+    return [*values, result.wavs, result.settings]
+
+
+def event(run: Callable[..., JobResult], names: list[str], n_slots: int) -> Callable[..., list]:
+    """A Gradio event handler with positional parameters ``names`` + ``SAMPLING`` + ``progress`` (Gradio reads
+    the signature: the names appear in the API, and the ``gr.Progress`` default asks for a progress bar). It calls
+    ``run(*inputs, sampling=Sampling(...), progress=callback)`` and shows the result in ``n_slots`` slots; bad
+    input becomes a short message in the page (never a traceback), and the app keeps serving."""
+    def handler(*values) -> list:  # Gradio passes the inputs, then the gr.Progress, positionally
+        *values, progress = values
+        inputs, settings = values[:len(names)], dict(zip(SAMPLING, values[len(names):]))
+        track = lambda done, total: progress((done, total), desc="sampling", unit="steps")  # noqa: E731
+        return page_errors(lambda: show(run(*inputs, sampling=Sampling(**settings), progress=track), n_slots))
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    handler.__signature__ = inspect.Signature([inspect.Parameter(n, kind) for n in (*names, *SAMPLING)] +
+                                              [inspect.Parameter("progress", kind, default=gr.Progress())])
+    handler.__name__ = run.__name__
+    return handler
+
+
+def page_errors(run: Callable[[], list]) -> list:
+    """``run()``, with errors raised as ``gr.Error`` (a one-line message in the page)."""
+    try:
+        return run()
+    except RequestError as e:
+        raise gr.Error(str(e), print_exception=False) from None
+    except Exception as e:  # an unexpected failure: one line in the page, the traceback on the server
+        traceback.print_exc()
+        raise gr.Error(f"generation failed: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}",
+                       print_exception=False) from None
+
+
+def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = None,
+              max_seconds: float = 30.0) -> gr.Blocks:
+    """The Blocks app over ``pipe`` (not launched). Clips are written under ``out_dir`` (default: a new
+    temporary folder); ``ckpt`` names the checkpoint in the reproducing commands; durations and sources are
+    limited to ``max_seconds``."""
+    jobs = Jobs(pipe, out_dir or tempfile.mkdtemp(prefix="audioldm-app-"), max_seconds, ckpt or "CKPT")
+    top = min(10.0, max_seconds)
+    with gr.Blocks(title="AudioLDM", analytics_enabled=False) as app:
+        gr.Markdown(f"## AudioLDM\nCheckpoint `{os.path.basename(ckpt or 'CKPT')}` on `{pipe.device}`. "
+                    f"Clips are 16 kHz; durations up to {max_seconds:g} s.")
+
+        with gr.Tab("Text to audio", id="text"):
+            with gr.Row():
+                with gr.Column():
+                    prompt = gr.Textbox(label="Prompt", placeholder="e.g. a dog barks in the rain", elem_id="prompt")
+                    with gr.Row():
+                        duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
+                        clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
+                    sampling = sampling_controls()
+                    button = gr.Button("Generate", variant="primary", elem_id="text-generate")
+                with gr.Column():
+                    outputs = result_slots(MAX_CLIPS, "text")
+
+            button.click(event(jobs.text, ["prompt", "duration", "clips"], MAX_CLIPS),
+                         [prompt, duration, clips, *sampling], outputs, api_name="text_to_audio")
+
+        with gr.Tab("Variation", id="variation"):
+            with gr.Row():
+                with gr.Column():
+                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
+                    text = gr.Textbox(label="Text to mix in (optional)")
+                    weight = gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Audio weight",
+                                       info="condition = normalise(w * audio + (1 - w) * text); w = 1 without text")
+                    with gr.Row():
+                        duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
+                        clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
+                    sampling = sampling_controls()
+                    button = gr.Button("Generate variations", variant="primary", elem_id="variation-generate")
+                with gr.Column():
+                    outputs = result_slots(MAX_CLIPS, "variation")
+
+            button.click(event(jobs.variation, ["audio", "text", "audio_weight", "duration", "clips"], MAX_CLIPS),
+                         [source, text, weight, duration, clips, *sampling], outputs, api_name="variation")
+
+        with gr.Tab("Style transfer", id="transfer"):
+            with gr.Row():
+                with gr.Column():
+                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
+                    text = gr.Textbox(label="Target text")
+                    strength = gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Strength",
+                                         info="0 keeps the source, 1 ignores it")
+                    sampling = sampling_controls()
+                    button = gr.Button("Transfer", variant="primary", elem_id="transfer-generate")
+                with gr.Column():
+                    outputs = result_slots(1, "transfer")
+
+            button.click(event(jobs.transfer, ["audio", "text", "strength"], 1),
+                         [source, text, strength, *sampling], outputs, api_name="style_transfer")
+
+        with gr.Tab("Inpainting", id="inpaint"):
+            with gr.Row():
+                with gr.Column():
+                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
+                    text = gr.Textbox(label="Text for the new parts")
+                    spans = gr.Textbox(label="Time spans to regenerate (s)", placeholder="e.g. 2.0-4.5, 6-7")
+                    sampling = sampling_controls()
+                    button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-generate")
+                with gr.Column():
+                    outputs = result_slots(1, "inpaint")
+
+            button.click(event(jobs.inpaint, ["audio", "text", "spans"], 1),
+                         [source, text, spans, *sampling], outputs, api_name="inpaint")
+
+        with gr.Tab("Super-resolution", id="sr"):
+            with gr.Row():
+                with gr.Column():
+                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
+                    text = gr.Textbox(label="Text describing the clip")
+                    cutoff = gr.Number(4000, label="Cutoff (Hz)", info="kept below, regenerated above")
+                    sampling = sampling_controls()
+                    button = gr.Button("Regenerate the high band", variant="primary", elem_id="sr-generate")
+                with gr.Column():
+                    outputs = result_slots(1, "sr")
+
+            button.click(event(jobs.super_resolution, ["audio", "text", "cutoff"], 1),
+                         [source, text, cutoff, *sampling], outputs, api_name="super_resolution")
+    app.queue(default_concurrency_limit=1)
+    return app
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--ckpt", help=f"an LDM checkpoint (ours, an original .ckpt or a diffusers folder); default: the "
+                   f"newest {DEMO_CHECKPOINTS}")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
+    p.add_argument("--max-duration", type=float, default=30.0, help="longest clip (s) generated or read")
+    p.add_argument("--share", action="store_true", help="also make a temporary public link through Gradio's servers")
+    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder for LAION-CLAP text (original .ckpt)")
+    p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    from audioldm.checkpoint import CheckpointError
+
+    try:
+        ckpt = args.ckpt or newest_demo_checkpoint()
+        if not os.path.exists(ckpt):
+            raise FileNotFoundError(f"--ckpt: file not found: {ckpt}")
+        if not args.max_duration > 0:
+            raise ValueError(f"--max-duration must be positive, got {args.max_duration}")
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        pipe = TextToAudio.from_checkpoint(ckpt, device, use_ema=not args.no_ema, tokenizer=args.tokenizer)
+    except (FileNotFoundError, CheckpointError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"app: serving {ckpt} on {device}")
+    build_app(pipe, ckpt, max_seconds=args.max_duration).launch(server_name=args.host, server_port=args.port,
+                                                                 share=args.share, show_error=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
