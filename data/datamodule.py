@@ -23,7 +23,7 @@ from audioldm.audio.mel import MelConfig
 from audioldm.config.schema import DataConfig
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentCacheError, LatentClipDataset
-from data.manifest import ManifestEntry, read_manifest
+from data.manifest import ManifestError, ManifestEntry, read_manifest
 from data.sampler import ResumableSampler
 from data.shard_dataset import ShardDataset, ShardError, ShardIndex
 
@@ -73,10 +73,16 @@ class AudioDataModule(pl.LightningDataModule):
             train, val = [], val or []
         else:
             train, val = split_entries(read_manifest(d.train_manifest), val, d.val_fraction)
+        if not train and not val and not d.shards:
+            raise ManifestError(f"{d.train_manifest}: the manifest is empty (no clips to train on)")
         if self.needs_captions or d.require_captions:
+            had = len(train)
             train, val = [e for e in train if e.captions], [e for e in val if e.captions]
+            if had and not train and not d.shards:
+                raise ManifestError(f"{d.train_manifest}: none of its {had} training clips has a caption "
+                                    f"(this stage needs captions)")
         if not train and not d.shards:
-            raise ValueError(f"{d.train_manifest}: no training clips after the split")
+            raise ManifestError(f"{d.train_manifest}: no training clips after the split")
         self.train_set = self._dataset(train, d.segment_seconds, d.random_crop) if train else None
         self.val_set = self._dataset(val, d.val_segment_seconds or d.segment_seconds, False) if val else None
         if d.shards:

@@ -165,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, CheckpointError, LatentCacheError, ManifestError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if not counts["encoded"] and not counts["already"]:
+        print(f"error: {config.data.train_manifest}: nothing encoded ({counts['unreadable']} unreadable clips)",
+              file=sys.stderr)
+        return 2
     part = f" (part {args.rank + 1} of {args.world})" if args.world > 1 else ""
     print(f"preencode{part}: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
           f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "

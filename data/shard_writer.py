@@ -93,6 +93,9 @@ def write_shards(manifest: str, out: str, latents: str | None = None, sample_rat
             written += 1
     finally:
         writer.close()
+    if not written:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise ValueError(f"{manifest}: nothing to shard ({len(entries)} entries, {unreadable} unreadable)")
     shards = [{"name": p.name, "samples": samples_in(p)} for p in sorted(tmp.glob("shard-*.tar"))]
     index = {"kind": "latents" if cache else "audio", "sample_rate": sample_rate, "samples": written,
              "shards": [s for s in shards if s["samples"]], "latent_meta": meta,
