@@ -10,5 +10,10 @@ ref=.refs/audioldm-0.1.1
 if [ ! -f "$ref/audioldm/latent_diffusion/openaimodel.py" ]; then
   .venv/bin/python -m pip install -q --no-deps --target "$ref" audioldm==0.1.1 2>&1 | grep -v "^WARNING: Location" || true
 fi
+# tests/test_app_browser.py drives a real browser: Debian's chromium and its driver (root, apt-get; once)
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  echo "test: installing Debian's chromium and chromium-driver for the browser test"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 exec .venv/bin/python -m pytest -q "$@"
