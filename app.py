@@ -117,6 +117,24 @@ def page_errors(run: Callable[[], list]) -> list:
                        print_exception=False) from None
 
 
+def edit_tab(title: str, tab_id: str, text_label: str, button_label: str, run: Callable, setting: str,
+             api_name: str, make_setting: Callable[[], gr.components.Component]) -> None:
+    """One tab that edits an uploaded clip (style transfer, inpainting, super-resolution): source, text, the
+    mode's own ``setting`` (made by ``make_setting``), the sampling controls, and one result."""
+    with gr.Tab(title, id=tab_id):
+        with gr.Row():
+            with gr.Column():
+                source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
+                text = gr.Textbox(label=text_label)
+                value = make_setting()
+                sampling = sampling_controls()
+                button = gr.Button(button_label, variant="primary", elem_id=f"{tab_id}-generate")
+            with gr.Column():
+                outputs = result_slots(1, tab_id)
+        button.click(event(run, ["audio", "text", setting], 1), [source, text, value, *sampling], outputs,
+                     api_name=api_name)
+
+
 def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = None,
               max_seconds: float = 30.0) -> gr.Blocks:
     """The Blocks app over ``pipe`` (not launched). Clips are written under ``out_dir`` (default: a new
@@ -161,48 +179,13 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
             button.click(event(jobs.variation, ["audio", "text", "audio_weight", "duration", "clips"], MAX_CLIPS),
                          [source, text, weight, duration, clips, *sampling], outputs, api_name="variation")
 
-        with gr.Tab("Style transfer", id="transfer"):
-            with gr.Row():
-                with gr.Column():
-                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
-                    text = gr.Textbox(label="Target text")
-                    strength = gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Strength",
-                                         info="0 keeps the source, 1 ignores it")
-                    sampling = sampling_controls()
-                    button = gr.Button("Transfer", variant="primary", elem_id="transfer-generate")
-                with gr.Column():
-                    outputs = result_slots(1, "transfer")
-
-            button.click(event(jobs.transfer, ["audio", "text", "strength"], 1),
-                         [source, text, strength, *sampling], outputs, api_name="style_transfer")
-
-        with gr.Tab("Inpainting", id="inpaint"):
-            with gr.Row():
-                with gr.Column():
-                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
-                    text = gr.Textbox(label="Text for the new parts")
-                    spans = gr.Textbox(label="Time spans to regenerate (s)", placeholder="e.g. 2.0-4.5, 6-7")
-                    sampling = sampling_controls()
-                    button = gr.Button("Inpaint", variant="primary", elem_id="inpaint-generate")
-                with gr.Column():
-                    outputs = result_slots(1, "inpaint")
-
-            button.click(event(jobs.inpaint, ["audio", "text", "spans"], 1),
-                         [source, text, spans, *sampling], outputs, api_name="inpaint")
-
-        with gr.Tab("Super-resolution", id="sr"):
-            with gr.Row():
-                with gr.Column():
-                    source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
-                    text = gr.Textbox(label="Text describing the clip")
-                    cutoff = gr.Number(4000, label="Cutoff (Hz)", info="kept below, regenerated above")
-                    sampling = sampling_controls()
-                    button = gr.Button("Regenerate the high band", variant="primary", elem_id="sr-generate")
-                with gr.Column():
-                    outputs = result_slots(1, "sr")
-
-            button.click(event(jobs.super_resolution, ["audio", "text", "cutoff"], 1),
-                         [source, text, cutoff, *sampling], outputs, api_name="super_resolution")
+        edit_tab("Style transfer", "transfer", "Target text", "Transfer", jobs.transfer, "strength", "style_transfer",
+                 lambda: gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Strength", info="0 keeps the source, 1 ignores it"))
+        edit_tab("Inpainting", "inpaint", "Text for the new parts", "Inpaint", jobs.inpaint, "spans", "inpaint",
+                 lambda: gr.Textbox(label="Time spans to regenerate (s)", placeholder="e.g. 2.0-4.5, 6-7"))
+        edit_tab("Super-resolution", "sr", "Text describing the clip", "Regenerate the high band",
+                 jobs.super_resolution, "cutoff", "super_resolution",
+                 lambda: gr.Number(4000, label="Cutoff (Hz)", info="kept below, regenerated above"))
     app.queue(default_concurrency_limit=1)
     return app
 
