@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytorch_lightning as pl
+from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
 
 
@@ -23,24 +24,38 @@ class SkippedClipsLogger(pl.Callback):
                           on_epoch=True, reduce_fx="sum", sync_dist=True, batch_size=1)
 
 
-class FinalCheckpoint(pl.Callback):
-    """Writes ``last.ckpt`` after the final training step (max_steps or the last batch of the last
-    epoch), at the same point in the loop as interval checkpoints, so resuming from it with a
-    larger budget continues exactly. On Ctrl-C, the state at the interruption is saved instead."""
+class StageCheckpoint(ModelCheckpoint):
+    """Lightning's ``ModelCheckpoint`` (interval and top-k checkpoints) with one ``last.ckpt``, the final state.
 
-    def __init__(self, dirpath: str):
-        self.path = os.path.join(dirpath, "last.ckpt")
+    ``last.ckpt`` is also written after the final training step (max_steps or the last batch of the last
+    epoch), at the same point in the loop as interval checkpoints, so resuming from it with a larger budget
+    continues exactly; on Ctrl-C, the state at the interruption is saved there instead. It is never versioned
+    (no ``last-v1.ckpt``): Lightning's own save at the end of training sees it as already written.
+    """
+
+    def __init__(self, dirpath: str, **kwargs):
+        super().__init__(dirpath=dirpath, enable_version_counter=False, **kwargs)
+        self.final_path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
 
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # interval checkpoints
         last_step = 0 < trainer.max_steps <= trainer.global_step
         last_epoch = (trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
                       and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
         if last_step or last_epoch:
-            trainer.save_checkpoint(self.path)
+            self._save_final(trainer)
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
+        super().on_exception(trainer, pl_module, exception)
         if isinstance(exception, KeyboardInterrupt):
-            trainer.save_checkpoint(self.path)
+            self._save_final(trainer)
+
+    def _save_final(self, trainer: pl.Trainer) -> None:
+        if self.last_model_path == self.final_path and self._last_global_step_saved == trainer.global_step \
+                and self._last_checkpoint_saved == self.final_path:
+            return  # the interval save of this very step already wrote it
+        self.last_model_path = self.final_path  # before saving: it is part of the saved callback state
+        self._save_checkpoint(trainer, self.final_path)
 
 
 class TextProgress(pl.Callback):

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.callbacks import LearningRateMonitor, ModelCheckpoint
+from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
-from lightning_modules.callbacks import FinalCheckpoint, SkippedClipsLogger, TextProgress
+from lightning_modules.callbacks import SkippedClipsLogger, StageCheckpoint, TextProgress
 from lightning_modules.media import MediaLogger
 from lightning_modules.checkpoint_io import AtomicCheckpointIO
 from lightning_modules.registry import build_stage
@@ -28,8 +28,8 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False,
                                version=resumed_version(config))
     c = config.checkpoint
-    checkpoint = ModelCheckpoint(
-        dirpath=os.path.join(logger.log_dir, "checkpoints"), every_n_train_steps=c.every_n_train_steps,
+    checkpoint = StageCheckpoint(
+        os.path.join(logger.log_dir, "checkpoints"), every_n_train_steps=c.every_n_train_steps,
         every_n_epochs=c.every_n_epochs if c.every_n_train_steps is None else None,
         save_last=c.save_last, save_top_k=c.save_top_k,
         monitor=c.monitor, mode=c.mode,
@@ -44,7 +44,7 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         progress = [TextProgress(config.name)]
     trainer = pl.Trainer(
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
-        callbacks=[checkpoint, FinalCheckpoint(checkpoint.dirpath), LearningRateMonitor(logging_interval="step"),
+        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"),
                    SkippedClipsLogger(), MediaLogger(), *progress, *stage_callbacks(config)],
     )
     log_config(logger, config)
