@@ -67,3 +67,19 @@ def test_ctrl_c_leaves_one_last_checkpoint_at_the_interruption(tmp_path, monkeyp
     with pytest.raises(SystemExit):  # Lightning exits after its graceful shutdown
         train.main(vae_args(manifest, out, "trainer.max_steps=20", "checkpoint.every_n_train_steps=50"))
     assert checkpoints(out) == {"last.ckpt": 4}
+
+
+# case 9: resume with another network shape: one line, like init_from
+@pytest.mark.slow
+def test_resume_with_another_shape_is_one_line(tmp_path, capsys):
+    manifest, out = small_dataset(tmp_path), tmp_path / "runs"
+    assert train.main(vae_args(manifest, out, "trainer.max_steps=2")) == 0
+    last = out / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    before = snapshot(out / "run" / "version_0" / "checkpoints")
+    capsys.readouterr()
+    assert train.main(vae_args(manifest, out, "trainer.max_steps=4", f"resume={last}",
+                               "model.block_out_channels=[16,32,64]")) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: resume {last}: weights do not fit the model (") and "size mismatch" not in err
+    assert "model.block_out_channels: checkpoint [16, 32, 32] vs config [16, 32, 64]" in err
+    assert snapshot(out / "run" / "version_0" / "checkpoints") == before
