@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 
@@ -30,7 +31,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--ckpt", required=True, help="an ldm checkpoint (ours), an original AudioLDM .ckpt or a diffusers "
                    "AudioLDM folder")
-    p.add_argument("--out", required=True, help="output folder (created)")
+    p.add_argument("--out", required=True, help="output folder (created); checked before the model loads. A folder "
+                   "that holds earlier generate.py outputs (generated.jsonl, generate.json, NNN_*.wav/png) is "
+                   "refused unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace the earlier outputs in --out: the new clips "
+                   "and index are written, then the earlier NNN_*.wav/png not rewritten are removed")
     p.add_argument("--mode", choices=MODES, default="text")
     p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several); variation: "
                    "optional, its CLAP text embedding is mixed into the source's audio embedding")
@@ -119,6 +124,29 @@ def check_args(args: argparse.Namespace) -> None:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     if not os.path.exists(args.ckpt):
         raise InputError(f"--ckpt: file not found: {args.ckpt}")
+    check_out(args)
+
+
+OUTPUT_NAME = re.compile(r"^\d{3}_.*\.(wav|png)$")
+INDEX_FILES = ("generated.jsonl", "generate.json")
+
+
+def earlier_outputs(folder: str) -> list[str]:
+    """The files in ``folder`` that look like a generate.py run's outputs (its index and NNN_*.wav/png)."""
+    if not os.path.isdir(folder):
+        return []
+    return sorted(n for n in os.listdir(folder) if n in INDEX_FILES or OUTPUT_NAME.match(n))
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """--out must be a folder we can write into, and not hold earlier outputs unless --overwrite."""
+    from audioldm.safe_output import check_output_folder
+
+    check_output_folder(args.out, "--out ")
+    earlier = earlier_outputs(args.out)
+    if earlier and not args.overwrite:
+        raise InputError(f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
+                         f"{earlier[0]}); pass --overwrite to replace them, or choose another folder")
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -131,6 +159,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     texts = read_prompts(args)
     check_args(args)
+    earlier = earlier_outputs(args.out)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     source = load_audio(args.audio, 16000) if args.audio else None
     pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
@@ -174,6 +203,10 @@ def run(args: argparse.Namespace) -> list[dict]:
         rows.append({"id": os.path.basename(stem), "path": os.path.basename(wav), "image": os.path.basename(png),
                      "prompt": text, "seconds": result.waveform.shape[-1] / 16000, "clap_score": score})
     write_index(args, rows)
+    written = {name for r in rows for name in (r["path"], r["image"])} | set(INDEX_FILES)
+    for name in earlier:  # --overwrite: the earlier run's clips that were not rewritten go
+        if name not in written:
+            os.remove(os.path.join(args.out, name))
     return rows
 
 
@@ -203,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rows = run(args)
-    except (InputError, AudioReadError, CheckpointError, ValueError) as e:
+    except (InputError, AudioReadError, CheckpointError, ValueError) as e:  # OutputError is a ValueError
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"generate: wrote {len(rows)} clip(s) to {args.out} in {time.time() - start:.1f} s")

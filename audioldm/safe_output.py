@@ -31,7 +31,29 @@ def check_output(out: str | os.PathLike, reads: Iterable[str | os.PathLike] = ()
         if not overwrite and not (is_own is not None and is_own(out)):
             raise OutputError(f"{out}: already exists and is not this command's earlier output; "
                               f"choose another path or pass --overwrite")
-    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
-    if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{out}: cannot be written ({parent} is not a writable folder)")
+    _check_writable_parent(out)
     return out
+
+
+def check_output_folder(out: str | os.PathLike, label: str = "") -> Path:
+    """Return the folder ``out`` once files can be written into it (it may not exist yet: it is then
+    created by the caller), else raise ``OutputError`` (one line). ``label`` prefixes the message
+    (e.g. ``"--out "``)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{label}{out}: is a file, not a folder; choose a folder to write into")
+    if out.is_dir():
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise OutputError(f"{label}{out}: cannot be written (permission denied)")
+        return out
+    _check_writable_parent(out, label)
+    return out
+
+
+def _check_writable_parent(out: Path, label: str = "") -> None:
+    """The nearest existing folder above ``out`` must be a folder we may create files in."""
+    parent = next((p for p in [out.parent, *out.parent.parents] if p.exists()), Path("."))
+    if not parent.is_dir():
+        raise OutputError(f"{label}{out}: cannot be written ({parent} is a file, not a folder)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{label}{out}: cannot be written ({parent} is not a writable folder)")
