@@ -18,7 +18,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="YAML experiment config")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, e.g. data.batch_size=4 resume=last.ckpt")
     parser.add_argument("--print-config", action="store_true", help="print the resolved, validated config and exit")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # key=value overrides may come before or after --config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,6 +65,8 @@ def check_paths(config) -> None:
         for part in key.split("."):
             value = value.get(part)
         folders_ok = key in ("init_from", "data.shards") or key.endswith("_ckpt")  # folders
+        if value and not folders_ok and os.path.isdir(value):
+            raise ConfigError(f"{key}: {value} is a directory, not a file")
         if value and not (os.path.exists(value) if folders_ok else os.path.isfile(value)):
             raise ConfigError(f"{key}: file not found: {value}")
 

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+from audioldm.audio.io import not_a_file
+
 SPLITS = ("train", "val", "test")
 
 
@@ -81,7 +83,8 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"manifest not found: {path}")
+        raise ManifestError(f"{path}: {not_a_file(path, 'manifest file')}" if os.path.lexists(path)
+                            else f"manifest not found: {path}")
     entries: list[ManifestEntry] = []
     seen: set[str] = set()
     base_dir = path.resolve().parent

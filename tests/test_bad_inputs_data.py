@@ -83,3 +83,62 @@ def test_resume_with_another_shape_is_one_line(tmp_path, capsys):
     assert err.startswith(f"error: resume {last}: weights do not fit the model (") and "size mismatch" not in err
     assert "model.block_out_channels: checkpoint [16, 32, 32] vs config [16, 32, 64]" in err
     assert snapshot(out / "run" / "version_0" / "checkpoints") == before
+
+
+# case 12: a directory where a file is expected is called a directory
+def test_directory_named_like_a_file_is_called_a_directory(tmp_path, capsys):
+    from audioldm.audio.io import AudioReadError, audio_info
+    from data.manifest import ManifestError, read_manifest
+    from data.preparers.common import MetadataError, read_csv
+
+    folder = tmp_path / "x.wav"
+    folder.mkdir()
+    with pytest.raises(AudioReadError, match=r"x\.wav: is a directory, not a file$"):
+        audio_info(folder)
+    with pytest.raises(AudioReadError, match=r"nope\.wav: file does not exist$"):
+        audio_info(tmp_path / "nope.wav")
+    with pytest.raises(ManifestError, match=r"x\.wav: is a directory, not a manifest file$"):
+        read_manifest(folder)
+    with pytest.raises(MetadataError, match=r"x\.wav: is a directory, not a metadata file$"):
+        read_csv(folder, ("caption",))
+    assert train.main(["--config", DEMO_VAE, f"data.train_manifest={folder}", "--print-config"]) == 2
+    assert one_error_line(capsys) == f"error: data.train_manifest: {folder} is a directory, not a file"
+
+
+# case 12: an unterminated quote in a caption CSV is reported with its line, not swallowing rows
+@pytest.mark.parametrize("text, line, to", [
+    ('file_name,caption\na.wav,a tone\nb.wav,"another tone\nc.wav,a third\n', 3, 4),
+    ('file_name,caption\na.wav,"a tone\nb.wav,another tone\nc.wav,"a third"\n', 2, 4),
+])
+def test_unterminated_quote_in_captions_csv_names_its_line(tmp_path, capsys, text, line, to):
+    from data import prepare
+
+    for name in "abc":
+        write_tone(tmp_path / "audio" / f"{name}.wav", 0.5, 16000)
+    csv_path = tmp_path / "caps.csv"
+    csv_path.write_text(text, encoding="utf-8")
+    before = snapshot(tmp_path)
+    code = prepare.main(["folder", "--audio-dir", str(tmp_path / "audio"), "--captions-csv", str(csv_path),
+                         "--out", str(tmp_path / "out.jsonl")])
+    assert code == 2
+    assert one_error_line(capsys) == (f"error: {csv_path}:{line}: a quoted value runs on to line {to} (an "
+                                      f"unterminated quote?): close the quote, or put the value on one line")
+    assert snapshot(tmp_path) == before
+
+
+def test_quoted_commas_on_one_line_still_read(tmp_path):
+    from data.preparers.common import read_csv
+
+    csv_path = tmp_path / "caps.csv"
+    csv_path.write_text('file_name,caption\na.wav,"a dog, then a cat"\n\nb.wav, "birds"\n', encoding="utf-8")
+    assert read_csv(csv_path, ("caption",)) == [{"file_name": "a.wav", "caption": "a dog, then a cat"},
+                                                {"file_name": "b.wav", "caption": "birds"}]
+
+
+# case 12: key=value overrides may come before --config
+def test_overrides_before_config_are_accepted(tmp_path, capsys):
+    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": "a", "path": "a.wav"}])
+    assert train.main([f"data.train_manifest={manifest}", "data.batch_size=5", "--config", DEMO_VAE,
+                       "trainer.max_steps=9", "--print-config"]) == 0
+    out = capsys.readouterr().out
+    assert "batch_size: 5" in out and "max_steps: 9" in out and str(manifest) in out

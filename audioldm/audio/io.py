@@ -42,10 +42,22 @@ class AudioInfo:
         return self.frames / self.sample_rate if self.sample_rate else 0.0
 
 
+def not_a_file(path: str | os.PathLike, what: str = "file") -> str:
+    """Why ``path`` is not a readable regular file, for messages: ``"is a directory, not a file"``,
+    ``"file does not exist"`` or ``"not a regular file"`` (``what`` replaces "file" in them)."""
+    if os.path.isdir(path):
+        return f"is a directory, not {'an' if what[0] in 'aeiou' else 'a'} {what}"
+    if not os.path.lexists(path):
+        return f"{what} does not exist"
+    if not os.path.exists(path):
+        return f"{what} does not exist (a broken symbolic link)"
+    return f"not a regular file (a {what} was expected)"
+
+
 def audio_info(path: str | os.PathLike) -> AudioInfo:
     """Header information, without decoding. Raises ``AudioReadError``."""
     if not os.path.isfile(path):
-        raise AudioReadError(path, "file does not exist")
+        raise AudioReadError(path, not_a_file(path))
     try:
         info = sf.info(str(path))
     except Exception as e:  # libsndfile raises several error types

@@ -28,13 +28,12 @@ Files are looked for as ``Y{YTID}``, ``{YTID}``, ``{YTID}_{start}``, ``{YTID}_{s
 from __future__ import annotations
 
 import argparse
-import csv
 from pathlib import Path
 from typing import Sequence
 
 from data.preparers.common import (
     BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, format_template, index_pairs, locate, read_csv,
+    add_split_argument, build_manifest, csv_records, format_template, index_pairs, locate, read_csv,
     seconds_text, split_from_filename, youtube_clip_names,
 )
 
@@ -58,7 +57,7 @@ def read_segments(path: PathLike) -> list[tuple[str, str, str, list[str]]]:
         raise MetadataError(f"{path}: metadata file not found")
     segments = []
     with path.open(encoding="utf-8-sig", newline="") as f:
-        for lineno, row in enumerate(csv.reader(f, skipinitialspace=True), start=1):
+        for lineno, row in csv_records(path, f):
             if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
                 continue
             if len(row) < len(SEGMENT_COLUMNS):

@@ -20,9 +20,9 @@ import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
-from audioldm.audio.io import AudioReadError, audio_info
+from audioldm.audio.io import AudioReadError, audio_info, not_a_file
 from data.manifest import ManifestEntry, write_manifest
 
 log = logging.getLogger(__name__)
@@ -93,25 +93,45 @@ def read_csv(path: PathLike, required: Sequence[str]) -> list[dict[str, str]]:
     """Rows of a CSV file with a header row, as dicts keyed by lower-cased column names.
 
     Spaces after separators and a UTF-8 byte-order mark are tolerated; values are stripped.
-    Raises ``MetadataError`` naming the file when it is absent or lacks a required column.
+    Raises ``MetadataError`` naming the file when it is absent or lacks a required column, and the
+    line of a quoted value that runs over several lines (an unterminated quote would swallow rows).
     """
     path = Path(path)
     if not path.is_file():
-        raise MetadataError(f"{path}: metadata file not found")
+        reason = not_a_file(path, "metadata file") if path.exists() else "metadata file not found"
+        raise MetadataError(f"{path}: {reason}")
     with path.open(encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f, skipinitialspace=True)
-        header = next(reader, None)
+        records = csv_records(path, f)
+        _, header = next(records, (0, None))
         if header is None:
             raise MetadataError(f"{path}: empty file, expected a header row")
         columns = [c.strip().lower() for c in header]
         check_columns(path, columns, required)
         rows = []
-        for values in reader:
+        for _, values in records:
             if not any(v.strip() for v in values):
                 continue
             values = [v.strip() for v in values] + [""] * (len(columns) - len(values))
             rows.append(dict(zip(columns, values)))
     return rows
+
+
+def csv_records(path: PathLike, f: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, values) of each CSV record in the open file ``f`` (spaces after separators skipped).
+
+    A quoted value that runs over several lines is a ``MetadataError`` naming the line where it starts:
+    an unterminated quote would otherwise swallow every row up to the next quote character."""
+    reader = csv.reader(f, skipinitialspace=True)
+    start = 1
+    try:
+        for values in reader:
+            if reader.line_num > start and any("\n" in v or "\r" in v for v in values):
+                raise MetadataError(f"{path}:{start}: a quoted value runs on to line {reader.line_num} "
+                                    f"(an unterminated quote?): close the quote, or put the value on one line")
+            yield start, values
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise MetadataError(f"{path}:{reader.line_num}: not valid CSV ({e})") from None
 
 
 def check_columns(path: PathLike, columns: Sequence[str], required: Sequence[str], kind: str = "column") -> None:
@@ -125,7 +145,8 @@ def read_json(path: PathLike) -> Any:
     """Parsed JSON of ``path``; ``MetadataError`` when absent or not valid JSON."""
     path = Path(path)
     if not path.is_file():
-        raise MetadataError(f"{path}: metadata file not found")
+        reason = not_a_file(path, "metadata file") if path.exists() else "metadata file not found"
+        raise MetadataError(f"{path}: {reason}")
     try:
         with path.open(encoding="utf-8") as f:
             return json.load(f)
