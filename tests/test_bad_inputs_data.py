@@ -142,3 +142,30 @@ def test_overrides_before_config_are_accepted(tmp_path, capsys):
                        "trainer.max_steps=9", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "batch_size: 5" in out and "max_steps: 9" in out and str(manifest) in out
+
+
+# case 3: files of one stem with other extensions are all kept, with distinct ids
+def test_same_stem_other_extension_are_two_entries(tmp_path, capsys):
+    from data import prepare
+    from data.manifest import read_manifest
+
+    audio = tmp_path / "sounds"
+    write_tone(audio / "clip.mp3", 0.5, 16000, subtype="MPEG_LAYER_III")
+    write_tone(audio / "clip.ogg", 0.5, 16000, subtype="VORBIS", freq=300)
+    write_tone(audio / "other.wav", 0.5, 16000, freq=500)
+    (audio / "clip.txt").write_text("from the sidecar\n", encoding="utf-8")
+    csv_path = tmp_path / "caps.csv"
+    csv_path.write_text("file_name,caption\nclip,both files\nclip.ogg,only the ogg\nclip.wav,both again\n"
+                        "other,the wav\n", encoding="utf-8")
+    before = snapshot(tmp_path)
+    out = tmp_path / "out" / "m.jsonl"
+    assert prepare.main(["folder", "--audio-dir", str(audio), "--captions-csv", str(csv_path),
+                         "--out", str(out)]) == 0
+    assert "wrote 3 entries" in capsys.readouterr().out
+    entries = {e.id: (Path(e.path).name, e.captions) for e in read_manifest(out)}
+    assert entries == {
+        "sounds_clip.mp3": ("clip.mp3", ["from the sidecar", "both files", "both again"]),
+        "sounds_clip.ogg": ("clip.ogg", ["from the sidecar", "both files", "only the ogg", "both again"]),
+        "sounds_other": ("other.wav", ["the wav"]),
+    }
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out/")} == before

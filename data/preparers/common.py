@@ -308,16 +308,23 @@ class AudioIndex:
     def find(self, names: Iterable[str]) -> str | None:
         """Absolute path of the first candidate that exists, or None."""
         for name in names:
-            if os.path.isabs(name):
-                if os.path.isfile(name):
-                    return name
-                name = os.path.basename(name)
-            table = self._by_rel if "/" in name.replace("\\", "/") else self._by_name
-            for candidate in _spellings(name):
-                found = table.get(_key(candidate))
-                if found is not None:
-                    return found
+            found = self.find_all(name)
+            if found:
+                return found[0]
         return None
+
+    def find_all(self, name: str) -> list[str]:
+        """Every file ``name`` stands for: the file as written when it exists, else each file of its stem
+        with another audio extension (``clip`` finds ``clip.mp3`` and ``clip.ogg``), in extension order."""
+        if os.path.isabs(name):
+            if os.path.isfile(name):
+                return [name]
+            name = os.path.basename(name)
+        table = self._by_rel if "/" in name.replace("\\", "/") else self._by_name
+        spellings = _spellings(name)
+        if os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS and _key(name) in table:
+            return [table[_key(name)]]
+        return unique(table[_key(c)] for c in spellings if _key(c) in table)
 
 
 def _spellings(name: str) -> list[str]:

@@ -11,10 +11,14 @@ Captions come from either or both of:
       bark1.wav,A small dog barking
 
   A name is a path relative to the folder, a bare file name found in any subfolder, or an
-  absolute path; its extension may differ from the file's (``x.wav`` finds ``x.flac``).
+  absolute path; its extension may differ from the file's (``x.wav`` finds ``x.flac``). A name
+  whose file exists as written captions that file alone; otherwise it captions every file of its
+  stem (``clip`` or ``clip.wav`` captions both ``clip.mp3`` and ``clip.ogg``), as a sidecar
+  ``clip.txt`` does.
 
 Every audio file (.wav .flac .mp3 .ogg) in the folder becomes an entry: id
-``{source}_{relative path without extension}``, source = ``source`` or the folder's name
+``{source}_{relative path without extension}`` (with the extension when files of one stem share a
+folder: ``clip.mp3`` and ``clip.ogg`` are two entries), source = ``source`` or the folder's name
 (lower-case, non-alphanumerics as ``_``), split only when given. Files without a caption
 keep an empty caption list, or are left out (and counted as skipped) with
 ``skip_uncaptioned``. CSV rows naming a file that is not there are reported as missing.
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from collections import Counter
 from pathlib import Path
 
 from data.preparers.common import (
@@ -68,9 +73,11 @@ def csv_captions(csv_path: PathLike, index: AudioIndex) -> tuple[dict[str, list[
     absent: dict[str, list[str]] = {}
     for row in rows:
         name = row[name_column]
-        path = index.find([name]) if name else None
-        target = found.setdefault(path, []) if path else absent.setdefault(name, [])
-        target.append(row["caption"])
+        paths = index.find_all(name) if name else []
+        for path in paths:  # a name without its extension captions every file of that stem
+            found.setdefault(path, []).append(row["caption"])
+        if not paths:
+            absent.setdefault(name, []).append(row["caption"])
     return found, absent
 
 
@@ -91,13 +98,16 @@ def prepare_folder(
     from_csv, absent = csv_captions(captions_csv, index) if captions_csv else ({}, {})
     records: list[ClipRecord] = []
     skipped = 0
-    for path in index.paths():
+    paths = index.paths()
+    stems = Counter(clip_key(index.relative(path)) for path in paths)
+    for path in paths:
         rel = index.relative(path)
+        key = clip_key(rel) if stems[clip_key(rel)] == 1 else rel  # clip.mp3 + clip.ogg: both, ids with extension
         captions = sidecar_captions(path) + from_csv.get(path, [])
         if skip_uncaptioned and not captions:
             skipped += 1
             continue
-        records.append(ClipRecord(id=f"{source}_{clip_key(rel)}", names=[rel], captions=captions,
+        records.append(ClipRecord(id=f"{source}_{key}", names=[rel], captions=captions,
                                   split=split, source=source, path=path))
     for name, captions in absent.items():
         records.append(ClipRecord(id=f"{source}_{clip_key(name)}", names=[name], captions=captions,
