@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import sys
 import time
 
+from audioldm.pipeline.limits import ETA, GUIDANCE, MAX_SECONDS, check_duration, check_number, resolve_device
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -48,11 +50,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--strength", type=float, default=0.5, help="transfer: 0 keeps the source, 1 ignores it")
     p.add_argument("--span", action="append", default=[], help="inpaint: START-END seconds to regenerate (repeatable)")
     p.add_argument("--cutoff", type=float, help="sr: keep the band below this (Hz); default: the source's Nyquist")
-    p.add_argument("--duration", type=float, default=10.0, help="text and variation modes: seconds per clip")
+    p.add_argument("--duration", type=float, default=10.0, help="text and variation modes: seconds per clip, "
+                   "at most --max-duration")
+    p.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated or read "
+                   "(default %(default)g: the model learned 10.24 s clips and its self-attention's cost grows with the "
+                   "square of the length)")
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
-    p.add_argument("--guidance", type=float, default=2.5)
-    p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity (0: deterministic)")
+    p.add_argument("--guidance", type=float, default=2.5, help=f"classifier-free guidance w, {GUIDANCE[0]:g} to "
+                   f"{GUIDANCE[1]:g} (1: none, 0: unconditional)")
+    p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity, 0 (deterministic) to 1")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt, variation: clips "
                    "(each its own seed)")
@@ -100,6 +107,8 @@ def parse_span(text: str) -> tuple[float, float]:
         start, end = (float(x) for x in text.split("-", 1))
     except ValueError:
         raise InputError(f"--span {text!r} must look like START-END in seconds, e.g. 2.0-4.5") from None
+    if not (math.isfinite(start) and math.isfinite(end)):
+        raise InputError(f"--span {text!r}: START and END must be finite numbers of seconds")
     return start, end
 
 
@@ -117,13 +126,28 @@ def check_args(args: argparse.Namespace) -> None:
             raise InputError(f"--audio-weight {args.audio_weight} needs a --text to mix with")
     if args.mode == "inpaint" and not args.span:
         raise InputError("--mode inpaint needs at least one --span START-END")
+    for span in args.span:
+        parse_span(span)  # before the model loads
     if not 0.0 <= args.strength <= 1.0:
         raise InputError(f"--strength must be in [0, 1], got {args.strength}")
     for name in ("steps", "candidates", "batch_size", "repeat"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if not (math.isfinite(args.max_duration) and args.max_duration > 0):
+        raise InputError(f"--max-duration must be a positive number of seconds, got {args.max_duration}")
+    if args.mode in ("text", "variation"):
+        check_duration(args.duration, args.max_duration)
+    check_number("--guidance", args.guidance, *GUIDANCE)
+    check_number("--eta", args.eta, *ETA)
+    if args.cutoff is not None:
+        if args.mode != "sr":
+            raise InputError("--cutoff is for --mode sr")
+        if not (math.isfinite(args.cutoff) and 0 < args.cutoff < 8000):
+            raise InputError(f"--cutoff must be more than 0 and less than 8000 Hz (the Nyquist frequency of 16 kHz "
+                             f"output), got {args.cutoff:g}")
     if not os.path.exists(args.ckpt):
         raise InputError(f"--ckpt: file not found: {args.ckpt}")
+    args.device = resolve_device(args.device)
     check_out(args)
 
 
@@ -150,7 +174,6 @@ def check_out(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> list[dict]:
-    import torch
     from tqdm import tqdm
 
     from audioldm.audio.io import audio_info, load_audio
@@ -160,15 +183,21 @@ def run(args: argparse.Namespace) -> list[dict]:
     texts = read_prompts(args)
     check_args(args)
     earlier = earlier_outputs(args.out)
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     source = load_audio(args.audio, 16000) if args.audio else None
-    pipe = TextToAudio.from_checkpoint(args.ckpt, device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
+    if source is not None:
+        check_duration(source.numel() / 16000, args.max_duration, f"--audio {args.audio}: the source")
+    print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
+    pipe = TextToAudio.from_checkpoint(args.ckpt, args.device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
                                        tokenizer=args.tokenizer, head_channels=args.head_channels,
                                        compile=args.compile, bf16=args.bf16)
     options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
                               seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size,
                               negative=args.negative)
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
+    n_clips = len(texts) if args.mode == "text" else max(1, args.repeat) if args.mode == "variation" else 1
+    length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"
+    print(f"generate: {n_clips} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} "
+          f"steps ...", flush=True)
 
     def progress(done: int, total: int) -> None:
         if not bars:
@@ -189,7 +218,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         elif args.mode == "inpaint":
             result = pipe.inpaint(source, texts[0], [parse_span(s) for s in args.span], options, progress)
         else:
-            cutoff = args.cutoff or source_nyquist(args.audio, audio_info)
+            cutoff = args.cutoff if args.cutoff is not None else source_nyquist(args.audio, audio_info)
             result = pipe.super_resolution(source, texts[0], cutoff, options, progress)
     finally:
         for bar in bars:

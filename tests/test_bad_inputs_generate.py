@@ -79,3 +79,70 @@ def test_other_files_in_out_are_fine(tiny_ldm_checkpoint, tmp_path):
     (tmp_path / "song.wav").write_bytes(b"not ours")
     assert run(tiny_ldm_checkpoint, tmp_path, "--text", "a dog barks") == 0
     assert (tmp_path / "song.wav").read_bytes() == b"not ours" and (tmp_path / "000_a_dog_barks.wav").is_file()
+
+
+# case 7: ranges are checked before the model loads, and the duration bound says why it is there
+@pytest.mark.parametrize("args, message", [
+    (["--duration", "1000"], "error: --duration must be more than 0 and at most 30 s, got 1000 s (the model learned "
+                             "10.24 s clips"),
+    (["--duration", "inf"], "error: --duration must be more than 0 and at most 30 s, got inf s"),
+    (["--duration", "nan"], "error: --duration must be more than 0 and at most 30 s, got nan s"),
+    (["--duration", "0"], "error: --duration must be more than 0"),
+    (["--duration", "40", "--max-duration", "0"], "error: --max-duration must be a positive number"),
+    (["--guidance", "-1"], "error: --guidance must be from 0 to 100, got -1.0"),
+    (["--guidance", "nan"], "error: --guidance must be from 0 to 100, got nan"),
+    (["--eta", "-0.5"], "error: --eta must be from 0 to 1, got -0.5"),
+    (["--device", "gpu"], "error: --device 'gpu': not a device name"),
+    (["--device", "cuda:99"], "error: --device cuda:99: "),
+    (["--span", "nan-inf", "--mode", "inpaint", "--audio", "{wav}"], "START and END must be finite"),
+    (["--cutoff", "0", "--mode", "sr", "--audio", "{wav}"], "error: --cutoff must be more than 0 and less than 8000"),
+    (["--cutoff", "9000", "--mode", "sr", "--audio", "{wav}"], "error: --cutoff must be more than 0 and less than"),
+    (["--cutoff", "3000"], "error: --cutoff is for --mode sr"),
+    (["--mode", "transfer", "--audio", "{long}", "--max-duration", "1"], "the source must be more than 0 and at "
+                                                                          "most 1 s, got 1.5 s"),
+])
+def test_bad_ranges_are_one_line_before_loading(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, args, message):
+    from tests.conftest import write_tone
+
+    wav, long = write_tone(tmp_path / "in.wav", 0.9, 16000), write_tone(tmp_path / "long.wav", 1.5, 16000)
+    args = [a.format(wav=wav, long=long) for a in args]
+    before = snapshot(tmp_path)
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "a dog barks", *args) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(message) or message in err, err
+    assert snapshot(tmp_path) == before
+
+
+def test_duration_message_says_the_cost(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load):
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x", "--duration", "1000") == 2
+    assert "~9,537x a 10.24 s clip; raise the bound with --max-duration)" in one_error_line(capsys)
+
+
+def test_cuda_without_a_gpu(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x", "--device", "cuda") == 2
+    assert one_error_line(capsys) == "error: --device cuda: torch sees no CUDA GPU on this machine; use --device cpu"
+
+
+def test_progress_starts_before_the_model_loads(tiny_ldm_checkpoint, tmp_path, capsys):
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x", "--max-duration", "40", "--duration", "0.5",
+               "--device", "cpu") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"generate: loading {tiny_ldm_checkpoint} on cpu ..."
+    assert lines[1] == "generate: 1 clip(s) x 1 candidate(s), 0.5 s each, 2 dpmsolver++ steps ..."
+
+
+def test_app_requests_share_the_bounds():
+    from audioldm.pipeline.jobs import Jobs, RequestError, Sampling
+
+    jobs = Jobs(pipe=None, out_dir="unused", max_seconds=30.0)
+    for bad in (float("inf"), float("nan"), 1000.0, 0.0):
+        with pytest.raises(RequestError, match="duration must be more than 0 and at most 30 s"):
+            jobs._check_duration(bad)
+    with pytest.raises(RequestError, match="raise the bound with the app's --max-duration"):
+        jobs._check_duration(1000.0)
+    for field, value in (("eta", -0.5), ("guidance", float("nan")), ("eta", float("inf"))):
+        with pytest.raises(RequestError, match=f"{field} must be from"):
+            Sampling(**{field: value}).options()

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from audioldm.audio.io import AudioReadError, load_audio
+from audioldm.pipeline.limits import ETA, GUIDANCE, check_duration, check_number
 from audioldm.pipeline.outputs import save_clip, slug
 from audioldm.pipeline.text_to_audio import Generated, Progress, SamplingOptions, TextToAudio
 
@@ -45,8 +46,8 @@ class Sampling:
         if self.sampler not in SAMPLERS:
             raise RequestError(f"unknown sampler {self.sampler!r} (choose {' or '.join(SAMPLERS)})")
         return SamplingOptions(steps=_whole("steps", self.steps, 1, 1000), sampler=self.sampler,
-                               guidance=_number("guidance", self.guidance, 1.0, 100.0),
-                               eta=_number("eta", self.eta, 0.0, 1.0), seed=_whole("seed", self.seed, 0, 2 ** 31),
+                               guidance=_number("guidance", self.guidance, 1.0, GUIDANCE[1]),  # the CLI takes 0-1 too
+                               eta=_number("eta", self.eta, *ETA), seed=_whole("seed", self.seed, 0, 2 ** 31),
                                n_candidates=_whole("candidates", self.candidates, 1, 16),
                                negative=self.negative or "")
 
@@ -145,9 +146,10 @@ class Jobs:
 
     # -- shared steps ------------------------------------------------------------------------------
     def _check_duration(self, duration: float | None) -> None:
-        if duration is None or not 0 < duration <= self.max_seconds:
-            got = "nothing" if duration is None else f"{duration:g} s"
-            raise RequestError(f"duration must be more than 0 and at most {self.max_seconds:g} s, got {got}")
+        try:
+            check_duration(duration, self.max_seconds, "duration", "the app's --max-duration")
+        except ValueError as e:
+            raise RequestError(str(e)) from None
 
     def _source(self, path: str | None) -> tuple[torch.Tensor, str]:
         """An uploaded clip -> (waveform [N] 16 kHz, its file name)."""
@@ -201,9 +203,10 @@ def _clips(clips: float | None) -> int:
 
 
 def _number(name: str, value: float | None, low: float, high: float) -> float:
-    if value is None or not low <= value <= high:
-        raise RequestError(f"{name} must be from {low:g} to {high:g}, got {'nothing' if value is None else value}")
-    return float(value)
+    try:
+        return check_number(name, value, low, high)
+    except ValueError as e:
+        raise RequestError(str(e)) from None
 
 
 def _whole(name: str, value: float | None, low: int, high: int) -> int:
