@@ -77,7 +77,8 @@ class AudioDataModule(pl.LightningDataModule):
             raise ManifestError(f"{d.train_manifest}: the manifest is empty (no clips to train on)")
         if self.needs_captions or d.require_captions:
             had = len(train)
-            train, val = [e for e in train if e.captions], [e for e in val if e.captions]
+            # a blank caption captions nothing
+            train, val = ([e for e in part if any(c.strip() for c in e.captions)] for part in (train, val))
             if had and not train and not d.shards:
                 raise ManifestError(f"{d.train_manifest}: none of its {had} training clips has a caption "
                                     f"(this stage needs captions)")

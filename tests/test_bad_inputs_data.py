@@ -169,3 +169,76 @@ def test_same_stem_other_extension_are_two_entries(tmp_path, capsys):
         "sounds_other": ("other.wav", ["the wav"]),
     }
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("out/")} == before
+
+
+# case 5: empty inputs say plainly what is empty and exit non-zero
+DEMO_CLAP = str(REPO / "configs" / "demo" / "clap.yaml")
+
+
+def uncaptioned(root: Path, captions: list[str]) -> Path:
+    rows = []
+    for i in range(4):
+        write_tone(root / "audio" / f"c{i}.wav", 0.5, 16000, seed=i)
+        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": captions})
+    return write_manifest_lines(root / "manifest.jsonl", rows)
+
+
+@pytest.mark.parametrize("config, manifest_of, message", [
+    (DEMO_VAE, lambda root: write_manifest_lines(root / "manifest.jsonl", []),
+     "the manifest is empty (no clips to train on)"),
+    (DEMO_CLAP, lambda root: uncaptioned(root, []), "none of its 3 training clips has a caption"),
+    (DEMO_CLAP, lambda root: uncaptioned(root, ["", "  "]), "none of its 3 training clips has a caption"),
+])
+def test_train_on_empty_input_is_one_line(tmp_path, capsys, config, manifest_of, message):
+    (tmp_path / "data").mkdir()
+    manifest = manifest_of(tmp_path / "data")
+    before = snapshot(tmp_path)
+    code = train.main(["--config", config, f"data.train_manifest={manifest}", f"output_dir={tmp_path / 'runs'}",
+                       "data.num_workers=0", "trainer.max_steps=1", "trainer.enable_progress_bar=false"])
+    assert code == 2
+    assert one_error_line(capsys).startswith(f"error: {manifest}: {message}")
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("runs/")} == before
+    assert not list((tmp_path / "runs").rglob("*.ckpt"))
+
+
+def unreadable_manifest(root: Path) -> Path:
+    (root / "audio").mkdir(parents=True)
+    rows = []
+    for i in range(2):
+        (root / "audio" / f"bad{i}.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+        rows.append({"id": f"bad{i}", "path": f"audio/bad{i}.wav", "captions": ["broken"], "split": "train"})
+    return write_manifest_lines(root / "manifest.jsonl", rows)
+
+
+@pytest.mark.parametrize("kind", ["empty", "unreadable"])
+def test_shard_writer_fails_when_nothing_is_written(tmp_path, capsys, kind):
+    from data.shard_writer import main as shard_main
+
+    root = tmp_path / "data"
+    root.mkdir()
+    manifest = unreadable_manifest(root) if kind == "unreadable" else write_manifest_lines(root / "m.jsonl", [])
+    before = snapshot(tmp_path)
+    assert shard_main(["--manifest", str(manifest), "--out", str(tmp_path / "shards")]) == 2
+    counts = "2 entries, 2 unreadable" if kind == "unreadable" else "0 entries, 0 unreadable"
+    assert one_error_line(capsys) == f"error: {manifest}: nothing to shard ({counts})"
+    assert not (tmp_path / "shards").exists() and snapshot(tmp_path) == before
+    assert not [p for p in tmp_path.iterdir() if p.name != "data"]  # no temporary folder left
+
+
+@pytest.mark.slow
+def test_preencode_fails_when_nothing_is_encoded(tmp_path, capsys):
+    from data import preencode
+    from tests.ldm_fixtures import ldm_overrides, stage_checkpoints
+
+    ckpts = stage_checkpoints(tmp_path / "stages")
+    manifest = unreadable_manifest(tmp_path / "data")
+    cache = tmp_path / "cache"
+    before = snapshot(tmp_path)
+    code = preencode.main(["--config", str(REPO / "configs" / "demo" / "ldm.yaml"),
+                           *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
+                           f"data.latent_cache_dir={cache}"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == f"error: {manifest}: nothing encoded (2 unreadable clips)"
+    assert "Traceback" not in err
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("cache/")} == before
