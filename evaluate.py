@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from audioldm.diffusion.names import SAMPLERS, default_steps
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -42,8 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="auto")
     g = p.add_argument_group("generation (with --ckpt), as generate.py")
     g.add_argument("--duration", type=float, help="seconds per clip (default: the preset's, else 10)")
-    g.add_argument("--steps", type=int, default=200)
-    g.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
+    g.add_argument("--steps", type=int, help="sampling steps (default: 200; 4 with --sampler lcm)")
+    g.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="lcm: 1-4 step sampling of a "
+                   "consistency-distilled checkpoint (train.py with stage: lcm); ddim, dpmsolver++: any other")
     g.add_argument("--guidance", type=float, default=2.5)
     g.add_argument("--eta", type=float, default=1.0)
     g.add_argument("--seed", type=int, default=0)
@@ -54,7 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
     g.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
                    "(default: 64 for model_channels 256, else 32)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.steps = default_steps(args.sampler, args.steps)
+    return args
 
 
 def reference_clips(args: argparse.Namespace) -> tuple[list, float | None, list[str]]:

@@ -23,6 +23,8 @@ import sys
 import time
 
 from audioldm.pipeline.limits import ETA, GUIDANCE, MAX_SECONDS, check_duration, check_number, resolve_device
+from audioldm.diffusion.names import SAMPLERS, default_steps
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -55,8 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated or read "
                    "(default %(default)g: the model learned 10.24 s clips and its self-attention's cost grows with the "
                    "square of the length)")
-    p.add_argument("--steps", type=int, default=200)
-    p.add_argument("--sampler", choices=("ddim", "dpmsolver++"), default="ddim")
+    p.add_argument("--steps", type=int, help="sampling steps (default: 200; 4 with --sampler lcm)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="lcm: 1-4 step sampling of a "
+                   "consistency-distilled checkpoint (train.py with stage: lcm); ddim, dpmsolver++: any other")
     p.add_argument("--guidance", type=float, default=2.5, help=f"classifier-free guidance w, {GUIDANCE[0]:g} to "
                    f"{GUIDANCE[1]:g} (1: none, 0: unconditional)")
     p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity, 0 (deterministic) to 1")
@@ -73,7 +76,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
     p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
                    "(default: 64 for model_channels 256, else 32)")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    args.steps = default_steps(args.sampler, args.steps)
+    return args
 
 
 class InputError(ValueError):

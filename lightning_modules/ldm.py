@@ -76,6 +76,7 @@ class LdmModule(StageModule):
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
         checkpoint["stage_configs"] = self.model.stage_configs
+        checkpoint["samplers"] = list(self.model.samplers)  # lcm students: only the lcm sampler
 
     # -- training ---------------------------------------------------------------------------
     def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,

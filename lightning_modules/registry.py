@@ -26,6 +26,10 @@ def module_class(stage: str) -> type[pl.LightningModule]:
         from lightning_modules.ldm import LdmModule
 
         return LdmModule
+    if stage == "lcm":
+        from lightning_modules.lcm import LcmModule
+
+        return LcmModule
     raise AssertionError(f"stage '{stage}' has a config class but no module")
 
 
@@ -33,7 +37,7 @@ def datamodule_class(stage: str) -> type[pl.LightningDataModule]:
     from data.datamodule import ClapDataModule, LdmDataModule, VaeDataModule, VocoderDataModule
 
     return {"vae": VaeDataModule, "clap": ClapDataModule, "vocoder": VocoderDataModule,
-            "ldm": LdmDataModule}[stage]
+            "ldm": LdmDataModule, "lcm": LdmDataModule}[stage]
 
 
 def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:

@@ -67,7 +67,9 @@ INF = float("inf")
 # keys whose values must lie in an interval (checked when the key exists and is not null): (low, high)
 # is closed; a third item "(]", "[)" or "()" makes that end open
 RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0),
-          "model.min_snr_gamma": (1e-3, float("inf")),
+          "model.min_snr_gamma": (1e-3, float("inf")), "model.guidance_min": (1.0, INF),
+          "model.guidance_max": (1.0, INF), "model.solver_steps": (1, 1000), "model.huber_c": (0.0, INF, "()"),
+          "model.ema_decay": (0.0, 1.0), "model.guidance_embed_dim": (2, INF),
           "data.batch_size": (1, INF), "data.val_batch_size": (1, INF), "data.num_workers": (0, INF),
           "data.val_fraction": (0.0, 1.0, "[)"), "data.segment_seconds": (0.0, INF, "()"),
           "data.val_segment_seconds": (0.0, INF, "()"), "data.shuffle_buffer": (1, INF),
@@ -82,7 +84,10 @@ RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": 
 
 
 # keys whose values must be one of a few names
-CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift")}
+CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift"),
+           "model.loss": ("huber", "l2")}
+# pairs of keys whose first value may not exceed the second
+ORDERED = [("model.guidance_min", "model.guidance_max")]
 
 
 def _check_ranges(config: DictConfig, where: str) -> None:
@@ -99,6 +104,10 @@ def _check_ranges(config: DictConfig, where: str) -> None:
         below = value < high if right == ")" else value <= high
         if not (above and below) or value != value:  # value != value: NaN
             raise ConfigError(f"{where}: {key}={value} is out of range (must be in {left}{low}, {high}{right})")
+    for first, second in ORDERED:
+        a, b = (OmegaConf.select(config, k, default=None) for k in (first, second))
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
+            raise ConfigError(f"{where}: {first}={a} is above {second}={b}")
 
 
 def config_to_dict(config: DictConfig) -> dict:

@@ -1,7 +1,7 @@
 """Which training stages exist, and the dataclass each one's ``model:`` section must match."""
 from __future__ import annotations
 
-KNOWN_STAGES = ("clap", "vae", "vocoder", "ldm")
+KNOWN_STAGES = ("clap", "vae", "vocoder", "ldm", "lcm")
 
 
 def model_config_class(stage: str) -> type:
@@ -26,4 +26,8 @@ def model_config_class(stage: str) -> type:
         from audioldm.models.latent_diffusion import LdmConfig
 
         return LdmConfig
+    if stage == "lcm":
+        from audioldm.models.lcm import LcmConfig
+
+        return LcmConfig
     raise ValueError(f"unknown stage {stage!r} (one of {', '.join(KNOWN_STAGES)})")

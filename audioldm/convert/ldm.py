@@ -69,7 +69,8 @@ def unet_config_from_diffusers(folder: Path) -> UnetConfig:
     return UnetConfig(model_channels=channels[0], channel_mult=[ch // channels[0] for ch in channels],
                       layers_per_block=c.get("layers_per_block", 2), latent_channels=c.get("in_channels", 8),
                       condition_dim=c["projection_class_embeddings_input_dim"], attention_heads=heads,
-                      resnet_time_scale_shift=c.get("resnet_time_scale_shift", "default"))
+                      resnet_time_scale_shift=c.get("resnet_time_scale_shift", "default"),
+                      guidance_embed_dim=c.get("time_cond_proj_dim"))
 
 
 def _read_unet(src: Source, head_channels: int | None) -> tuple[UnetConfig, dict, dict | None]:
@@ -98,8 +99,8 @@ def read_ldm(path: str | os.PathLike, tokenizer: str | None = None, head_channel
              clap: str | os.PathLike | None = None, vocoder: str | os.PathLike | None = None) -> LdmWeights:
     """Read every part of an AudioLDM from ``path``; ``clap``/``vocoder`` (any layout) replace those stages."""
     src = read_source(path)
-    if src.layout == "ours" and src.raw.get("stage") != "ldm":
-        raise CheckpointError(f"{path}: is a '{src.raw.get('stage')}' checkpoint, expected 'ldm'")
+    if src.layout == "ours" and src.raw.get("stage") not in ("ldm", "lcm"):
+        raise CheckpointError(f"{path}: is a '{src.raw.get('stage')}' checkpoint, expected 'ldm' (or 'lcm')")
     unet_config, unet, ema = _read_unet(src, head_channels)
     if src.layout != "audioldm":  # unet_from_original has checked an original file's keys already
         check_unet_weights(unet_config, unet, f"{path} (unet)")

@@ -57,7 +57,7 @@ def _ours(src: Source, stage: str, mel: MelConfig) -> tuple[nn.Module, dict, dic
     if raw["stage"] == stage:
         config, state = raw["config"], sub_state_dict(src.state, OURS_PREFIX[stage])
         extra = {"scale_factor": src.state.get("scale_factor")}
-    elif raw["stage"] == "ldm" and raw.get("stage_configs", {}).get(stage):
+    elif raw["stage"] in ("ldm", "lcm") and raw.get("stage_configs", {}).get(stage):
         config, state = raw["stage_configs"][stage], sub_state_dict(src.state, OURS_LDM_PREFIX[stage])
         extra = {"scale_factor": src.state.get("model.scale_factor")}
     else:

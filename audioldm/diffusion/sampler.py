@@ -16,7 +16,7 @@ from diffusers import DDIMInverseScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from audioldm.diffusion.guidance import Denoiser, guided_noise
-from audioldm.diffusion.schedule import make_scheduler
+from audioldm.diffusion.schedule import LCM_GRID, make_scheduler
 
 Generators = torch.Generator | Sequence[torch.Generator] | None
 
@@ -34,10 +34,16 @@ def sample(denoiser: Denoiser, noise: torch.Tensor, condition: torch.Tensor, nul
     ``generator`` is one generator or one per sample (then each sample's noise is its own,
     whatever the batch). ``init`` [B, C, T', F'] with ``strength`` in [0, 1] starts part-way;
     ``observed`` [B, C, T', F'] with ``mask`` (1 = keep, broadcastable) re-imposes known latents.
-    ``callback(i, n)`` is called after each of the n steps.
+    ``callback(i, n)`` is called after each of the n steps. With ``sampler="lcm"`` the denoiser is a
+    consistency-distilled student that was told the guidance itself: one call per step, no doubled batch,
+    and ``guidance`` / ``null_condition`` are not used here.
     """
     if not 0.0 <= strength <= 1.0:
         raise ValueError(f"strength must be in [0, 1], got {strength}")
+    if sampler == "lcm" and not 1 <= steps <= LCM_GRID:
+        raise ValueError(f"the lcm sampler takes 1 to {LCM_GRID} steps (its distillation grid), got {steps}")
+    if sampler == "lcm":
+        guidance = 1.0  # built into the student
     scheduler = make_scheduler(sampler)
     scheduler.set_timesteps(steps, device=noise.device)
     timesteps = scheduler.timesteps

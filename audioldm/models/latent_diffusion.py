@@ -99,13 +99,25 @@ class LatentDiffusion(nn.Module):
             frozen.eval()  # frozen stages stay in eval mode (no dropout, fixed norms)
         return self
 
-    def denoiser(self, use_ema: bool = True, compile: bool = False) -> Denoiser:
+    @property
+    def samplers(self) -> tuple[str, ...]:
+        """The samplers this model works with: a consistency-distilled student (``stage: lcm``, its UNet
+        has a guidance embedding) only ``lcm``; a plain AudioLDM the diffusion samplers."""
+        from audioldm.diffusion.schedule import SAMPLERS
+
+        return ("lcm",) if self.unet.config.time_cond_proj_dim else tuple(s for s in SAMPLERS if s != "lcm")
+
+    def denoiser(self, use_ema: bool = True, compile: bool = False, guidance: float | None = None) -> Denoiser:
         """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet; ``compile``:
-        through ``torch.compile`` (the first calls of each new shape compile, later ones are faster)."""
+        through ``torch.compile`` (the first calls of each new shape compile, later ones are faster).
+        ``guidance``: the scale told to a guidance-embedded (consistency-distilled) UNet."""
         net = self.unet_ema.module if use_ema and self.unet_ema is not None else self.unet
         if compile:
             net = self._compiled(net)
-        return lambda x, t, c: predict_noise(net, x, t, c)
+        if guidance is None:
+            return lambda x, t, c: predict_noise(net, x, t, c)
+        w = torch.tensor([float(guidance)], device=self.scale_factor.device)
+        return lambda x, t, c: predict_noise(net, x, t, c, w)
 
     def _compiled(self, net: nn.Module) -> nn.Module:
         """One compiled wrapper per UNet, kept (outside the module tree) so that it compiles once."""

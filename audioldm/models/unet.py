@@ -34,6 +34,9 @@ class UnetConfig:
     # how the timestep + condition embedding enters each res block: "default" adds it to the features
     # (AudioLDM, official weights); "scale_shift" applies it as FiLM, h * (1 + scale) + shift
     resnet_time_scale_shift: str = "default"
+    # consistency-distilled students (stage lcm): the size of the guidance-scale embedding added to the
+    # timestep embedding (diffusers' time_cond_proj_dim); None: a plain AudioLDM UNet
+    guidance_embed_dim: Optional[int] = None
 
 
 def build_unet(config: UnetConfig) -> UNet2DConditionModel:
@@ -54,7 +57,10 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
         cross_attention_dim=channels, class_embed_type="simple_projection",
         projection_class_embeddings_input_dim=config.condition_dim, class_embeddings_concat=True,
         norm_num_groups=min(32, config.model_channels), resnet_time_scale_shift=config.resnet_time_scale_shift,
+        time_cond_proj_dim=config.guidance_embed_dim,
     )
+    if config.guidance_embed_dim is not None:  # a student starts as its teacher: the embedding adds nothing yet
+        torch.nn.init.zeros_(unet.time_embedding.cond_proj.weight)
     if config.condition_init_std is not None:
         torch.nn.init.normal_(unet.class_embedding.weight, std=config.condition_init_std)
         torch.nn.init.zeros_(unet.class_embedding.bias)
@@ -62,6 +68,16 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
 
 
 def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
-                  condition: torch.Tensor) -> torch.Tensor:
-    """epsilon prediction: latent [B, 8, T', F'], timesteps [B], condition [B, 512] -> [B, 8, T', F']."""
-    return unet(latent, t, encoder_hidden_states=None, class_labels=condition).sample
+                  condition: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+    """epsilon prediction: latent [B, 8, T', F'], timesteps [B], condition [B, 512] -> [B, 8, T', F'];
+    a guidance-embedded UNet (``guidance_embed_dim``) also takes the guidance scale W [B]."""
+    dim = unet.config.time_cond_proj_dim
+    if (dim is None) != (guidance is None):
+        raise ValueError("a guidance scale is given to a UNet without a guidance embedding" if dim is None else
+                         "this consistency-distilled UNet needs the guidance scale (sample it with sampler 'lcm')")
+    embedding = None
+    if dim is not None:
+        from audioldm.diffusion.consistency import guidance_embedding
+
+        embedding = guidance_embedding(guidance.expand(latent.shape[0]), dim).to(latent.device, latent.dtype)
+    return unet(latent, t, encoder_hidden_states=None, class_labels=condition, timestep_cond=embedding).sample

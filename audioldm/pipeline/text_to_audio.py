@@ -41,7 +41,7 @@ from audioldm.pipeline.masks import band_mask, time_mask
 @dataclass
 class SamplingOptions:
     steps: int = 200
-    sampler: str = "ddim"  # or "dpmsolver++"
+    sampler: str = "ddim"  # or "dpmsolver++"; "lcm" for a consistency-distilled checkpoint (1-4 steps)
     guidance: float = 2.5  # e_u + guidance * (e_c - e_u); 1 = no guidance
     eta: float = 1.0  # DDIM stochasticity (AudioLDM: 1.0; 0 = deterministic ODE)
     seed: int = 0
@@ -77,10 +77,27 @@ class TextToAudio:
 
     def __init__(self, model: LatentDiffusion, use_ema: bool = True, compile: bool = False, bf16: bool = False):
         self.model = model.eval()
-        self.denoiser = model.denoiser(use_ema, compile)
-        if bf16:
-            self.denoiser = bf16_denoiser(self.denoiser)
+        self.use_ema, self.compile, self.bf16 = use_ema, compile, bf16
+        self.denoiser = self._denoiser(None) if "lcm" not in model.samplers else None
         self.mel = model.mel
+
+    def _denoiser(self, guidance: float | None) -> Denoiser:
+        """The UNet as a denoiser (``guidance``: the scale a consistency-distilled student is told)."""
+        denoiser = self.model.denoiser(self.use_ema, self.compile, guidance)
+        return bf16_denoiser(denoiser) if self.bf16 else denoiser
+
+    def check_options(self, options: SamplingOptions) -> None:
+        """Refuse, with one line, a sampler this checkpoint cannot use (and what lcm cannot do)."""
+        supported = self.model.samplers
+        if options.sampler not in supported:
+            if options.sampler == "lcm":
+                raise ValueError("the lcm sampler needs a consistency-distilled checkpoint (train.py with stage: lcm, "
+                                 "e.g. configs/lcm_s.yaml); this one is a plain AudioLDM: use ddim or dpmsolver++")
+            raise ValueError(f"this is a consistency-distilled (lcm) checkpoint: its UNet predicts for the lcm "
+                             f"sampler only; use sampler lcm with 1-4 steps, not {options.sampler}")
+        if options.sampler == "lcm" and options.negative.strip():
+            raise ValueError("negative prompts need the unconditional prediction, which the lcm student does not "
+                             "make (its guidance is built in): use a ddim or dpmsolver++ checkpoint for them")
 
     @classmethod
     def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
@@ -227,6 +244,8 @@ class TextToAudio:
                   rank_against: torch.Tensor | None = None) -> Generated:
         """``conditions`` [len(texts), D] replaces the CLAP text embeddings of ``texts`` (then only labels);
         candidates are ranked against ``rank_against`` [len(texts), D] (default: the conditions)."""
+        self.check_options(options)
+        denoiser = self._denoiser(options.guidance) if options.sampler == "lcm" else self.denoiser
         n = max(1, options.n_candidates)
         seeds = seeds or [options.seed + i for i in range(len(texts))]
         items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
@@ -248,7 +267,7 @@ class TextToAudio:
                 extra = {"init": init.expand(len(chunk), -1, -1, -1), "strength": strength}
             if observed is not None:
                 extra = {"observed": observed.expand(len(chunk), -1, -1, -1), "mask": mask.to(self.device)}
-            latent = sample(self.denoiser, noise, condition, null, steps=options.steps,
+            latent = sample(denoiser, noise, condition, null, steps=options.steps,
                             guidance=options.guidance, sampler=options.sampler, eta=options.eta,
                             generator=generators,
                             callback=(lambda i, n, c=c: progress(c * n + i, n_chunks * n)) if progress else None,

@@ -31,7 +31,7 @@ class ClapBackbone:
 
         source = read_source(path)
         embedder, _ = load_clap(source, MelConfig(), tokenizer)
-        own = source.layout in ("audioldm", "diffusers") or (source.layout == "ours" and source.raw["stage"] == "ldm")
+        own = source.layout in ("audioldm", "diffusers") or (source.layout == "ours" and source.raw["stage"] in ("ldm", "lcm"))
         return cls(embedder.to(device), f"{path} (its CLAP)" if own else str(path))
 
     @property
