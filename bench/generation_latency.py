@@ -11,6 +11,12 @@ decode and vocoder, each timed (device synchronised) by wrapping the model's cal
   ours+compile   ``TextToAudio(model, compile=True)``: the first call (it compiles; Inductor's on-disk
                  cache starts empty unless --warm-compile-cache) reported apart, then timed calls
   ours+bf16      ``TextToAudio(model, bf16=True)`` (``--bf16``): the UNet under bf16 autocast
+
+``lcm:N`` runs (e.g. ``--runs dpmsolver++:20 ddim:200 lcm:1 lcm:2 lcm:4``) time a consistency-distilled
+student (``--lcm-ckpt``, written by ``stage: lcm``; with ``--random-size``, a random student of the same
+size) with the lcm sampler: N UNet calls, guidance built in; ``lcm_speedup`` in the JSON is each lcm row's
+time per clip against DPM-Solver++ 20 with guidance at the same batch and implementation (diffusers has no
+lcm row: its AudioLDMPipeline cannot pass the guidance embedding).
   diffusers      AudioLDMPipeline, eager, same warm-up; ``vs_diffusers`` = diffusers' time / ours
                  without the text encoding (diffusers is handed the embeddings): > 1 means ours is faster
 
@@ -51,6 +57,7 @@ from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio  # noqa
 from bench.common import ROOT, RowMonitor, make_parser, markdown_table, setup, timed, write_results  # noqa: E402
 
 DEMO_CKPT = ROOT / "runs" / "demo_ldm" / "version_0" / "checkpoints" / "last.ckpt"
+DEMO_LCM = ROOT / "runs" / "demo_lcm" / "version_0" / "checkpoints" / "last.ckpt"
 PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles", "a crowd cheers",
            "birds chirping and singing outdoors", "a tom drum is hit", "the roar of a jet engine"]
 RANDOM_SIZES = {
@@ -70,6 +77,16 @@ def random_model(size: str) -> LatentDiffusion:
     model = LatentDiffusion(build_unet(c["unet"]), build_autoencoder(c["vae"]),
                             ClapEmbedder(c["clap"], mel.sample_rate), vocoder, mel, {})
     model.set_null_condition()
+    return model.eval()
+
+
+def random_student(teacher: LatentDiffusion, size: str) -> LatentDiffusion:
+    """A student of ``teacher`` (its UNet plus a 256-d guidance embedding) sharing its frozen stages."""
+    from audioldm.models.lcm import student_unet
+
+    unet, _ = student_unet(teacher.unet, RANDOM_SIZES[size]["unet"], 256)
+    model = LatentDiffusion(unet, teacher.vae, teacher.clap, teacher.vocoder, teacher.mel, {})
+    model.null_condition.copy_(teacher.null_condition)
     return model.eval()
 
 
@@ -141,7 +158,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 16], help="clips per call")
     parser.add_argument("--runs", nargs="+", default=["dpmsolver++:20", "ddim:200"], metavar="SAMPLER:STEPS",
-                        help="samplers (ddim, dpmsolver++) and their steps")
+                        help="samplers (ddim, dpmsolver++; lcm with --lcm-ckpt) and their steps")
+    parser.add_argument("--lcm-ckpt", default=None, help=f"the consistency-distilled student for lcm runs "
+                        f"(default: {DEMO_LCM.relative_to(ROOT)})")
     parser.add_argument("--guidance", type=float, default=2.5, help="classifier-free guidance scale")
     parser.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity (AudioLDM: 1)")
     parser.add_argument("--compile", choices=["off", "on", "both"], default="both",
@@ -163,21 +182,34 @@ def main(argv: list[str] | None = None) -> int:
     grid = args.grid or ("full" if device.type == "cuda" else "cpu")
     repeats = args.repeats or (3 if device.type == "cuda" else 1)
 
+    from audioldm.pipeline.loading import load_latent_diffusion
+
     if args.random_size:
         torch.manual_seed(0)
         model, source = random_model(args.random_size).to(device), f"random weights, size {args.random_size}"
     else:
-        from audioldm.pipeline.loading import load_latent_diffusion
-
         ckpt = args.ckpt or str(DEMO_CKPT)
         model, source = load_latent_diffusion(ckpt, device), ckpt
     params = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e6
               for name in ("unet", "vae", "clap", "vocoder")}
     print(f"model: {source}; parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in params.items()), flush=True)
+    student = student_source = None
+    if any(run.startswith("lcm:") for run in args.runs):
+        if args.random_size:
+            torch.manual_seed(1)
+            student, student_source = random_student(model, args.random_size).to(device), f"random student, {source}"
+        else:
+            student_source = args.lcm_ckpt or str(DEMO_LCM)
+            student = load_latent_diffusion(student_source, device)
+        print(f"lcm student: {student_source}", flush=True)
     impls = {"off": ["ours"], "on": ["ours+compile"], "both": ["ours", "ours+compile"]}[args.compile]
     impls = impls + (["ours+bf16"] if args.bf16 else []) + ([] if args.no_diffusers else ["diffusers"])
-    pipes = {"ours": TextToAudio(model), "ours+compile": TextToAudio(model, compile=True),
-             "ours+bf16": TextToAudio(model, bf16=True)}
+    def make_pipes(m: LatentDiffusion) -> dict[str, TextToAudio]:
+        return {"ours": TextToAudio(m), "ours+compile": TextToAudio(m, compile=True),
+                "ours+bf16": TextToAudio(m, bf16=True)}
+
+    pipes = make_pipes(model)
+    student_pipes = make_pipes(student) if student is not None else {}
 
     rows = []
     for batch in args.batch_sizes:
@@ -192,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
             warm = SamplingOptions(steps=2, sampler=sampler, guidance=args.guidance, eta=args.eta, batch_size=batch)
             done = []
             for impl in impls:
+                if sampler == "lcm" and impl == "diffusers":
+                    continue
                 if grid == "cpu" and impl == "ours+compile" and batch > 1:
                     print(f"skipped on --grid cpu: batch {batch} {run} {impl} (pass --grid full)", flush=True)
                     continue
@@ -204,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
                         call = lambda o: run_diffusers(pipe, model, condition, args.seconds, o, device)  # noqa: E731
                         call(warm)
                     else:
-                        call = lambda o, p=pipes[impl]: run_ours(p, texts, args.seconds, o, device)  # noqa: E731
+                        pipe = (student_pipes if sampler == "lcm" else pipes)[impl]
+                        call = lambda o, p=pipe: run_ours(p, texts, args.seconds, o, device)  # noqa: E731
                         if impl != "ours+compile":
                             call(warm)
                         else:
@@ -227,8 +262,14 @@ def main(argv: list[str] | None = None) -> int:
                     r["vs_diffusers"] = theirs["total_s"] / (r["total_s"] - r["text_s"])
             rows += done
 
+    for r in rows:  # the student against the teacher's DPM-Solver++ 20 (same batch and implementation)
+        base = next((b for b in rows if b["sampler"] == "dpmsolver++" and b["steps"] == 20 and b["batch"] == r["batch"]
+                     and b["impl"] == r["impl"]), None)
+        if r["sampler"] == "lcm" and base:
+            r["lcm_speedup"] = base["s_per_clip"] / r["s_per_clip"]
     columns = ["batch", "sampler", "steps", "impl", "calls_timed", "first_call_s", "total_s", "text_s", "sampling_s",
-               "decode_s", "vocoder_s", "s_per_clip", "x_realtime", "vs_diffusers", "peak_mem_mib", "other_cpu"]
+               "decode_s", "vocoder_s", "s_per_clip", "x_realtime", "vs_diffusers", "lcm_speedup", "peak_mem_mib",
+               "other_cpu"]
     print(f"\n{args.seconds:g} s clips, guidance {args.guidance} (batched), DDIM eta {args.eta}; model {source}; "
           f"device {device}; median of calls_timed calls (>= {repeats}, until {args.min_time:g} s)")
     print(markdown_table(rows, columns))
@@ -239,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\ntarget 'the demo pipeline generates a 10 s clip in under 10 s' (DPM-Solver++ 20, guidance, decode "
               f"+ vocoder included), model {source}: {target['total_s']:.2f} s -> {verdict}")
     path = write_results(args, "generation_latency", device, {
-        "model": source, "params_m": params, "grid": grid, "repeats": repeats, "rows": rows,
+        "model": source, "lcm_student": student_source, "params_m": params, "grid": grid, "repeats": repeats, "rows": rows,
         "target_10s_clip_under_10s": None if not target else {"seconds": target["total_s"],
                                                                "met": target["total_s"] < 10.0}})
     print(f"\nwrote {path}")

@@ -20,6 +20,8 @@ Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds
   mel > vae > vocoder the whole decoding chain (``top1_chain``)
   ldm audio g=W       the LDM sampled with the LDM CLAP's audio embedding of each real clip
   ldm text g=W        the LDM sampled with each prompt's text embedding, one seed per clip (``top1``)
+  lcm audio/text g=W  the same with a consistency-distilled student (``--student``, ``stage: lcm``), its
+                      lcm sampler and ``--student-steps`` (``top1_student``, ``fd_clap_student``)
 
 The VAE and vocoder are the LDM checkpoint's own (``--ldm``, default the newest demo LDM), or
 ``--vae`` / ``--vocoder`` (any layout ``convert.stages`` reads); ``--ldm none`` runs the chain rows
@@ -187,6 +189,7 @@ def run(args) -> dict:
     judge_clap, _ = load_clap(clap_path, mel)
     judge_clap = judge_clap.to(device)
     pipe = TextToAudio.from_checkpoint(ldm_path, device) if ldm_path else None
+    student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
     vae = load_vae(args.vae, mel)[0].to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = load_vocoder(args.vocoder, mel)[0].to(device) if args.vocoder else (pipe.model.vocoder if pipe else None)
 
@@ -222,27 +225,34 @@ def run(args) -> dict:
         add("mel > vocoder", lambda: (vocoder(log_mel), own))
         if decoded is not None:
             add("mel > vae > vocoder", lambda: (vocoder(decoded), own))
-    if pipe is not None:
+    texts = [p for p in prompts for _ in range(args.clips_per_prompt)]
+    text_seeds = [args.seed + i for i in range(len(texts))]
+    seeds = [args.seed + i for i in range(len(subset))]
+    for name, model, sampler, steps, text_row in (("ldm", pipe, args.sampler, args.steps, not args.generated),
+                                                  ("lcm", student, "lcm", args.student_steps, True)):
+        if model is None:
+            continue
         for g in args.guidance:
-            options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=g, seed=args.seed,
+            options = SamplingOptions(steps=steps, sampler=sampler, guidance=g, seed=args.seed,
                                       batch_size=args.batch_size)
-            seeds = [args.seed + i for i in range(len(subset))]
             if "audio" in args.ldm_rows:
-                condition = pipe.model.embed_audio(waves)
-                add(f"ldm audio g={g:g}",
-                    lambda: (pipe.from_embeddings(condition, args.seconds, options, seeds=seeds).waveform, own))
-            if "text" in args.ldm_rows and not args.generated:
-                texts = [p for p in prompts for _ in range(args.clips_per_prompt)]
-                text_seeds = [args.seed + i for i in range(len(texts))]
-                add(f"ldm text g={g:g}",
-                    lambda: (pipe.text_to_audio(texts, args.seconds, options, seeds=text_seeds).waveform, texts))
+                condition = model.model.embed_audio(waves)
+                add(f"{name} audio g={g:g}", lambda m=model, c=condition, o=options: (
+                    m.from_embeddings(c, args.seconds, o, seeds=seeds).waveform, own))
+            if "text" in args.ldm_rows and text_row:
+                add(f"{name} text g={g:g}", lambda m=model, o=options: (
+                    m.text_to_audio(texts, args.seconds, o, seeds=text_seeds).waveform, texts))
     if args.generated:
         add(f"ldm text ({Path(args.generated).name})", lambda: generated_clips(args.generated, prompts, samples))
     by_name = {r["row"]: r for r in rows}
     text_rows = [r for r in rows if r["row"].startswith("ldm text")]
     headline = text_rows[0] if text_rows else None
+    student_row = next((r for r in rows if r["row"].startswith("lcm text")), None)
     return {"device": device, "rows": rows, "timings_s": timings, "prompts": prompts,
-            "checkpoints": {"clap": clap_path, "ldm": ldm_path, "vae": args.vae, "vocoder": args.vocoder},
+            "checkpoints": {"clap": clap_path, "ldm": ldm_path, "vae": args.vae, "vocoder": args.vocoder,
+                            "student": args.student},
+            "top1_student": student_row["top1"] if student_row else None,
+            "fd_clap_student": student_row["fd_clap"] if student_row else None,
             "reference_clips": len(clips), "top1": headline["top1"] if headline else None,
             "fd_clap": headline["fd_clap"] if headline else None, "top1_real": by_name["real"]["top1"],
             "top1_chain": by_name.get("mel > vae > vocoder", {}).get("top1"), "fd_clap_real_split": floor,
@@ -265,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sampler", default="dpmsolver++")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--student", help="a consistency-distilled student (stage lcm) for the lcm rows")
+    parser.add_argument("--student-steps", type=int, default=4, help="lcm sampler steps of the student")
     parser.add_argument("--ldm-rows", nargs="+", default=["audio", "text"], choices=["audio", "text"])
     parser.add_argument("--save", help="write each row's clips under this folder")
     parser.add_argument("--generated", help="score this generate.py folder as the 'ldm text' row (no sampling)")
@@ -297,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{pct(result['top1_real'])}, real mels through VAE + vocoder {pct(result['top1_chain'])}; chance "
               f"{pct(result['chance'])}), FD(CLAP) {result['fd_clap']:.3g} vs {result['fd_clap_real_split']:.3g} "
               f"between two halves of the real clips")
+    if result["top1_student"] is not None:
+        print(f"headline: the lcm student ({args.student_steps} steps): own prompt first for "
+              f"{pct(result['top1_student'])}, FD(CLAP) {result['fd_clap_student']:.3g}")
     return 0
 
 

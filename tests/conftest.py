@@ -58,6 +58,14 @@ def tiny_ldm_checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_lcm_checkpoint(tiny_ldm_checkpoint, tmp_path_factory) -> Path:
+    """An untrained consistency-distilled student (stage lcm) of ``tiny_ldm_checkpoint``."""
+    from tests.ldm_fixtures import write_lcm_checkpoint
+
+    return write_lcm_checkpoint(tmp_path_factory.mktemp("lcm"), tiny_ldm_checkpoint)
+
+
+@pytest.fixture(scope="session")
 def roberta_tokenizer_dir(tmp_path_factory) -> Path:
     """A tiny RoBERTa tokenizer folder (tests/tokenizer_fixtures.py), written once per session."""
     from tests.tokenizer_fixtures import write_tiny_roberta_tokenizer

@@ -68,3 +68,22 @@ def write_ldm_checkpoint(folder: Path, seed: int = 0, clap_extra: tuple[str, ...
     path = folder / "ldm.ckpt"
     torch.save(checkpoint, path)
     return path
+
+
+def write_lcm_checkpoint(folder: Path, teacher: Path, seed: int = 0) -> Path:
+    """An untrained consistency-distillation student of the tiny ``teacher`` LDM, as train.py writes it."""
+    from lightning_modules.lcm import LcmModule
+
+    config = load_config(REPO / "configs" / "demo" / "lcm.yaml",
+                         ["data.train_manifest=unused.jsonl", f"model.teacher_ckpt={teacher}",
+                          "model.guidance_embed_dim=32"])
+    torch.manual_seed(seed)
+    module = LcmModule(config)
+    torch.nn.init.normal_(module.model.unet.time_embedding.cond_proj.weight, std=0.1)  # guidance matters
+    module.model.unet_ema.module.load_state_dict(module.model.unet.state_dict())
+    checkpoint = {"state_dict": module.state_dict()}
+    module.on_save_checkpoint(checkpoint)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "lcm.ckpt"
+    torch.save(checkpoint, path)
+    return path

@@ -40,7 +40,7 @@ def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
     assert prompt_ranking.main(["--generated", str(tmp_path / "none"), "--clap-ckpt", str(clap)]) == 2
 
 
-def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tmp_path, capsys):
+def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_checkpoint, tmp_path, capsys):
     """bench/prompt_following.py end to end: every row, the JSON's headline keys, --save and --generated."""
     from bench import prompt_following
 
@@ -75,5 +75,13 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tmp_path, caps
     again = json.loads(out.read_text())
     assert [r["row"] for r in again["rows"]] == ["real", "mel > griffin-lim", f"ldm text ({saved.name})"]
     assert again["top1"] == pytest.approx(result["top1"])
+    # a consistency-distilled student beside the teacher: its own rows and headline keys
+    assert prompt_following.main(["--ldm", "none", *common, "--student", str(tiny_lcm_checkpoint), "--guidance", "4",
+                                  "--student-steps", "2", "--vae", str(clap.parent / "vae.ckpt"),
+                                  "--out", str(out)]) == 0
+    student = json.loads(out.read_text())
+    assert [r["row"] for r in student["rows"]][-2:] == ["lcm audio g=4", "lcm text g=4"]
+    assert student["top1_student"] == student["rows"][-1]["top1"] and student["top1"] is None
+    assert "the lcm student (2 steps)" in capsys.readouterr().out
     assert prompt_following.main(["--ldm", "none", *common, "--prompts", str(tmp_path / "m.jsonl")]) == 2
     assert "no clip is captioned" in capsys.readouterr().err
