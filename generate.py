@@ -23,6 +23,7 @@ import sys
 import time
 
 from audioldm.pipeline.limits import ETA, GUIDANCE, MAX_SECONDS, check_duration, check_number, resolve_device
+from audioldm.safe_output import atomic_file, check_output_folder, main_guard, removed_on_error
 from audioldm.diffusion.names import SAMPLERS, default_steps
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
@@ -169,8 +170,6 @@ def earlier_outputs(folder: str) -> list[str]:
 
 def check_out(args: argparse.Namespace) -> None:
     """--out must be a folder we can write into, and not hold earlier outputs unless --overwrite."""
-    from audioldm.safe_output import check_output_folder
-
     check_output_folder(args.out, "--out ")
     earlier = earlier_outputs(args.out)
     if earlier and not args.overwrite:
@@ -228,7 +227,8 @@ def run(args: argparse.Namespace) -> list[dict]:
     finally:
         for bar in bars:
             bar.close()
-    os.makedirs(args.out, exist_ok=True)
+    with removed_on_error(args.out):  # a full disk or a lost permission: one line naming the path
+        os.makedirs(args.out, exist_ok=True)
     rows = []
     for i, text in enumerate(result.texts):
         stem = os.path.join(args.out, f"{i:03d}_{slug(text)}")
@@ -253,15 +253,16 @@ def source_nyquist(path: str, audio_info) -> float:
 
 def write_index(args: argparse.Namespace, rows: list[dict]) -> None:
     """generated.jsonl (our manifest format: the outputs with their prompts as captions) and
-    generate.json (settings and per-output CLAP scores)."""
-    with open(os.path.join(args.out, "generated.jsonl"), "w", encoding="utf-8") as f:
+    generate.json (settings and per-output CLAP scores), each written whole or not at all."""
+    with atomic_file(os.path.join(args.out, "generated.jsonl"), text=True) as f:
         for r in rows:
             f.write(json.dumps({"id": r["id"], "path": r["path"], "captions": [r["prompt"]],
                                 "duration": r["seconds"], "source": f"generated:{args.mode}"}) + "\n")
-    with open(os.path.join(args.out, "generate.json"), "w", encoding="utf-8") as f:
+    with atomic_file(os.path.join(args.out, "generate.json"), text=True) as f:
         json.dump({"settings": vars(args), "outputs": rows}, f, indent=2)
 
 
+@main_guard  # what a write error the checks above could not foresee: one line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.time()

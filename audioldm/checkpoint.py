@@ -82,11 +82,9 @@ def load_weights(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], w
 
 def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
     """``torch.save`` to ``<path>.tmp`` in the same folder, fsync, then ``os.replace``: a crash mid-write
-    never leaves a truncated checkpoint behind."""
-    path = str(path)
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    with open(f"{path}.tmp", "wb") as f:
+    never leaves a truncated checkpoint behind; a failed write (full disk, no permission) removes the
+    temporary file and raises ``audioldm.safe_output.OutputError`` naming ``path`` and the cause."""
+    from audioldm.safe_output import atomic_file
+
+    with atomic_file(path, ".tmp") as f:
         torch.save(checkpoint, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(f"{path}.tmp", path)

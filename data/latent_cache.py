@@ -43,10 +43,11 @@ class LatentCache(TensorStore):
             return json.load(f)
 
     def write_meta(self, meta: dict[str, Any]) -> None:
-        tmp = f"{self.meta_path}.{os.getpid()}.tmp"  # several processes may write the same meta at once
-        with open(tmp, "w", encoding="utf-8") as f:
+        from audioldm.safe_output import atomic_file
+
+        # several processes may write the same meta at once: one temporary file each
+        with atomic_file(self.meta_path, f".{os.getpid()}.tmp", text=True) as f:
             json.dump(meta, f, indent=2, sort_keys=True)
-        os.replace(tmp, self.meta_path)
 
     @property
     def where(self) -> str:

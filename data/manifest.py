@@ -118,13 +118,11 @@ def looks_like_manifest(path: str | os.PathLike) -> bool:
 
 def write_manifest(entries: Iterable[ManifestEntry], path: str | os.PathLike) -> int:
     """Write entries as JSONL atomically (temporary file, then rename). Returns the count."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    from audioldm.safe_output import atomic_file  # a failed write: one line, no .tmp left
+
     n = 0
-    with tmp.open("w", encoding="utf-8") as f:
+    with atomic_file(path, ".tmp", text=True) as f:
         for entry in entries:
             f.write(entry.to_json() + "\n")
             n += 1
-    os.replace(tmp, path)
     return n

@@ -32,6 +32,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 
 from audioldm.audio.io import AudioReadError, audio_info  # noqa: E402
 from audioldm.audio.mel import MelConfig, MelFrontEnd  # noqa: E402
+from audioldm.safe_output import main_guard  # noqa: E402
 from data.latent_cache import LatentCache  # noqa: E402
 from data.manifest import ManifestEntry, read_manifest  # noqa: E402
 from data.segment import read_tiles  # noqa: E402
@@ -134,6 +135,7 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
     return counts
 
 
+@main_guard  # a full disk or a denied permission while writing the cache: one line
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the ldm config that will train on the latents")

@@ -21,7 +21,7 @@ import logging
 import sys
 from typing import Sequence
 
-from audioldm.safe_output import OutputError, check_output
+from audioldm.safe_output import OutputError, check_output, main_guard
 from data.manifest import looks_like_manifest
 from data.preparers import PREPARERS, BuildOptions, PrepareError
 
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@main_guard  # a full disk or a denied permission while writing: one line
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")

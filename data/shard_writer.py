@@ -10,7 +10,8 @@ resampled to 16 kHz mono, stored losslessly as 16-bit FLAC) or, with ``--latents
 embeddings). ``shards.json`` lists the shards with their sample counts, the kind, the sample rate and,
 for latents, the cache's meta (mel settings, segment length, VAE/CLAP fingerprints) so a run can refuse
 latents made by other networks. Unreadable clips are skipped and counted. Shards are written by
-webdataset's ``ShardWriter`` into a temporary folder that is renamed when complete.
+webdataset's ``ShardWriter`` into a temporary folder (``<out>.partial``) that is renamed when complete;
+a failed write (full disk, no permission) removes it and stops with one line naming ``--out`` and the cause.
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import soundfile as sf
 import torch
+
+from audioldm.safe_output import check_output_folder, main_guard, removed_on_error
 
 log = logging.getLogger(__name__)
 INDEX = "shards.json"
@@ -53,15 +56,12 @@ def samples_in(tar_path: Path) -> int:
 def write_shards(manifest: str, out: str, latents: str | None = None, sample_rate: int = 16000,
                  max_count: int = 1000, max_size: float = 1e9, progress: bool = True) -> dict[str, int]:
     """Write the shards and ``shards.json``; returns {"written", "unreadable", "shards"}."""
-    import webdataset as wds
-    from tqdm import tqdm
-
-    from audioldm.audio.io import AudioReadError, load_audio
     from data.latent_cache import LatentCache, LatentCacheError
     from data.manifest import read_manifest
 
     if os.path.exists(out):
         raise ValueError(f"{out}: already exists; choose a new output folder")
+    check_output_folder(out)
     entries = read_manifest(manifest)
     cache = LatentCache(latents) if latents else None
     meta = cache.read_meta() if cache else None
@@ -69,6 +69,17 @@ def write_shards(manifest: str, out: str, latents: str | None = None, sample_rat
         raise LatentCacheError(f"{latents}: no pre-encoded latents (meta.json missing); run python -m data.preencode")
     tmp = Path(f"{out}.partial")
     shutil.rmtree(tmp, ignore_errors=True)
+    with removed_on_error(out, tmp):
+        return _write(entries, cache, meta, manifest, out, tmp, sample_rate, max_count, max_size, progress)
+
+
+def _write(entries: list, cache, meta: dict | None, manifest: str, out: str, tmp: Path, sample_rate: int,
+           max_count: int, max_size: float, progress: bool) -> dict[str, int]:
+    import webdataset as wds
+    from tqdm import tqdm
+
+    from audioldm.audio.io import AudioReadError, load_audio
+
     tmp.mkdir(parents=True)
     written, unreadable = 0, 0
     writer = wds.ShardWriter(str(tmp / "shard-%06d.tar"), maxcount=max_count, maxsize=max_size, verbose=0)
@@ -105,6 +116,7 @@ def write_shards(manifest: str, out: str, latents: str | None = None, sample_rat
     return {"written": written, "unreadable": unreadable, "shards": len(index["shards"])}
 
 
+@main_guard
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--manifest", required=True, help="the clips (and captions) to shard")

@@ -1,7 +1,8 @@
 """A folder of small tensor files keyed by a hex digest: ``root/<key[:2]>/<key>.pt``.
 
 Writes go to a temporary file and are renamed into place, so a crash never leaves a half-written
-entry; an unreadable entry reads as missing.
+entry; a failed write (full disk, no permission) removes it and raises ``OutputError`` naming the entry;
+an unreadable entry reads as missing.
 """
 from __future__ import annotations
 
@@ -10,11 +11,14 @@ from pathlib import Path
 
 import torch
 
+from audioldm.safe_output import atomic_file, removed_on_error
+
 
 class TensorStore:
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
+        with removed_on_error(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
 
     def _file(self, key: str) -> Path:
         return self.root / key[:2] / f"{key}.pt"
@@ -32,8 +36,5 @@ class TensorStore:
             return None
 
     def save(self, key: str, item: dict[str, torch.Tensor]) -> None:
-        file = self._file(key)
-        file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = file.with_suffix(f".{os.getpid()}.tmp")
-        torch.save({k: v.contiguous() for k, v in item.items()}, tmp)
-        os.replace(tmp, file)
+        with atomic_file(self._file(key), f".{os.getpid()}.tmp") as f:
+            torch.save({k: v.contiguous() for k, v in item.items()}, f)

@@ -146,3 +146,210 @@ def test_app_requests_share_the_bounds():
     for field, value in (("eta", -0.5), ("guidance", float("nan")), ("eta", float("inf"))):
         with pytest.raises(RequestError, match=f"{field} must be from"):
             Sampling(**{field: value}).options()
+
+
+# case 8: a full disk or an unwritable path is one line naming the path and the cause; no temporary
+# file is left and a finished file is never touched
+class FullDisk:
+    """A file that takes ``room`` bytes (or characters) and then fails as a full disk does."""
+
+    def __init__(self, f, room: int, code: int):
+        self.f, self.room, self.code, self.written = f, room, code, 0
+
+    def write(self, data):
+        if self.written + len(data) > self.room:
+            self.f.write(data[: self.room - self.written])  # a partial temporary file, as on a real disk
+            self.written = self.room
+            raise OSError(self.code, os.strerror(self.code))
+        self.written += len(data)
+        return self.f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self.f, name)
+
+
+@pytest.fixture
+def failing_writes(monkeypatch):
+    """``fail(match, room=64, code=ENOSPC)``: writes through ``audioldm.safe_output`` to a temporary file
+    whose path contains ``match`` fail after ``room`` bytes; EACCES/EROFS fail when the file is opened."""
+    import builtins
+    import errno
+
+    from audioldm import safe_output
+
+    def fail(match: str, room: int = 64, code: int = errno.ENOSPC):
+        def opener(path, mode="r", *args, **kwargs):
+            if match not in str(path) or "w" not in mode:
+                return builtins.open(path, mode, *args, **kwargs)
+            if code in (errno.EACCES, errno.EROFS):
+                raise OSError(code, os.strerror(code), str(path))
+            return FullDisk(builtins.open(path, mode, *args, **kwargs), room, code)
+
+        monkeypatch.setattr(safe_output, "open", opener, raising=False)
+
+    return fail
+
+
+def no_temporaries(folder: Path) -> list[str]:
+    return [str(p) for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith(".partial")]
+
+
+@pytest.mark.parametrize("code, cause", [(28, "no space left on the device"), (122, "disk quota exceeded"),
+                                         (13, "permission denied"), (30, "read-only file system")])
+def test_atomic_file_keeps_the_finished_file(tmp_path, failing_writes, code, cause):
+    import torch
+
+    from audioldm.safe_output import OutputError, atomic_file
+
+    target = tmp_path / "last.ckpt"
+    target.write_bytes(b"the finished checkpoint")
+    failing_writes("last.ckpt", code=code)
+    with pytest.raises(OutputError) as error:  # torch.save turns the write error into a RuntimeError: undone
+        with atomic_file(target) as f:
+            torch.save({"w": torch.zeros(10000)}, f)
+    assert str(error.value) == f"{target}: cannot write ({cause})"
+    assert target.read_bytes() == b"the finished checkpoint" and no_temporaries(tmp_path) == []
+
+
+def test_checkpoint_io_disk_full(tmp_path, failing_writes):
+    import torch
+
+    from audioldm.safe_output import OutputError
+    from lightning_modules.checkpoint_io import AtomicCheckpointIO
+
+    failing_writes("step=2.ckpt")
+    with pytest.raises(OutputError, match=r"step=2.ckpt: cannot write \(no space left on the device\)$"):
+        AtomicCheckpointIO().save_checkpoint({"state_dict": {"w": torch.zeros(10000)}}, tmp_path / "step=2.ckpt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_disk_full_keeps_earlier_outputs(tiny_ldm_checkpoint, tmp_path, capsys, failing_writes):
+    out = tmp_path / "out"
+    assert run(tiny_ldm_checkpoint, out, "--text", "a dog barks") == 0
+    before = snapshot(out)
+    capsys.readouterr()
+    failing_writes("000_a_dog_barks.wav")
+    assert run(tiny_ldm_checkpoint, out, "--text", "a dog barks", "--seed", "1", "--overwrite") == 2
+    assert one_error_line(capsys) == (f"error: {out / '000_a_dog_barks.wav'}: cannot write (no space left on "
+                                      f"the device)")
+    assert snapshot(out) == before and no_temporaries(out) == []
+
+
+def test_generate_index_unwritable(tiny_ldm_checkpoint, tmp_path, capsys, failing_writes):
+    failing_writes("generate.json", code=13)
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x") == 2
+    assert one_error_line(capsys) == f"error: {tmp_path / 'out' / 'generate.json'}: cannot write (permission denied)"
+    assert no_temporaries(tmp_path) == []
+
+
+def test_prepare_disk_full_keeps_inputs_and_the_earlier_manifest(tmp_path, capsys, failing_writes):
+    from data import prepare
+    from tests.test_bad_inputs import folder_dataset
+
+    audio = folder_dataset(tmp_path)
+    out = tmp_path / "m.jsonl"
+    args = ["folder", "--audio-dir", str(audio), "--captions-csv", str(audio / "caps.csv"), "--out", str(out)]
+    assert prepare.main(args) == 0
+    before = snapshot(tmp_path)
+    capsys.readouterr()
+    failing_writes("m.jsonl.tmp", room=10)
+    assert prepare.main(args) == 2
+    assert one_error_line(capsys) == f"error: {out}: cannot write (no space left on the device)"
+    assert snapshot(tmp_path) == before and no_temporaries(tmp_path) == []
+
+
+def test_shard_writer_disk_full_removes_the_partial_folder(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import webdataset as wds
+
+    from data import shard_writer
+    from tests.test_bad_inputs import folder_dataset
+    from tests.conftest import write_manifest_lines
+
+    audio = folder_dataset(tmp_path)
+    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": n, "path": str(audio / f"{n}.wav"),
+                                                            "captions": ["a tone"]} for n in ("a", "b")])
+    real = wds.ShardWriter.write
+    calls = []
+
+    def write(self, sample):  # the second sample finds the disk full, half-way into the tar
+        calls.append(1)
+        real(self, sample)
+        if len(calls) == 2:
+            assert list((tmp_path / "shards.partial").glob("shard-*.tar"))  # a partial shard is on disk
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(wds.ShardWriter, "write", write)
+    before = snapshot(tmp_path)
+    out = tmp_path / "shards"
+    assert shard_writer.main(["--manifest", str(manifest), "--out", str(out)]) == 2
+    assert one_error_line(capsys) == f"error: {out}: cannot write (no space left on the device)"
+    assert not out.exists() and no_temporaries(tmp_path) == [] and snapshot(tmp_path) == before
+
+
+def test_tensor_store_disk_full_keeps_earlier_entries(tmp_path, failing_writes):
+    import torch
+
+    from audioldm.safe_output import OutputError
+    from data.tensor_store import TensorStore
+
+    store = TensorStore(tmp_path / "cache")
+    store.save("ab01", {"x": torch.ones(3)})
+    failing_writes(".pt.")
+    with pytest.raises(OutputError, match=r"ab02\.pt: cannot write \(no space left on the device\)$"):
+        store.save("ab02", {"x": torch.zeros(10000)})
+    assert torch.equal(store.load("ab01")["x"], torch.ones(3)) and not store.has("ab02")
+    assert no_temporaries(tmp_path) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_tensor_store_unwritable_folder(tmp_path):
+    from audioldm.safe_output import OutputError
+    from data.tensor_store import TensorStore
+
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    try:
+        with pytest.raises(OutputError, match="cache: cannot write \\(permission denied\\)$"):
+            TensorStore(locked / "cache")
+    finally:
+        locked.chmod(0o700)
+
+
+def test_main_guard_turns_write_errors_into_one_line(capsys):
+    import errno
+
+    from audioldm.safe_output import main_guard
+
+    @main_guard
+    def main(code):
+        raise OSError(code, os.strerror(code), "runs/x/last.ckpt")
+
+    assert main(errno.ENOSPC) == 2
+    assert capsys.readouterr().err == "error: runs/x/last.ckpt: no space left on the device\n"
+    with pytest.raises(OSError):  # other errors are not hidden
+        main(errno.EIO)
+
+
+def test_preencode_disk_full_keeps_the_entries_written(tmp_path, capsys, failing_writes):
+    from data import preencode
+    from tests.conftest import write_manifest_lines, write_tone
+    from tests.ldm_fixtures import ldm_overrides, stage_checkpoints
+
+    ckpts = stage_checkpoints(tmp_path / "stages")
+    for i in range(2):
+        write_tone(tmp_path / "audio" / f"c{i}.wav", 0.7, 16000, freq=300 + 100 * i)
+    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": f"c{i}", "path": f"audio/c{i}.wav",
+                                                            "captions": ["a tone"]} for i in range(2)])
+    cache = tmp_path / "cache"
+    args = ["--config", str(Path(__file__).resolve().parents[1] / "configs/demo/ldm.yaml"),
+            *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
+            f"data.latent_cache_dir={cache}", "--batch-size", "1"]
+    inputs = snapshot(tmp_path)
+    failing_writes(".pt.")  # meta.json goes in; the first clip's entry finds the disk full
+    assert preencode.main(args) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: {cache}/") and err.endswith(".pt: cannot write (no space left on the device)")
+    assert no_temporaries(tmp_path) == [] and (cache / "meta.json").is_file()
+    assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("cache/")} == inputs

@@ -5,6 +5,7 @@ dataset can skip and count a bad clip instead of crashing deep inside a decoder.
 """
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass
@@ -110,10 +111,12 @@ def save_audio(path: str | os.PathLike, wave: torch.Tensor | np.ndarray, sample_
     if isinstance(wave, torch.Tensor):
         wave = wave.detach().cpu().float().numpy()
     wave = np.asarray(wave).reshape(-1)
-    path = str(path)
-    tmp = path + ".tmp.wav"
-    sf.write(tmp, np.clip(wave, -1.0, 1.0), sample_rate, subtype="PCM_16")
-    os.replace(tmp, path)
+    from audioldm.safe_output import atomic_file
+
+    buffer = io.BytesIO()  # encoded in memory: libsndfile hides the cause of a failed write
+    sf.write(buffer, np.clip(wave, -1.0, 1.0), sample_rate, format="WAV", subtype="PCM_16")
+    with atomic_file(path, ".tmp.wav") as f:
+        f.write(buffer.getvalue())
 
 
 def _short(e: Exception) -> str:

@@ -35,9 +35,10 @@ def mel_figure(log_mel: torch.Tensor, title: str = "", sample_rate: int = 16000,
 def save_mel_image(log_mel: torch.Tensor, path: str | os.PathLike, title: str = "", sample_rate: int = 16000,
                    hop_length: int = 160) -> None:
     """``mel_figure`` written to ``path`` as a PNG (atomically)."""
-    tmp = f"{path}.tmp.png"
-    mel_figure(log_mel, title, sample_rate, hop_length).savefig(tmp)
-    os.replace(tmp, path)
+    from audioldm.safe_output import atomic_file
+
+    with atomic_file(path, ".tmp.png") as f:
+        mel_figure(log_mel, title, sample_rate, hop_length).savefig(f, format="png")
 
 
 def mel_image(log_mel: torch.Tensor, title: str = "", sample_rate: int = 16000, hop_length: int = 160) -> np.ndarray:
