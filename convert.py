@@ -17,6 +17,8 @@ import argparse
 import os
 import sys
 
+from audioldm.safe_output import main_guard
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -32,7 +34,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--to", choices=("ours", "diffusers"), default="ours")
     p.add_argument("--stage", choices=("ldm", "vae", "clap", "vocoder"),
                    help="the part to convert (default: the whole model the source holds)")
-    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights")
+    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights; "
+                   "--to ours copies it beside the checkpoint (x.ckpt -> x.tokenizer/)")
     p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
                    "(default: 64 for model_channels 256, else 32)")
     p.add_argument("--no-ema", action="store_true", help="--to diffusers: write the raw UNet weights, not the EMA")
@@ -45,7 +48,7 @@ def convert(args: argparse.Namespace) -> str:
     from audioldm.convert.layouts import read_source
     from audioldm.convert.ldm import read_ldm, to_latent_diffusion
     from audioldm.convert.stages import load_stage_network
-    from audioldm.convert.writers import save_diffusers, save_ours_ldm, save_ours_stage
+    from audioldm.convert.writers import save_diffusers, save_ours_ldm, save_ours_stage, tokenizer_folder
 
     if os.path.exists(args.out):
         raise ValueError(f"{args.out}: already exists; choose a new output path")
@@ -53,6 +56,9 @@ def convert(args: argparse.Namespace) -> str:
     stage = args.stage or (source.raw["stage"] if source.layout == "ours" else STAGE_OF_LAYOUT[source.layout])
     if args.to == "diffusers" and stage != "ldm":
         raise ValueError("--to diffusers writes a whole AudioLDM (stage ldm)")
+    if args.to == "ours" and stage in ("ldm", "clap") and tokenizer_folder(args.out).exists():
+        raise ValueError(f"{tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
+                         f"tokenizer there); choose a new output path")
     if stage == "ldm":
         weights = read_ldm(args.source, args.tokenizer, args.head_channels)
         unet_params = sum(v.numel() for v in weights.unet.values())
@@ -70,6 +76,7 @@ def convert(args: argparse.Namespace) -> str:
     return f"{source.layout} -> ours: {stage}, {params / 1e6:.1f}M parameters: {args.out}"
 
 
+@main_guard  # a full disk or a denied permission (e.g. a diffusers folder): one line, exit 2
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from audioldm.checkpoint import CheckpointError

@@ -11,6 +11,7 @@ import torch
 import train
 from tests.conftest import write_manifest_lines, write_tone
 from tests.test_bad_inputs import one_error_line, snapshot
+from tests.test_convert_official import HEAD_CHANNELS, original_ckpt  # noqa: F401  (a fixture: an original .ckpt)
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_VAE = str(REPO / "configs" / "demo" / "vae.yaml")
@@ -242,3 +243,74 @@ def test_preencode_fails_when_nothing_is_encoded(tmp_path, capsys):
     assert err.strip().splitlines()[-1] == f"error: {manifest}: nothing encoded (2 unreadable clips)"
     assert "Traceback" not in err
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("cache/")} == before
+
+
+# case 11: tokenizer folders of official weights
+def bare_tokenizer(roberta_tokenizer_dir: Path, folder: Path) -> Path:
+    """A folder holding only vocab.json + merges.txt, as the README describes."""
+    folder.mkdir(parents=True)
+    for name in ("vocab.json", "merges.txt"):
+        (folder / name).write_bytes((roberta_tokenizer_dir / "raw" / name).read_bytes())
+    return folder
+
+
+def test_a_bare_vocab_and_merges_folder_is_a_tokenizer(roberta_tokenizer_dir, tmp_path):
+    from transformers import RobertaTokenizer
+
+    from audioldm.models.clap_tokenizer import ClapTokenizer, TokenizerError
+
+    bare = bare_tokenizer(roberta_tokenizer_dir, tmp_path / "bare")
+    ids, mask = ClapTokenizer(str(bare), max_length=12)(["a dog barks", "tin"])
+    reference = RobertaTokenizer.from_pretrained(str(roberta_tokenizer_dir))(
+        ["a dog barks", "tin"], padding="max_length", max_length=12, truncation=True, return_tensors="pt")
+    assert torch.equal(ids, reference["input_ids"]) and torch.equal(mask, reference["attention_mask"])
+    (bare / "merges.txt").unlink()
+    with pytest.raises(TokenizerError, match=r"bare: not a loadable tokenizer folder .*nor both vocab.json and"):
+        ClapTokenizer(str(bare))
+
+
+def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt, roberta_tokenizer_dir, tmp_path, monkeypatch,
+                                                  capsys):
+    """--tokenizer given as a relative bare folder: the converted checkpoint keeps a copy beside it (absolute
+    path, model_max_length 512) and loads from another folder after the original folder is gone; the
+    diffusers export's tokenizer has model_max_length 512, so AudioLDMPipeline can pad to it."""
+    import json
+    import shutil
+
+    import convert
+    from audioldm.convert.ldm import load_ldm
+
+    work = tmp_path / "work"
+    bare_tokenizer(roberta_tokenizer_dir, work / "roberta")
+    monkeypatch.chdir(work)
+    assert convert.main([str(original_ckpt), "out/ours.ckpt", "--tokenizer", "roberta",
+                         "--head-channels", HEAD_CHANNELS]) == 0
+    assert convert.main([str(original_ckpt), "out/diffusers", "--to", "diffusers", "--tokenizer", "roberta",
+                         "--head-channels", HEAD_CHANNELS]) == 0
+    kept = (work / "out" / "ours.tokenizer").resolve()
+    checkpoint = torch.load(work / "out" / "ours.ckpt", map_location="cpu", weights_only=False)
+    assert checkpoint["stage_configs"]["clap"]["model"]["tokenizer_path"] == str(kept)
+    assert json.loads((kept / "tokenizer_config.json").read_text())["model_max_length"] == 512
+    config = json.loads((work / "out" / "diffusers" / "tokenizer" / "tokenizer_config.json").read_text())
+    assert config["model_max_length"] == 512
+
+    # a second conversion to the same name is refused before any work, naming the tokenizer folder
+    shutil.move(work / "out" / "ours.ckpt", work / "elsewhere.ckpt")
+    capsys.readouterr()
+    assert convert.main([str(original_ckpt), "out/ours.ckpt", "--tokenizer", "roberta"]) == 2
+    assert one_error_line(capsys) == (f"error: {Path('out/ours.tokenizer')}: already exists (a converted checkpoint "
+                                      f"keeps its CLAP tokenizer there); choose a new output path")
+    shutil.move(work / "elsewhere.ckpt", work / "out" / "ours.ckpt")
+
+    shutil.rmtree(work / "roberta")
+    monkeypatch.chdir(tmp_path)
+    model = load_ldm(work / "out" / "ours.ckpt")
+    assert model.clap.tokenizer.path == str(kept)
+    assert model.clap.embed_text(["a dog barks"]).shape[0] == 1
+
+    from diffusers import AudioLDMPipeline
+
+    pipe = AudioLDMPipeline.from_pretrained(str(work / "out" / "diffusers"), local_files_only=True)
+    tokens = pipe.tokenizer(["a dog barks"], padding="max_length", max_length=pipe.tokenizer.model_max_length,
+                            truncation=True, return_tensors="pt")
+    assert tokens["input_ids"].shape == (1, 512)

@@ -122,7 +122,7 @@ def _tokenizer_for(src: Source, tokenizer: str | None) -> str:
                               f"AudioLDM download, or roberta-base saved locally)")
     if not os.path.isdir(tokenizer):
         raise CheckpointError(f"tokenizer folder not found: {tokenizer}")
-    return tokenizer
+    return os.path.abspath(tokenizer)  # the stage config keeps it: valid from any working directory
 
 
 def clap_config_from_transformers(config: dict, text_only: bool) -> ClapConfig:

@@ -15,6 +15,27 @@ class TokenizerError(ValueError):
     """A tokenizer that cannot be loaded; one line naming the path."""
 
 
+# files that tell AutoTokenizer which tokenizer a folder holds; a bare vocab.json + merges.txt has none
+DESCRIBED_BY = ("tokenizer_config.json", "tokenizer.json", "config.json")
+ROBERTA_FILES = ("vocab.json", "merges.txt")
+
+
+def load_hf_tokenizer(path: str):
+    """The transformers tokenizer of a local folder: ``AutoTokenizer``, or ``RobertaTokenizer`` for a folder
+    holding only ``vocab.json`` + ``merges.txt`` (RoBERTa's byte-level BPE, which AutoTokenizer cannot
+    identify without a config). Raises ``TokenizerError`` naming the folder."""
+    from transformers import AutoTokenizer, RobertaTokenizer
+
+    bare = not any(os.path.isfile(os.path.join(path, f)) for f in DESCRIBED_BY)
+    try:
+        if bare and all(os.path.isfile(os.path.join(path, f)) for f in ROBERTA_FILES):
+            return RobertaTokenizer.from_pretrained(path, local_files_only=True)
+        return AutoTokenizer.from_pretrained(path, local_files_only=True)
+    except (OSError, ValueError) as e:
+        hint = "" if not bare else f"; it has none of {', '.join(DESCRIBED_BY)}, nor both {' and '.join(ROBERTA_FILES)}"
+        raise TokenizerError(f"{path}: not a loadable tokenizer folder ({str(e).splitlines()[0]}){hint}") from None
+
+
 class ClapTokenizer:
     def __init__(self, path: str | None = None, max_length: int = 77):
         self.max_length = max_length
@@ -23,12 +44,7 @@ class ClapTokenizer:
             if not os.path.isdir(path):
                 raise TokenizerError(f"tokenizer folder not found: {path} (a local RoBERTa tokenizer "
                                      f"folder, e.g. one saved from roberta-base; set model.tokenizer_path)")
-            from transformers import AutoTokenizer
-
-            try:
-                self._hf = AutoTokenizer.from_pretrained(path, local_files_only=True)
-            except (OSError, ValueError) as e:
-                raise TokenizerError(f"{path}: not a loadable tokenizer folder ({str(e).splitlines()[0]})") from None
+            self._hf = load_hf_tokenizer(path)
             self.vocab_size, self.pad_id = len(self._hf), int(self._hf.pad_token_id)
         else:
             from open_clip.tokenizer import SimpleTokenizer
