@@ -9,6 +9,8 @@ import argparse
 import os
 import sys
 
+from audioldm.safe_output import main_guard
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
@@ -21,6 +23,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_intermixed_args(argv)  # key=value overrides may come before or after --config
 
 
+@main_guard  # a full disk or a denied permission (checkpoints, logs): one line, exit 2
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from audioldm.config import ConfigError, load_config

@@ -353,3 +353,23 @@ def test_preencode_disk_full_keeps_the_entries_written(tmp_path, capsys, failing
     assert err.startswith(f"error: {cache}/") and err.endswith(".pt: cannot write (no space left on the device)")
     assert no_temporaries(tmp_path) == [] and (cache / "meta.json").is_file()
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("cache/")} == inputs
+
+
+@pytest.mark.slow
+def test_train_disk_full_keeps_the_finished_checkpoint(tmp_path, capsys, failing_writes, tone_dataset):
+    import train
+    from tests.test_train import tiny_args
+
+    manifest = tone_dataset
+    out = tmp_path / "runs"
+    assert train.main(tiny_args(manifest, out, "a", "trainer.max_steps=4")) == 0
+    checkpoints = out / "a" / "version_0" / "checkpoints"
+    finished = snapshot(checkpoints)
+    capsys.readouterr()
+    failing_writes("last.ckpt")  # the resumed run's final last.ckpt finds the disk full
+    args = tiny_args(manifest, out, "a", "trainer.max_steps=6", f"resume={checkpoints / 'last.ckpt'}")
+    assert train.main(args) == 2
+    err = one_error_line(capsys)
+    assert err.endswith("last.ckpt: cannot write (no space left on the device)"), err
+    assert no_temporaries(out) == []
+    assert {k: v for k, v in snapshot(checkpoints).items() if k in finished} == finished
