@@ -19,9 +19,10 @@ def test_every_shipped_config_validates():
     for path in sorted((REPO / "configs").rglob("*.yaml")):
         if path.parent.name == "data":
             continue
-        required = ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"] if "ldm" in path.name else []
+        required = {"ldm": ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"],
+                    "lcm": ["model.teacher_ckpt=t.ckpt"]}.get(path.name[:3], [])
         config = load_config(path, ["data.train_manifest=x.jsonl", *required])
-        assert config.stage in ("clap", "vae", "vocoder", "ldm"), path
+        assert config.stage in ("clap", "vae", "vocoder", "ldm", "lcm"), path
 
 
 def test_typo_names_key_file_and_suggestion(tmp_path):

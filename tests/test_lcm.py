@@ -220,3 +220,19 @@ def test_paper_config_runs_one_distillation_step(tiny_ldm_checkpoint, tmp_path):
         student, _ = student_unet(teacher, UnetConfig(), config.model.guidance_embed_dim)
     extra = sum(p.numel() for p in student.parameters()) - sum(p.numel() for p in teacher.parameters())
     assert extra == 256 * student.config.block_out_channels[0]  # cond_proj: 256 -> the timestep features
+
+
+def test_student_edits_with_the_lcm_sampler(tiny_lcm_checkpoint):
+    """Style transfer (a shallow start over the lcm steps) and inpainting (the kept region re-imposed) work with
+    the student; the kept part of an inpainted clip's latent is the source's own."""
+    pipe = TextToAudio.from_checkpoint(str(tiny_lcm_checkpoint))
+    source = torch.sin(torch.arange(16000) / 16000 * 2 * torch.pi * 300) * 0.3
+    options = SamplingOptions(steps=4, sampler="lcm", guidance=3.0)
+    moved = pipe.style_transfer(source, "a high beep", 0.5, options)
+    assert torch.isfinite(moved.waveform).all() and moved.waveform.shape == (1, 16000)
+    kept = pipe.style_transfer(source, "a high beep", 0.0, options)
+    torch.testing.assert_close(kept.latent, pipe._encode_source(source)[0])
+    filled = pipe.inpaint(source, "a high beep", [(0.5, 1.0)], options)
+    latent, _, _ = pipe._encode_source(source)
+    torch.testing.assert_close(filled.latent[..., :8, :], latent[..., :8, :])
+    assert (filled.latent[..., 16:, :] - latent[..., 16:, :]).abs().max() > 1e-3
