@@ -149,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="number of parts (default: $WORLD_SIZE)")
     local = int(os.environ.get("LOCAL_RANK", 0))
     parser.add_argument("--device", default=f"cuda:{local}" if torch.cuda.is_available() else "cpu")
-    args = parser.parse_args(argv)
+    args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after --config
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 
     from audioldm.checkpoint import CheckpointError

@@ -143,6 +143,10 @@ def test_overrides_before_config_are_accepted(tmp_path, capsys):
                        "trainer.max_steps=9", "--print-config"]) == 0
     out = capsys.readouterr().out
     assert "batch_size: 5" in out and "max_steps: 9" in out and str(manifest) in out
+    from data import preencode  # the same for data.preencode: the misspelt key reaches the config check
+
+    assert preencode.main(["data.batch_sise=3", "--config", str(REPO / "configs" / "demo" / "ldm.yaml")]) == 2
+    assert "data.batch_sise" in capsys.readouterr().err
 
 
 # case 3: files of one stem with other extensions are all kept, with distinct ids

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, Sequence
 
 from audioldm.audio.io import AudioReadError, audio_info, not_a_file
+from audioldm.safe_output import atomic_file
 from data.manifest import ManifestEntry, write_manifest
 
 log = logging.getLogger(__name__)
@@ -418,7 +419,7 @@ def build_manifest(records: Iterable[ClipRecord], out: PathLike, options: BuildO
     report.written = write_manifest(entries, out)
     log_path = out.with_name(out.name + ".missing.txt")
     if problems:
-        with log_path.open("w", encoding="utf-8") as f:
+        with atomic_file(log_path, text=True) as f:  # temp file renamed when complete; one line on a full disk
             for clip_id, name, reason in problems:
                 f.write(f"{clip_id}\t{name}\t{reason}\n")
         report.log = log_path
