@@ -26,7 +26,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from audioldm.pipeline.jobs import MAX_CLIPS, SAMPLERS, JobResult, Jobs, RequestError, Sampling  # noqa: E402
+from audioldm.pipeline.jobs import (MAX_CLIPS, SAMPLERS, JobResult, Jobs, RequestError, Sampling,  # noqa: E402
+                                    default_sampling)
 from audioldm.pipeline.text_to_audio import TextToAudio  # noqa: E402
 
 DEMO_CHECKPOINTS = "runs/demo_ldm/version_*/checkpoints/last.ckpt"
@@ -45,14 +46,13 @@ def newest_demo_checkpoint(pattern: str = DEMO_CHECKPOINTS) -> str:
 SAMPLING = ("negative", "steps", "sampler", "guidance", "seed", "candidates", "eta")  # sampling_controls' order
 
 
-def sampling_controls() -> list[gr.components.Component]:
-    """The inputs named in ``SAMPLING``, in that order."""
-    d = Sampling()
+def sampling_controls(d: Sampling, samplers: list[str]) -> list[gr.components.Component]:
+    """The inputs named in ``SAMPLING``, in that order, starting at ``d``; ``samplers``: the checkpoint's."""
     negative = gr.Textbox(label="Negative prompt", placeholder="e.g. low quality, noisy",
                           info="its CLAP embedding replaces the empty caption's in guidance")
     with gr.Row():
         steps = gr.Slider(1, 200, d.steps, step=1, label="Steps")
-        sampler = gr.Dropdown(list(SAMPLERS), value=d.sampler, label="Sampler")
+        sampler = gr.Dropdown(samplers, value=d.sampler, label="Sampler")
     with gr.Row():
         guidance = gr.Slider(1.0, 20.0, d.guidance, step=0.5, label="Guidance", info="1 = none")
         seed = gr.Number(d.seed, precision=0, minimum=0, label="Seed", info="clip i uses seed + i")
@@ -118,16 +118,18 @@ def page_errors(run: Callable[[], list]) -> list:
 
 
 def edit_tab(title: str, tab_id: str, text_label: str, button_label: str, run: Callable, setting: str,
-             api_name: str, make_setting: Callable[[], gr.components.Component]) -> None:
+             api_name: str, make_setting: Callable[[], gr.components.Component],
+             controls: Callable[[], list[gr.components.Component]]) -> None:
     """One tab that edits an uploaded clip (style transfer, inpainting, super-resolution): source, text, the
-    mode's own ``setting`` (made by ``make_setting``), the sampling controls, and one result."""
+    mode's own ``setting`` (made by ``make_setting``), the sampling controls (made by ``controls``), and one
+    result."""
     with gr.Tab(title, id=tab_id):
         with gr.Row():
             with gr.Column():
                 source = gr.Audio(label="Source clip", type="filepath", sources=["upload"])
                 text = gr.Textbox(label=text_label)
                 value = make_setting()
-                sampling = sampling_controls()
+                sampling = controls()
                 button = gr.Button(button_label, variant="primary", elem_id=f"{tab_id}-generate")
             with gr.Column():
                 outputs = result_slots(1, tab_id)
@@ -142,6 +144,11 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
     limited to ``max_seconds``."""
     jobs = Jobs(pipe, out_dir or tempfile.mkdtemp(prefix="audioldm-app-"), max_seconds, ckpt or "CKPT")
     top = min(10.0, max_seconds)
+    start = default_sampling(pipe, ckpt)  # the checkpoint's guidance and samplers
+    samplers = [name for name in SAMPLERS if name in pipe.model.samplers]
+
+    def controls() -> list[gr.components.Component]:
+        return sampling_controls(start, samplers)
     with gr.Blocks(title="AudioLDM", analytics_enabled=False) as app:
         gr.Markdown(f"## AudioLDM\nCheckpoint `{os.path.basename(ckpt or 'CKPT')}` on `{pipe.device}`. "
                     f"Clips are 16 kHz; durations up to {max_seconds:g} s.")
@@ -153,7 +160,7 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
                     with gr.Row():
                         duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
                         clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
-                    sampling = sampling_controls()
+                    sampling = controls()
                     button = gr.Button("Generate", variant="primary", elem_id="text-generate")
                 with gr.Column():
                     outputs = result_slots(MAX_CLIPS, "text")
@@ -171,7 +178,7 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
                     with gr.Row():
                         duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
                         clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
-                    sampling = sampling_controls()
+                    sampling = controls()
                     button = gr.Button("Generate variations", variant="primary", elem_id="variation-generate")
                 with gr.Column():
                     outputs = result_slots(MAX_CLIPS, "variation")
@@ -180,12 +187,13 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
                          [source, text, weight, duration, clips, *sampling], outputs, api_name="variation")
 
         edit_tab("Style transfer", "transfer", "Target text", "Transfer", jobs.transfer, "strength", "style_transfer",
-                 lambda: gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Strength", info="0 keeps the source, 1 ignores it"))
+                 lambda: gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Strength", info="0 keeps the source, 1 ignores it"),
+                 controls)
         edit_tab("Inpainting", "inpaint", "Text for the new parts", "Inpaint", jobs.inpaint, "spans", "inpaint",
-                 lambda: gr.Textbox(label="Time spans to regenerate (s)", placeholder="e.g. 2.0-4.5, 6-7"))
+                 lambda: gr.Textbox(label="Time spans to regenerate (s)", placeholder="e.g. 2.0-4.5, 6-7"), controls)
         edit_tab("Super-resolution", "sr", "Text describing the clip", "Regenerate the high band",
                  jobs.super_resolution, "cutoff", "super_resolution",
-                 lambda: gr.Number(4000, label="Cutoff (Hz)", info="kept below, regenerated above"))
+                 lambda: gr.Number(4000, label="Cutoff (Hz)", info="kept below, regenerated above"), controls)
     app.queue(default_concurrency_limit=1)
     return app
 

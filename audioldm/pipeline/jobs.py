@@ -23,7 +23,7 @@ from audioldm.pipeline.limits import ETA, GUIDANCE, check_duration, check_number
 from audioldm.pipeline.outputs import save_clip, slug
 from audioldm.pipeline.text_to_audio import Generated, Progress, SamplingOptions, TextToAudio
 
-SAMPLERS = ("dpmsolver++", "ddim")
+SAMPLERS = ("dpmsolver++", "ddim", "lcm")  # lcm: consistency-distilled checkpoints only
 MAX_CLIPS = 4  # clips per text-to-audio or variation request
 
 
@@ -56,6 +56,28 @@ class Sampling:
         flags = ["--steps", str(int(self.steps)), "--sampler", self.sampler, "--guidance", f"{self.guidance:g}",
                  "--eta", f"{self.eta:g}", "--seed", str(int(self.seed)), "--candidates", str(int(self.candidates))]
         return flags + (["--negative", self.negative] if self.negative.strip() else [])
+
+
+def default_sampling(pipe: TextToAudio, ckpt: str | None = None) -> Sampling:
+    """Starting settings for this checkpoint: the guidance its run previewed with (``model.val_guidance`` of
+    our checkpoints: 10 for the demo), else AudioLDM's 2.5; a consistency-distilled student samples with lcm
+    in 4 steps, any other model with DPM-Solver++ 25."""
+    guidance = _saved_guidance(ckpt) or Sampling.guidance
+    if "lcm" in pipe.model.samplers:
+        return Sampling(sampler="lcm", steps=4, guidance=guidance)
+    return Sampling(guidance=guidance)
+
+
+def _saved_guidance(ckpt: str | None) -> float | None:
+    """``config.model.val_guidance`` of one of our checkpoint files (memory-mapped, not read whole), else None."""
+    if not ckpt or not os.path.isfile(ckpt):
+        return None
+    try:
+        raw = torch.load(ckpt, map_location="cpu", mmap=True, weights_only=False)
+        value = raw["config"]["model"].get("val_guidance")
+        return float(value) if value else None
+    except Exception:  # an original .ckpt or another layout: it records no guidance  # noqa: BLE001
+        return None
 
 
 @dataclass
