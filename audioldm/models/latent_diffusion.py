@@ -30,7 +30,19 @@ DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an en
 
 
 @dataclass
-class LdmConfig:
+class PreviewConfig:
+    """Validation of a generating stage: fixed prompts generated with the EMA UNet, logged as mel images and audio."""
+
+    val_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
+    val_seconds: float = 10.0
+    val_steps: int = 50
+    val_sampler: str = "ddim"
+    val_guidance: float = 2.5
+    val_seed: int = 0
+
+
+@dataclass
+class LdmConfig(PreviewConfig):
     """``model:`` section of an ldm config."""
 
     unet: UnetConfig = field(default_factory=UnetConfig)
@@ -50,13 +62,6 @@ class LdmConfig:
     min_snr_gamma: Optional[float] = None
     ema_decay: float = 0.9999
     ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
-    # validation: fixed prompts generated with the EMA UNet, logged as mel images and audio
-    val_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
-    val_seconds: float = 10.0
-    val_steps: int = 50
-    val_sampler: str = "ddim"
-    val_guidance: float = 2.5
-    val_seed: int = 0
     # evaluation metrics at each validation: the captions of the first N validation clips are
     # generated and scored against them (FD + CLAP score; 0 = off). A folder holding
     # vggish-10086976.pth makes the FD a VGGish FAD; otherwise it is computed on CLAP embeddings.

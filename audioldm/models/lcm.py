@@ -19,12 +19,12 @@ from omegaconf import MISSING
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, load_weights
 from audioldm.models.ema import EmaModel
-from audioldm.models.latent_diffusion import DEFAULT_PROMPTS, LatentDiffusion
+from audioldm.models.latent_diffusion import LatentDiffusion, PreviewConfig
 from audioldm.models.unet import UnetConfig, build_unet
 
 
 @dataclass
-class LcmConfig:
+class LcmConfig(PreviewConfig):
     """``model:`` section of an lcm config."""
 
     teacher_ckpt: str = MISSING  # a whole AudioLDM in any layout: ours, an original .ckpt, a diffusers folder
@@ -46,12 +46,8 @@ class LcmConfig:
     # ldm stage's text_condition_prob)
     text_condition_prob: float = 0.0
     compile_unet: bool = False
-    val_prompts: list[str] = field(default_factory=lambda: list(DEFAULT_PROMPTS))
-    val_seconds: float = 10.0
-    val_steps: int = 4
+    val_steps: int = 4  # the fixed prompts are previewed with the lcm sampler
     val_sampler: str = "lcm"
-    val_guidance: float = 2.5
-    val_seed: int = 0
 
 
 def student_unet(teacher: UNet2DConditionModel, teacher_config: UnetConfig,
