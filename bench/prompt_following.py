@@ -20,6 +20,8 @@ Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds
   mel > vae > vocoder the whole decoding chain (``top1_chain``)
   ldm audio g=W       the LDM sampled with the LDM CLAP's audio embedding of each real clip
   ldm text g=W        the LDM sampled with each prompt's text embedding, one seed per clip (``top1``)
+  ... > gl            with ``--ldm-griffin-lim``: those rows' mels through Griffin-Lim, not the vocoder
+                      (the LDM's own prompt following, without the vocoder's losses)
   lcm audio/text g=W  the same with a consistency-distilled student (``--student``, ``stage: lcm``), its
                       lcm sampler and ``--student-steps`` (``top1_student``, ``fd_clap_student``)
 
@@ -192,6 +194,12 @@ def run(args) -> dict:
     student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
     vae = load_vae(args.vae, mel)[0].to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = load_vocoder(args.vocoder, mel)[0].to(device) if args.vocoder else (pipe.model.vocoder if pipe else None)
+    tag = ""
+    if args.ldm_griffin_lim:  # the generated mels through Griffin-Lim: the LDM without the vocoder's losses
+        tag = " > gl"
+        for generator in (pipe, student):  # after the chain rows' vocoder is taken
+            if generator is not None:
+                generator.model.vocoder = GriffinLimVocoder(mel).to(device)
 
     clips = real_clips(args.manifest, prompts, samples)
     waves_all = torch.stack([c["wave"] for c in clips]).to(device)
@@ -237,10 +245,10 @@ def run(args) -> dict:
                                       batch_size=args.batch_size)
             if "audio" in args.ldm_rows:
                 condition = model.model.embed_audio(waves)
-                add(f"{name} audio g={g:g}", lambda m=model, c=condition, o=options: (
+                add(f"{name} audio g={g:g}{tag}", lambda m=model, c=condition, o=options: (
                     m.from_embeddings(c, args.seconds, o, seeds=seeds).waveform, own))
             if "text" in args.ldm_rows and text_row:
-                add(f"{name} text g={g:g}", lambda m=model, o=options: (
+                add(f"{name} text g={g:g}{tag}", lambda m=model, o=options: (
                     m.text_to_audio(texts, args.seconds, o, seeds=text_seeds).waveform, texts))
     if args.generated:
         add(f"ldm text ({Path(args.generated).name})", lambda: generated_clips(args.generated, prompts, samples))
@@ -276,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--student", help="a consistency-distilled student (stage lcm) for the lcm rows")
+    parser.add_argument("--ldm-griffin-lim", action="store_true",
+                        help="decode the LDM (and student) rows' mels with Griffin-Lim instead of their vocoder")
     parser.add_argument("--student-steps", type=int, default=4, help="lcm sampler steps of the student")
     parser.add_argument("--ldm-rows", nargs="+", default=["audio", "text"], choices=["audio", "text"])
     parser.add_argument("--save", help="write each row's clips under this folder")

@@ -78,9 +78,9 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     # a consistency-distilled student beside the teacher: its own rows and headline keys
     assert prompt_following.main(["--ldm", "none", *common, "--student", str(tiny_lcm_checkpoint), "--guidance", "4",
                                   "--student-steps", "2", "--vae", str(clap.parent / "vae.ckpt"),
-                                  "--out", str(out)]) == 0
+                                  "--ldm-griffin-lim", "--out", str(out)]) == 0
     student = json.loads(out.read_text())
-    assert [r["row"] for r in student["rows"]][-2:] == ["lcm audio g=4", "lcm text g=4"]
+    assert [r["row"] for r in student["rows"]][-2:] == ["lcm audio g=4 > gl", "lcm text g=4 > gl"]
     assert student["top1_student"] == student["rows"][-1]["top1"] and student["top1"] is None
     assert "the lcm student (2 steps)" in capsys.readouterr().out
     assert prompt_following.main(["--ldm", "none", *common, "--prompts", str(tmp_path / "m.jsonl")]) == 2
