@@ -168,3 +168,17 @@ def test_paper_backbones_on_folders(official_weights_dir, tiny_ldm_checkpoint, t
                           "--out", str(tmp_path / "many_eval")]) == 0
     scored = json.loads((tmp_path / "many_eval" / "metrics.json").read_text())
     assert scored["IS"] >= 1.0 and scored["IS_std"] >= 0 and scored["pairs"] == 0 and "KL_softmax" not in scored
+
+
+def test_distilled_student_generates_and_scores(tiny_lcm_checkpoint, tmp_path):
+    """evaluate.py --ckpt takes a consistency-distilled student (--sampler lcm, 4 steps by default), and its own
+    CLAP is the backbone, as for an ldm checkpoint."""
+    ref = tone_folder(tmp_path / "ref", ["k0", "k1"])
+    manifest = write_manifest_lines(tmp_path / "test.jsonl", [
+        {"id": f"k{i}", "path": str(ref / f"k{i}.wav"), "captions": [f"a tone number {i}"], "split": "test"}
+        for i in range(2)])
+    out = tmp_path / "eval"
+    assert evaluate.main(["--ckpt", str(tiny_lcm_checkpoint), "--manifest", str(manifest), "--backbone", "clap",
+                          "--out", str(out), "--sampler", "lcm", "--guidance", "4", "--duration", "0.64"]) == 0
+    assert {p.name for p in (out / "generated").glob("*.wav")} == {"k0.wav", "k1.wav"}
+    assert json.loads((out / "metrics.json").read_text())["pairs"] == 2
