@@ -18,6 +18,7 @@ c_skip(t) = 0.25 / ((10 t)^2 + 0.25), c_out(t) = 10 t / sqrt((10 t)^2 + 0.25): d
 """
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Callable
 
 import torch
@@ -48,21 +49,31 @@ def solver_grid(steps: int, train_steps: int = 1000) -> torch.Tensor:
     return torch.arange(1, steps + 1) * k - 1
 
 
+@lru_cache(maxsize=1)
+def _lcm_scheduler():
+    """One LCMScheduler for the scalings (built once: they are needed four times per training step)."""
+    return make_scheduler("lcm")
+
+
 def boundary_scalings(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(c_skip, c_out) [B] at integer timesteps t [B], as ``LCMScheduler`` computes them."""
-    return make_scheduler("lcm").get_scalings_for_boundary_condition_discrete(t.float())
+    return _lcm_scheduler().get_scalings_for_boundary_condition_discrete(t.float())
 
 
 def _bc(v: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return v.reshape(-1, *([1] * (like.ndim - 1))).to(like.dtype)
 
 
+def predicted_x0(x: torch.Tensor, eps: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+    """x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t), with a_t broadcastable to x [B, ...]."""
+    return (x - (1 - a).sqrt() * eps) / a.sqrt()
+
+
 def consistency_function(x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
                          alphas_cumprod: torch.Tensor) -> torch.Tensor:
-    """f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat, x0_hat = (x_t - sqrt(1 - a_t) eps) / sqrt(a_t); [B, ...]."""
-    a = _bc(alphas_cumprod[t], x)
+    """f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat(x_t, eps); [B, ...]."""
     skip, out = boundary_scalings(t)
-    x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+    x0 = predicted_x0(x, eps, _bc(alphas_cumprod[t], x))
     return _bc(skip.to(x.device), x) * x + _bc(out.to(x.device), x) * x0
 
 
@@ -92,7 +103,7 @@ def consistency_loss(student: GuidedDenoiser, target: GuidedDenoiser, teacher: D
         eps_c, eps_u = both.chunk(2)
         w = _bc(guidance.to(device), x0)
         eps_w = eps_u + w * (eps_c - eps_u)
-        x0_c, x0_u = ((x_s - (1 - a_s).sqrt() * e) / a_s.sqrt() for e in (eps_c, eps_u))
+        x0_c, x0_u = predicted_x0(x_s, eps_c, a_s), predicted_x0(x_s, eps_u, a_s)
         x0_w = x0_u + w * (x0_c - x0_u)
         x_t = a_t.sqrt() * x0_w + (1 - a_t).sqrt() * eps_w  # the teacher's DDIM step s -> t
         wanted = consistency_function(x_t, t, target(x_t, t, condition, guidance).float(), alphas_cumprod)

@@ -16,6 +16,8 @@ from typing import Optional
 import torch
 from diffusers import UNet2DConditionModel
 
+from audioldm.diffusion.consistency import guidance_embedding
+
 
 @dataclass
 class UnetConfig:
@@ -77,7 +79,5 @@ def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Ten
                          "this consistency-distilled UNet needs the guidance scale (sample it with sampler 'lcm')")
     embedding = None
     if dim is not None:
-        from audioldm.diffusion.consistency import guidance_embedding
-
         embedding = guidance_embedding(guidance.expand(latent.shape[0]), dim).to(latent.device, latent.dtype)
     return unet(latent, t, encoder_hidden_states=None, class_labels=condition, timestep_cond=embedding).sample
