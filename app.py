@@ -63,6 +63,14 @@ def sampling_controls(d: Sampling, samplers: list[str]) -> list[gr.components.Co
     return [negative, steps, sampler, guidance, seed, candidates, eta]
 
 
+def length_controls(max_seconds: float) -> tuple[gr.Slider, gr.Slider]:
+    """(duration, number of clips) sliders in one row: the text and variation tabs' lengths."""
+    with gr.Row():
+        duration = gr.Slider(0.5, max_seconds, min(5.0, max_seconds), step=0.1, label="Duration (s)")
+        clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
+    return duration, clips
+
+
 def result_slots(n: int, tab: str) -> list[gr.components.Component]:
     """n (audio player, mel image) pairs, then the wav downloads and the settings."""
     slots = []
@@ -143,7 +151,6 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
     temporary folder); ``ckpt`` names the checkpoint in the reproducing commands; durations and sources are
     limited to ``max_seconds``."""
     jobs = Jobs(pipe, out_dir or tempfile.mkdtemp(prefix="audioldm-app-"), max_seconds, ckpt or "CKPT")
-    top = min(10.0, max_seconds)
     start = default_sampling(pipe, ckpt)  # the checkpoint's guidance and samplers
     samplers = [name for name in SAMPLERS if name in pipe.model.samplers]
 
@@ -157,9 +164,7 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
             with gr.Row():
                 with gr.Column():
                     prompt = gr.Textbox(label="Prompt", placeholder="e.g. a dog barks in the rain", elem_id="prompt")
-                    with gr.Row():
-                        duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
-                        clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
+                    duration, clips = length_controls(max_seconds)
                     sampling = controls()
                     button = gr.Button("Generate", variant="primary", elem_id="text-generate")
                 with gr.Column():
@@ -175,9 +180,7 @@ def build_app(pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = 
                     text = gr.Textbox(label="Text to mix in (optional)")
                     weight = gr.Slider(0.0, 1.0, 0.5, step=0.05, label="Audio weight",
                                        info="condition = normalise(w * audio + (1 - w) * text); w = 1 without text")
-                    with gr.Row():
-                        duration = gr.Slider(0.5, max_seconds, min(5.0, top), step=0.1, label="Duration (s)")
-                        clips = gr.Slider(1, MAX_CLIPS, 1, step=1, label="Number of clips")
+                    duration, clips = length_controls(max_seconds)
                     sampling = controls()
                     button = gr.Button("Generate variations", variant="primary", elem_id="variation-generate")
                 with gr.Column():
