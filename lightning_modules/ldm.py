@@ -1,13 +1,14 @@
-"""Latent diffusion stage: epsilon-prediction MSE on VAE latents, conditioned on the CLAP *audio*
+"""Latent diffusion stage: epsilon- (or v-) prediction MSE on VAE latents, conditioned on the CLAP *audio*
 embedding of the same clip (captions are not needed to train), or, per sample with probability
 ``text_condition_prob``, on the CLAP *text* embedding of one of its captions (the one the dataset
 drew; clips without captions always use audio), as the official training code mixes them.
 
 x_0 = VAE posterior sample x ``scale_factor``; t ~ U{0..999}; x_t = sqrt(a_t) x_0 + sqrt(1 - a_t) e;
-loss = ||e - UNet(x_t, t, c)||^2, where c is replaced by the null condition (CLAP's embedding of
+loss = ||e - UNet(x_t, t, c)||^2 (or ||v - UNet(x_t, t, c)||^2 with ``unet.prediction_type: v_prediction``,
+v = sqrt(a_t) e - sqrt(1 - a_t) x_0), where c is replaced by the null condition (CLAP's embedding of
 the empty caption) with probability ``condition_drop_prob`` so that classifier-free guidance
 works at sampling time; with ``min_snr_gamma`` each sample's MSE is weighted by
-min(SNR_t, gamma) / SNR_t (Min-SNR-gamma; validation reports the plain MSE). The batch holds
+min(SNR_t, gamma) / SNR_t (Min-SNR-gamma; validation reports the plain epsilon MSE). The batch holds
 either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors (``posterior`` + ``clap_audio``, from
 ``python -m data.preencode``): both give the same loss for the same clips and noise.
 
@@ -23,7 +24,7 @@ import torch.nn.functional as F
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from omegaconf import DictConfig, OmegaConf
 
-from audioldm.diffusion.schedule import make_scheduler
+from audioldm.diffusion.schedule import make_scheduler, v_target
 from audioldm.models.frozen_stages import fingerprint
 from audioldm.models.latent_diffusion import LatentDiffusion, build_latent_diffusion, latent_diffusion_from_stages
 from audioldm.pipeline.outputs import slug
@@ -114,8 +115,9 @@ class LdmModule(StageModule):
     def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
                        drop_prob: float | None = None, generator: torch.Generator | None = None,
                        weighted: bool = True) -> torch.Tensor:
-        """MSE between the noise and the UNet's prediction at random t, with condition dropout; with
-        ``min_snr_gamma`` (and ``weighted``) each sample's MSE is weighted by min(SNR_t, gamma) / SNR_t."""
+        """MSE between the UNet's output and its target (the noise, or v for a v-prediction UNet) at random t,
+        with condition dropout; with ``min_snr_gamma`` each sample's MSE is weighted (``min_snr_weight``).
+        ``weighted=False``: the plain epsilon MSE (validation), the same measure for every recipe."""
         b, device = x0.shape[0], x0.device
         p = self.condition_drop_prob if drop_prob is None else drop_prob
         drop = torch.rand(b, device=device, generator=generator) < p
@@ -123,17 +125,22 @@ class LdmModule(StageModule):
         t = torch.randint(0, self.alphas_cumprod.shape[0], (b,), device=device, generator=generator)
         noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
         noisy = self.add_noise(x0, noise, t)
-        eps = self.model.denoiser(use_ema, compile=self.compile_unet and not use_ema)(noisy, t, condition)
-        if self.min_snr_gamma is None or not weighted:
-            return F.mse_loss(eps.float(), noise.float())
-        per_sample = (eps.float() - noise.float()).pow(2).flatten(1).mean(1)
+        compile = self.compile_unet and not use_ema
+        if not weighted:  # the epsilon MSE, whatever the UNet outputs (comparable across recipes)
+            return F.mse_loss(self.model.denoiser(use_ema, compile)(noisy, t, condition).float(), noise.float())
+        out = self.model.network(use_ema, compile)(noisy, t, condition)
+        target = noise if self.model.prediction_type == "epsilon" else v_target(x0, noise, t)
+        if self.min_snr_gamma is None:
+            return F.mse_loss(out.float(), target.float())
+        per_sample = (out.float() - target.float()).pow(2).flatten(1).mean(1)
         return (per_sample * self.min_snr_weight(t)).mean()
 
     def min_snr_weight(self, t: torch.Tensor) -> torch.Tensor:
-        """min(SNR_t, gamma) / SNR_t [B] for timesteps t [B], SNR_t = a_t / (1 - a_t)."""
+        """min(SNR_t, gamma) / SNR_t [B] for timesteps t [B], SNR_t = a_t / (1 - a_t); for a v-prediction
+        UNet min(SNR_t, gamma) / (SNR_t + 1) (the same weight on the implied x_0 error)."""
         a = self.alphas_cumprod.float()[t]
         snr = a / (1 - a)
-        return snr.clamp(max=self.min_snr_gamma) / snr
+        return snr.clamp(max=self.min_snr_gamma) / (snr if self.model.prediction_type == "epsilon" else snr + 1)
 
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """q(x_t | x_0): sqrt(a_t) x_0 + sqrt(1 - a_t) e, as diffusers' ``add_noise`` computes it."""

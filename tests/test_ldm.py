@@ -186,7 +186,7 @@ def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
 
     x0, condition = torch.randn(6, 8, 4, 16), torch.randn(6, 512)
     eps = torch.randn(6, 8, 4, 16)
-    module.model.denoiser = lambda use_ema, compile=False: (lambda x, t, c: eps)
+    module.model.network = module.model.denoiser = lambda use_ema, compile=False: (lambda x, t, c: eps)
     torch.manual_seed(5)
     weighted = module.diffusion_loss(x0, condition)
     torch.manual_seed(5)

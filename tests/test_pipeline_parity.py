@@ -8,6 +8,8 @@ sampling loop, guidance, latent scaling, decoding, vocoding and per-sample seedi
 diffusers' reference pipeline implements it, so a difference in our samples is the weights' doing."""
 from __future__ import annotations
 
+import copy
+
 from pathlib import Path
 
 import pytest
@@ -87,3 +89,25 @@ def test_waveforms_match_diffusers_audioldm_pipeline(model: LatentDiffusion, sam
     peak = theirs.abs().max()
     assert peak > 0
     torch.testing.assert_close(ours.waveform / peak, theirs / peak, rtol=0, atol=1e-5)
+
+
+@torch.no_grad()
+def test_v_prediction_matches_diffusers_pipeline_told_v(model: LatentDiffusion) -> None:
+    """The same weights read as a v-prediction UNet: our samplers get the epsilon predict_noise derives, diffusers'
+    pipeline the raw v and a scheduler told v_prediction; the latents agree."""
+    v_model = copy.deepcopy(model)
+    v_model.unet.register_to_config(prediction_type="v_prediction")
+    if v_model.unet_ema is not None:
+        v_model.unet_ema.module.register_to_config(prediction_type="v_prediction")
+    options = SamplingOptions(steps=STEPS, sampler="dpmsolver++", guidance=GUIDANCE, seed=SEED)
+    ours = TextToAudio(v_model).text_to_audio(PROMPTS, SECONDS, options)
+    assert (ours.log_mel - TextToAudio(model).text_to_audio(PROMPTS, SECONDS, options).log_mel).abs().max() > 1e-3
+    pipe = diffusers_pipeline(v_model, "dpmsolver++")
+    pipe.scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config, prediction_type="v_prediction")
+    latents: list[torch.Tensor] = []
+    condition = v_model.embed_text(PROMPTS)
+    pipe(audio_length_in_s=SECONDS, num_inference_steps=STEPS, guidance_scale=GUIDANCE,
+         generator=[torch.Generator().manual_seed(SEED + i) for i in range(len(PROMPTS))],
+         prompt_embeds=condition, negative_prompt_embeds=v_model.null_condition.expand_as(condition),
+         output_type="pt", callback=lambda step, t, latent: latents.append(latent))
+    torch.testing.assert_close(ours.log_mel, pipe.decode_latents(latents[-1]), rtol=0, atol=1e-4)

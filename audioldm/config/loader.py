@@ -85,7 +85,7 @@ RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": 
 
 # keys whose values must be one of a few names
 CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift"),
-           "model.loss": ("huber", "l2")}
+           "model.loss": ("huber", "l2"), "model.unet.prediction_type": ("epsilon", "v_prediction")}
 # pairs of keys whose first value may not exceed the second
 ORDERED = [("model.guidance_min", "model.guidance_max")]
 

@@ -26,6 +26,7 @@ from audioldm.config.loader import load_config_dict
 from audioldm.convert.keymap import expected_state, map_keys
 from audioldm.convert.layouts import Source, read_folder_weights, read_json, read_source
 from audioldm.convert.stages import as_source, load_stage_network
+from audioldm.diffusion.schedule import PREDICTION_TYPES
 from audioldm.models.ema import EmaModel
 from audioldm.models.frozen_stages import build_frozen
 from audioldm.models.latent_diffusion import LatentDiffusion
@@ -64,13 +65,20 @@ def unet_config_from_diffusers(folder: Path) -> UnetConfig:
              if k in c and (list(c[k]) if isinstance(c[k], (list, tuple)) else c[k]) != v]
     if wrong or any(ch % channels[0] for ch in channels):
         raise CheckpointError(f"{folder}: not a UNet in AudioLDM's form ({'; '.join(wrong) or f'channels {channels}'})")
+    prediction = c.get("prediction_type", "epsilon")  # our exports record it on the UNet and the scheduler
+    scheduler = folder.parent / "scheduler" / "scheduler_config.json"
+    if scheduler.is_file():
+        prediction = read_json(scheduler).get("prediction_type", prediction)
+    if prediction not in PREDICTION_TYPES:
+        raise CheckpointError(f"{scheduler}: prediction_type {prediction!r} is not supported "
+                              f"(one of {', '.join(PREDICTION_TYPES)})")
     heads = c.get("num_attention_heads") or c.get("attention_head_dim") or 8
     heads = [heads] * levels if isinstance(heads, int) else list(heads)
     return UnetConfig(model_channels=channels[0], channel_mult=[ch // channels[0] for ch in channels],
                       layers_per_block=c.get("layers_per_block", 2), latent_channels=c.get("in_channels", 8),
                       condition_dim=c["projection_class_embeddings_input_dim"], attention_heads=heads,
                       resnet_time_scale_shift=c.get("resnet_time_scale_shift", "default"),
-                      guidance_embed_dim=c.get("time_cond_proj_dim"))
+                      guidance_embed_dim=c.get("time_cond_proj_dim"), prediction_type=prediction)
 
 
 def _read_unet(src: Source, head_channels: int | None) -> tuple[UnetConfig, dict, dict | None]:

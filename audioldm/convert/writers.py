@@ -103,6 +103,13 @@ def with_text_length(tokenizer, max_length: int):
     return tokenizer
 
 
+def diffusers_scheduler(prediction_type: str):
+    """DDIM on AudioLDM's schedule, told what the UNet outputs (our own samplers always take epsilon, which
+    ``predict_noise`` derives; diffusers' pipeline passes the UNet's raw output to the scheduler)."""
+    scheduler = make_scheduler("ddim")
+    return type(scheduler).from_config(scheduler.config, prediction_type=prediction_type)
+
+
 def save_diffusers(model: LatentDiffusion, folder: str | os.PathLike) -> None:
     """The diffusers AudioLDM folder (``AudioLDMPipeline.save_pretrained``): unet/, vae/ (scaling_factor
     = our ``scale_factor``), vocoder/, text_encoder/ (ClapTextModelWithProjection), tokenizer/, scheduler/."""
@@ -124,7 +131,8 @@ def save_diffusers(model: LatentDiffusion, folder: str | os.PathLike) -> None:
     pipe = AudioLDMPipeline(vae=model.vae, text_encoder=text_encoder.eval(),
                             tokenizer=with_text_length(load_hf_tokenizer(tokenizer_path),
                                                        model.clap.config.max_text_length),
-                            unet=model.unet, scheduler=make_scheduler("ddim"), vocoder=model.vocoder.generator)
+                            unet=model.unet, scheduler=diffusers_scheduler(model.prediction_type),
+                            vocoder=model.vocoder.generator)
     tmp = Path(f"{folder}.tmp")
     pipe.save_pretrained(str(tmp))
     if Path(folder).exists():

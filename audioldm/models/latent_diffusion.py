@@ -24,7 +24,7 @@ from audioldm.diffusion.guidance import Denoiser
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.ema import EmaModel
 from audioldm.models.frozen_stages import build_frozen
-from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+from audioldm.models.unet import UnetConfig, build_unet, network_output, predict_noise, prediction_type
 
 DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles"]
 
@@ -116,13 +116,26 @@ class LatentDiffusion(nn.Module):
         """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet; ``compile``:
         through ``torch.compile`` (the first calls of each new shape compile, later ones are faster).
         ``guidance``: the scale told to a guidance-embedded (consistency-distilled) UNet."""
-        net = self.unet_ema.module if use_ema and self.unet_ema is not None else self.unet
-        if compile:
-            net = self._compiled(net)
+        net = self._net(use_ema, compile)
         if guidance is None:
             return lambda x, t, c: predict_noise(net, x, t, c)
         w = torch.tensor([float(guidance)], device=self.scale_factor.device)
         return lambda x, t, c: predict_noise(net, x, t, c, w)
+
+    def network(self, use_ema: bool = True, compile: bool = False) -> Denoiser:
+        """The UNet's own output (x_t [B, C, T', F'], t [B], condition [B, D]) -> epsilon or v, as
+        ``prediction_type`` says: what training compares with its target."""
+        net = self._net(use_ema, compile)
+        return lambda x, t, c: network_output(net, x, t, c)
+
+    @property
+    def prediction_type(self) -> str:
+        """"epsilon" (AudioLDM) or "v_prediction": what the UNet outputs (``denoiser`` always gives epsilon)."""
+        return prediction_type(self.unet)
+
+    def _net(self, use_ema: bool, compile: bool) -> nn.Module:
+        net = self.unet_ema.module if use_ema and self.unet_ema is not None else self.unet
+        return self._compiled(net) if compile else net
 
     def _compiled(self, net: nn.Module) -> nn.Module:
         """One compiled wrapper per UNet, kept (outside the module tree) so that it compiles once."""

@@ -17,6 +17,7 @@ import torch
 from diffusers import UNet2DConditionModel
 
 from audioldm.diffusion.consistency import guidance_embedding
+from audioldm.diffusion.schedule import PREDICTION_TYPES, epsilon_from_v
 
 
 @dataclass
@@ -39,11 +40,18 @@ class UnetConfig:
     # consistency-distilled students (stage lcm): the size of the guidance-scale embedding added to the
     # timestep embedding (diffusers' time_cond_proj_dim); None: a plain AudioLDM UNet
     guidance_embed_dim: Optional[int] = None
+    # what the network outputs: "epsilon" (AudioLDM, official weights) or "v_prediction" (v = sqrt(a_t) e -
+    # sqrt(1 - a_t) x_0, Salimans & Ho 2022: the x_0 it implies stays bounded at the noisiest steps, where an
+    # epsilon error is multiplied by sqrt((1 - a_t) / a_t), up to 84 on AudioLDM's schedule). predict_noise
+    # turns either into epsilon, so samplers, guidance and distillation see one parameterisation.
+    prediction_type: str = "epsilon"
 
 
 def build_unet(config: UnetConfig) -> UNet2DConditionModel:
     """AudioLDM-S with the defaults (185.0M parameters); AudioLDM-L with 256 / 64 (739.1M)."""
     channels = tuple(config.model_channels * m for m in config.channel_mult)
+    if config.prediction_type not in PREDICTION_TYPES:
+        raise ValueError(f"prediction_type={config.prediction_type!r} must be one of {', '.join(PREDICTION_TYPES)}")
     if not config.attention_heads and any(c % config.head_channels for c in channels):
         raise ValueError(f"every level's channels {channels} must be divisible by head_channels={config.head_channels}")
     levels = len(channels)
@@ -63,6 +71,7 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
     )
     if config.guidance_embed_dim is not None:  # a student starts as its teacher: the embedding adds nothing yet
         torch.nn.init.zeros_(unet.time_embedding.cond_proj.weight)
+    unet.register_to_config(prediction_type=config.prediction_type)  # read by predict_noise (and saved with it)
     if config.condition_init_std is not None:
         torch.nn.init.normal_(unet.class_embedding.weight, std=config.condition_init_std)
         torch.nn.init.zeros_(unet.class_embedding.bias)
@@ -72,7 +81,22 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
 def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
                   condition: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
     """epsilon prediction: latent [B, 8, T', F'], timesteps [B], condition [B, 512] -> [B, 8, T', F'];
-    a guidance-embedded UNet (``guidance_embed_dim``) also takes the guidance scale W [B]."""
+    a guidance-embedded UNet (``guidance_embed_dim``) also takes the guidance scale W [B]. A v-prediction
+    UNet's output is turned into epsilon = sqrt(a_t) v + sqrt(1 - a_t) x_t."""
+    out = network_output(unet, latent, t, condition, guidance)
+    if prediction_type(unet) == "epsilon":
+        return out
+    return epsilon_from_v(out, latent, t)
+
+
+def prediction_type(unet: UNet2DConditionModel) -> str:
+    """"epsilon" or "v_prediction" (UNets built before the option, and converted official ones: epsilon)."""
+    return getattr(unet.config, "prediction_type", "epsilon")
+
+
+def network_output(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
+                   condition: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+    """The UNet's own output [B, 8, T', F'] (epsilon or v, as its ``prediction_type`` says)."""
     dim = unet.config.time_cond_proj_dim
     if (dim is None) != (guidance is None):
         raise ValueError("a guidance scale is given to a UNet without a guidance embedding" if dim is None else
