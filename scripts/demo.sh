@@ -12,9 +12,9 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 PY=.venv/bin/python
-# classifier-free guidance of the demo clips: 10, not AudioLDM's 2.5; top-1 rose from 1 to 10 in every demo LDM
-# measured (BENCHMARKS.md, "Prompt following")
-GUIDANCE=${GUIDANCE:-10}
+# classifier-free guidance of the demo clips: AudioLDM's 2.5; the v-prediction demo LDM's top-1 peaks at 2-3 and
+# falls at 5 and 10 (BENCHMARKS.md, "Prompt following")
+GUIDANCE=${GUIDANCE:-2.5}
 STEPS=${STEPS:-25}         # DPM-Solver++ steps
 $PY -m data.demo.build --out demo_data
 newest() { ls -d "runs/$1"/version_* | sort -V | tail -n 1; }

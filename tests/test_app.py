@@ -104,15 +104,24 @@ def test_no_checkpoint_says_how_to_make_one(tmp_path, capsys):
 
 
 def test_defaults_come_from_the_checkpoint(tiny_ldm_checkpoint, tiny_lcm_checkpoint, tmp_path):
-    """The app starts at the guidance the run previewed with (the demo's 10, not a fixed 2.5), and a distilled
+    """The app starts at the guidance the run previewed with (here 7, not a fixed 2.5), and a distilled
     student at lcm, 4 steps; an unknown file keeps AudioLDM's 2.5."""
+    import torch
+
     from audioldm.pipeline.jobs import default_sampling
     from audioldm.pipeline.text_to_audio import TextToAudio
 
-    plain = default_sampling(TextToAudio.from_checkpoint(str(tiny_ldm_checkpoint)), str(tiny_ldm_checkpoint))
-    assert (plain.sampler, plain.steps, plain.guidance) == ("dpmsolver++", 25, 10.0)
-    student = default_sampling(TextToAudio.from_checkpoint(str(tiny_lcm_checkpoint)), str(tiny_lcm_checkpoint))
-    assert (student.sampler, student.steps, student.guidance) == ("lcm", 4, 10.0)
+    def previewed_at(ckpt, name: str) -> str:  # the checkpoint of a run whose config previewed at guidance 7
+        raw = torch.load(ckpt, map_location="cpu", weights_only=False)
+        raw["config"]["model"]["val_guidance"] = 7.0
+        torch.save(raw, tmp_path / name)
+        return str(tmp_path / name)
+
+    ldm, lcm = previewed_at(tiny_ldm_checkpoint, "ldm.ckpt"), previewed_at(tiny_lcm_checkpoint, "lcm.ckpt")
+    plain = default_sampling(TextToAudio.from_checkpoint(ldm), ldm)
+    assert (plain.sampler, plain.steps, plain.guidance) == ("dpmsolver++", 25, 7.0)
+    student = default_sampling(TextToAudio.from_checkpoint(lcm), lcm)
+    assert (student.sampler, student.steps, student.guidance) == ("lcm", 4, 7.0)
     (tmp_path / "x.ckpt").write_bytes(b"not a checkpoint")
     pipe = TextToAudio.from_checkpoint(str(tiny_ldm_checkpoint))
     assert default_sampling(pipe, str(tmp_path / "x.ckpt")).guidance == 2.5

@@ -60,7 +60,7 @@ class Sampling:
 
 def default_sampling(pipe: TextToAudio, ckpt: str | None = None) -> Sampling:
     """Starting settings for this checkpoint: the guidance its run previewed with (``model.val_guidance`` of
-    our checkpoints: 10 for the demo), else AudioLDM's 2.5; a consistency-distilled student samples with lcm
+    our checkpoints), else AudioLDM's 2.5; a consistency-distilled student samples with lcm
     in 4 steps, any other model with DPM-Solver++ 25."""
     guidance = _saved_guidance(ckpt) or Sampling.guidance
     if "lcm" in pipe.model.samplers:
