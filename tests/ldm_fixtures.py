@@ -54,13 +54,14 @@ def ldm_overrides(ckpts: dict[str, Path], manifest: Path | str = "unused.jsonl",
             "model.val_seconds=0.64", "model.val_prompts=[a low tone,a high beep]", *extra]
 
 
-def write_ldm_checkpoint(folder: Path, seed: int = 0, clap_extra: tuple[str, ...] = ()) -> Path:
+def write_ldm_checkpoint(folder: Path, seed: int = 0, clap_extra: tuple[str, ...] = (),
+                         extra: tuple[str, ...] = ()) -> Path:
     """An untrained tiny LDM checkpoint (with its frozen stages) as train.py writes it; ``clap_extra``:
-    overrides of the CLAP's config (e.g. ``model.tokenizer_path=...``)."""
+    overrides of the CLAP's config (e.g. ``model.tokenizer_path=...``), ``extra``: of the LDM's."""
     from lightning_modules.ldm import LdmModule
 
     ckpts = stage_checkpoints(folder, clap_extra)
-    config = load_config(REPO / "configs" / "demo" / "ldm.yaml", ldm_overrides(ckpts))
+    config = load_config(REPO / "configs" / "demo" / "ldm.yaml", ldm_overrides(ckpts, "unused.jsonl", "runs", *extra))
     torch.manual_seed(seed)
     module = LdmModule(config)
     checkpoint = {"state_dict": module.state_dict()}

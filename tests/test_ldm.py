@@ -96,7 +96,9 @@ def test_condition_dropout_uses_the_null_condition(tiny_ckpts):
     torch.testing.assert_close(null, module.model.embed_text([""])[0])
     x0, condition = torch.randn(64, 8, 4, 16), torch.randn(64, 512)
     seen = []
-    module.model.denoiser = lambda use_ema, compile=False: (lambda x, t, c: seen.append(c) or torch.zeros_like(x))
+    # both the training path (the UNet's own output: v for the demo recipe) and validation's (epsilon)
+    module.model.network = module.model.denoiser = (
+        lambda use_ema, compile=False: (lambda x, t, c: seen.append(c) or torch.zeros_like(x)))
     module.diffusion_loss(x0, condition, drop_prob=0.5)
     dropped = (seen[0] == null).all(dim=1)
     assert 16 < int(dropped.sum()) < 48 and (seen[0][~dropped] == condition[~dropped]).all()
@@ -175,8 +177,10 @@ def test_preencode_in_parts_covers_every_clip_once(tiny_ckpts, short_clips, tmp_
 
 
 def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
-    """min(SNR_t, gamma) / SNR_t from the schedule, and the loss is the weighted mean of per-sample MSEs."""
-    module = LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts, "unused.jsonl", "runs", "model.min_snr_gamma=5.0")))
+    """Epsilon prediction (AudioLDM's): min(SNR_t, gamma) / SNR_t from the schedule, and the loss is the weighted
+    mean of per-sample MSEs (v-prediction's weights: tests/test_v_prediction.py)."""
+    module = LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts, "unused.jsonl", "runs", "model.min_snr_gamma=5.0",
+                                                       "model.unet.prediction_type=epsilon")))
     a = module.alphas_cumprod
     t = torch.tensor([0, 100, 500, 999])
     snr = a[t] / (1 - a[t])

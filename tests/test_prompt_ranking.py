@@ -85,3 +85,32 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     assert "the lcm student (2 steps)" in capsys.readouterr().out
     assert prompt_following.main(["--ldm", "none", *common, "--prompts", str(tmp_path / "m.jsonl")]) == 2
     assert "no clip is captioned" in capsys.readouterr().err
+
+
+def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, tmp_path, capsys):
+    """bench/latent_statistics.py end to end: real and sampled latent rows, the x_0 rows and the JSON."""
+    from bench import latent_statistics
+
+    prompts = ["a low tone", "a high beep"]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    rows = []
+    for i in range(4):
+        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
+        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": [prompts[i % 2]]}))
+    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "s.json"
+    assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "m.jsonl"),
+                                   "--prompts", str(tmp_path / "prompts.txt"), "--clips-per-prompt", "2",
+                                   "--seconds", "0.64", "--steps", "2", "--guidance", "1", "4", "--device", "cpu",
+                                   "--out", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert [r["row"] for r in result["rows"]] == ["real", "sampled g=1", "sampled g=4"]
+    assert all(len(r["std"]) == 8 and r["abs_max"] > 0 for r in result["rows"])
+    assert set(result["std_ratio"]) == {"sampled g=1", "sampled g=4"} and result["prediction_type"] == "v_prediction"
+    assert [r["t"] for r in result["x0"]] == [999, 900, 800, 600, 200]
+    # an untrained UNet's x_0 at t = 999 is far worse than predicting the mean: what the check is for
+    assert result["x0"][0]["x0_mse"] > result["x0"][0]["mean_mse"]
+    assert "latent_statistics.py" in result["command"]
+    assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "none.jsonl"),
+                                   "--out", str(out)]) == 2
+    assert "none.jsonl" in capsys.readouterr().err
