@@ -7,8 +7,9 @@ Stages may implement ``preview(batch) -> dict[str, Tensor]`` for the media callb
 """
 from __future__ import annotations
 
+import math
 import random
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 
@@ -42,15 +43,19 @@ class StageModule(pl.LightningModule):
         """``config.model`` as its dataclass instance."""
         return OmegaConf.to_object(self.config.model)
 
+    # optimiser steps per scheduler step: 2 for stages that step two optimisers per batch (VAE, vocoder)
+    optimizers_per_batch = 1
+
     def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float | None = None,
                        betas: tuple[float, float] | None = None) -> dict[str, Any]:
-        """AdamW with linear warm-up over ``optim.warmup_steps``, stepped every batch."""
+        """AdamW with linear warm-up over ``optim.warmup_steps``, then ``optim.decay`` (constant, or cosine to
+        ``min_lr_ratio`` at ``trainer.max_steps``), stepped every batch."""
         o = self.config.optim
         optimizer = torch.optim.AdamW(params, lr=lr or o.lr, betas=betas or tuple(o.betas),
                                       weight_decay=o.weight_decay)
-        warmup = max(0, o.warmup_steps)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: min(1.0, (step + 1) / warmup) if warmup else 1.0)
+        factor = lr_factor(max(0, o.warmup_steps), o.decay, o.min_lr_ratio,
+                           self.config.trainer.max_steps // self.optimizers_per_batch)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
 
     def clip_manual(self, optimizer: torch.optim.Optimizer) -> None:
@@ -149,3 +154,17 @@ def restore_rng_states(states: dict[str, Any]) -> None:
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def lr_factor(warmup: int, decay: str, min_ratio: float, total: int) -> Callable[[int], float]:
+    """The learning-rate multiplier at scheduler step ``step``: linear warm-up over ``warmup`` steps, then 1
+    (``constant``) or a cosine from 1 at the warm-up's end to ``min_ratio`` at step ``total``."""
+    def factor(step: int) -> float:
+        if warmup and step < warmup:
+            return (step + 1) / warmup
+        if decay == "constant":
+            return 1.0
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor

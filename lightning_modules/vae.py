@@ -28,6 +28,7 @@ class VaeModule(StageModule):
     """batch["log_mel"]: [B, 1, T, F] -> latent [B, 8, T/4, F/4] -> reconstruction [B, 1, T, F]."""
 
     stage = "vae"
+    optimizers_per_batch = 2  # autoencoder and discriminator: trainer.max_steps counts both
 
     def __init__(self, config: DictConfig):
         super().__init__(config)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig
 
 from audioldm.audio.mel import MelFrontEnd
 from audioldm.losses.gan import feature_matching_loss, lsgan_d_loss, lsgan_g_loss
+from audioldm.losses.spectrum import amplitude_loss, centred_stft, phase_losses
 from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from audioldm.models.vocoder import build_vocoder
@@ -31,7 +32,7 @@ class VocoderModule(StageModule):
         super().__init__(config)
         m, mel = self.model_config, self.mel_config
         self.automatic_optimization = False
-        self.vocoder = build_vocoder(m, mel.n_mels, mel.sample_rate, mel.hop_length)
+        self.vocoder = build_vocoder(m, mel)
         self.mpd = MultiPeriodDiscriminator(tuple(m.mpd_periods), m.disc_width)
         self.msd = MultiScaleDiscriminator(m.disc_width)
         self.front_end = MelFrontEnd(mel)
@@ -53,7 +54,11 @@ class VocoderModule(StageModule):
             for scheduler in self.lr_schedulers():    # (so a checkpoint from an epoch's last batch
                 scheduler.step()                      # resumes without missing or repeating it)
         real, log_mel = batch["waveform"], batch["log_mel"]
-        fake = self(log_mel)
+        spectrum_losses = m.amplitude_weight > 0 or m.phase_weight > 0
+        if spectrum_losses:  # the iSTFT generator's own spectrum, before any phase projection
+            fake, (log_magnitude, phase) = self.vocoder.synthesize(log_mel)
+        else:
+            fake = self(log_mel)
         gan_on = self.global_step // 2 >= m.disc_start  # batches done (2 optimiser steps each)
 
         opt_d.zero_grad(set_to_none=True)
@@ -69,10 +74,15 @@ class VocoderModule(StageModule):
 
         mel_l1 = (self.front_end(fake) - log_mel).abs().mean()
         g_loss = m.mel_weight * mel_l1
-        convergence = magnitude = zero
+        convergence = magnitude = amplitude = ip = gd = iaf = zero
         if m.stft_weight > 0:
             convergence, magnitude = self.stft_loss(fake, real)
             g_loss = g_loss + m.stft_weight * (convergence + magnitude)
+        if spectrum_losses:
+            target = centred_stft(real.float(), self.vocoder.n_fft, self.vocoder.hop, log_magnitude.shape[-1])
+            amplitude = amplitude_loss(log_magnitude, target, self.mel_config.log_floor)
+            ip, gd, iaf = phase_losses(phase, target.angle())
+            g_loss = g_loss + m.amplitude_weight * amplitude + m.phase_weight * (ip + gd + iaf)
         if gan_on:
             real_logits, real_feats = self._discriminate(real)
             fake_logits, fake_feats = self._discriminate(fake)
@@ -91,6 +101,9 @@ class VocoderModule(StageModule):
                 "lr/generator": opt_g.param_groups[0]["lr"], "lr/discriminator": opt_d.param_groups[0]["lr"]}
         if m.stft_weight > 0:
             logs.update({"train/stft_convergence": convergence.detach(), "train/stft_magnitude": magnitude.detach()})
+        if spectrum_losses:
+            logs.update({"train/amplitude": amplitude.detach(), "train/phase_ip": ip.detach(),
+                         "train/phase_gd": gd.detach(), "train/phase_iaf": iaf.detach()})
         self.log_dict(logs, batch_size=n)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up (if needed), build the demo dataset from Debian packages (once), train the four stages on
-# it on the CPU (mel VAE, HiFi-GAN vocoder, CLAP, then the LDM on latents pre-encoded by the first
-# three), distil the LDM into a 4-step consistency student (stage lcm), generate clips for the demo prompts
+# it on the CPU (mel VAE, vocoder (the mel-anchored iSTFT generator, configs/demo/vocoder.yaml), CLAP, then
+# the LDM on latents pre-encoded by the first three), distil the LDM into a 4-step consistency student (stage lcm), generate clips for the demo prompts
 # with both, score the LDM's with evaluate.py, and measure with
 # bench/prompt_following.py how well each link of the chain keeps the prompt (real clips, the VAE and
 # vocoder on real mels, the LDM). Extra arguments are passed to every train.py call (e.g.
@@ -25,12 +25,12 @@ timed() {  # timed LABEL COMMAND...: run, and note the wall time for the summary
   "$@"
   summary+="demo: $label in $((SECONDS - start)) s"$'\n'
 }
-for config in vae hifigan clap; do
+for config in vae vocoder clap; do
   timed "$config trained" $PY train.py --config "configs/demo/$config.yaml" "$@"
 done
 stages=(model.vae_ckpt="$(newest demo_vae)/checkpoints/last.ckpt"
         model.clap_ckpt="$(newest demo_clap)/checkpoints/last.ckpt"
-        model.vocoder_ckpt="$(newest demo_hifigan)/checkpoints/last.ckpt")
+        model.vocoder_ckpt="$(newest demo_vocoder)/checkpoints/last.ckpt")
 rm -rf demo_data/latents  # made by this run's VAE and CLAP
 timed "latents pre-encoded" $PY -m data.preencode --config configs/demo/ldm.yaml "${stages[@]}" --max-segments 4
 timed "ldm trained" $PY train.py --config configs/demo/ldm.yaml "${stages[@]}" "$@"
@@ -59,7 +59,7 @@ grep '^headline:' demo_outputs/prompt_following.md | sed 's/^headline:/demo: pro
 echo "demo: the chain table is in demo_outputs/prompt_following.md (bench/prompt_following.py; chance is 12.5%)"
 echo "demo: generated wavs and mel images are in demo_outputs/ (generated.jsonl lists them with their prompts)"
 echo "demo: the lcm student's clips (4 UNet calls each, guidance built in) are in demo_outputs_lcm/"
-echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_hifigan, demo_clap, demo_ldm, demo_lcm)"
+echo "demo: checkpoints and TensorBoard logs are under runs/ (demo_vae, demo_vocoder, demo_clap, demo_ldm, demo_lcm)"
 echo "demo: view them with  .venv/bin/tensorboard --logdir runs"
 echo "demo: generate more with  $PY generate.py --ckpt $ldm --text \"a tom drum is hit\" --duration 2.56 --out my_clips"
 echo "demo: or in 4 steps with  $PY generate.py --ckpt $lcm --sampler lcm --guidance $GUIDANCE --text \"a tom drum is hit\" --duration 2.56 --out my_clips"

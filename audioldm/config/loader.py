@@ -69,7 +69,8 @@ INF = float("inf")
 RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0),
           "model.min_snr_gamma": (1e-3, float("inf")), "model.guidance_min": (1.0, INF),
           "model.guidance_max": (1.0, INF), "model.solver_steps": (1, 1000), "model.huber_c": (0.0, INF, "()"),
-          "model.ema_decay": (0.0, 1.0), "model.guidance_embed_dim": (2, INF),
+          "model.ema_decay": (0.0, 1.0), "model.guidance_embed_dim": (2, INF), "model.istft_phase_iters": (0, INF),
+          "model.amplitude_weight": (0.0, INF), "model.phase_weight": (0.0, INF), "optim.min_lr_ratio": (0.0, 1.0),
           "data.batch_size": (1, INF), "data.val_batch_size": (1, INF), "data.num_workers": (0, INF),
           "data.val_fraction": (0.0, 1.0, "[)"), "data.segment_seconds": (0.0, INF, "()"),
           "data.val_segment_seconds": (0.0, INF, "()"), "data.shuffle_buffer": (1, INF),
@@ -85,9 +86,13 @@ RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": 
 
 # keys whose values must be one of a few names
 CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift"),
-           "model.loss": ("huber", "l2"), "model.unet.prediction_type": ("epsilon", "v_prediction")}
+           "model.loss": ("huber", "l2"), "model.unet.prediction_type": ("epsilon", "v_prediction"),
+           "optim.decay": ("constant", "cosine")}
 # pairs of keys whose first value may not exceed the second
 ORDERED = [("model.guidance_min", "model.guidance_max")]
+# keys that only mean something when another key has a given value (checked when set to a true or non-zero value)
+ONLY_WITH = {key: ("model.generator", "istft") for key in (
+    "model.istft_mel_anchor", "model.istft_phase_iters", "model.amplitude_weight", "model.phase_weight")}
 
 
 def _check_ranges(config: DictConfig, where: str) -> None:
@@ -108,6 +113,16 @@ def _check_ranges(config: DictConfig, where: str) -> None:
         a, b = (OmegaConf.select(config, k, default=None) for k in (first, second))
         if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
             raise ConfigError(f"{where}: {first}={a} is above {second}={b}")
+    if config.stage == "vocoder" and config.optim.decay != "constant":
+        raise ConfigError(f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
+                          f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)")
+    if OmegaConf.select(config, "optim.decay", default=None) == "cosine" and config.trainer.max_steps <= 0:
+        raise ConfigError(f"{where}: optim.decay=cosine needs trainer.max_steps (the step its cosine ends at), "
+                          f"got {config.trainer.max_steps}")
+    for key, (other, needed) in ONLY_WITH.items():
+        value, actual = OmegaConf.select(config, key, default=None), OmegaConf.select(config, other, default=None)
+        if value and actual != needed:
+            raise ConfigError(f"{where}: {key}={value} needs {other}={needed} (it is {actual})")
 
 
 def config_to_dict(config: DictConfig) -> dict:

@@ -44,6 +44,10 @@ class OptimConfig:
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
     weight_decay: float = 0.0
     warmup_steps: int = 0
+    # after the warm-up: "constant", or "cosine" from lr down to lr x min_lr_ratio at the run's last step (needs
+    # trainer.max_steps; short runs end on averaged rather than noisy weights)
+    decay: str = "constant"
+    min_lr_ratio: float = 0.0
 
 
 @dataclass

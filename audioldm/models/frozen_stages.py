@@ -39,7 +39,7 @@ def build_frozen(stage: str, stage_config: dict[str, Any] | None, mel: MelConfig
     if stage == "clap":
         return ClapEmbedder(model, audio.sample_rate)
     if stage == "vocoder":
-        return build_vocoder(model, audio.n_mels, audio.sample_rate, audio.hop_length)
+        return build_vocoder(model, audio)
     raise ValueError(f"no frozen network for stage {stage!r}")
 
 

@@ -8,6 +8,15 @@ log-mel [B, 1, T, F] -> Conv1d(F, C, 7) -> LayerNorm -> ``layers`` x ConvNeXt(C)
 far cheaper than HiFi-GAN's sample-rate convolutions and converges in minutes on a CPU; it is a
 config choice (``model.generator: istft``), HiFi-GAN stays the default and the layout of official weights.
 
+Two options keep it close to the mel it is given (both off = Vocos):
+- ``mel_anchor`` (``model.istft_mel_anchor``; needs ``n_fft`` = the mel's): the network predicts a log-gain
+  on the mel's pseudo-inverse magnitude (the magnitude Griffin-Lim starts from) instead of the whole log
+  magnitude. Its head starts at zero, so an untrained network already outputs the mel's energy in every
+  bin, and quiet bins stay quiet instead of carrying the noise floor free-running vocoders learn first.
+- ``phase_iters`` (``model.istft_phase_iters``): that many fast Griffin-Lim projections (Perraudin et al.
+  2013, momentum 0.99) start from the predicted phase and keep the predicted magnitude, inside the network
+  (differentiable, so training sees them): they make the spectrum one a waveform can have.
+
 Alignment: our mel frame t covers samples centred on t * hop + hop / 2 (``center=False`` with
 (n_fft - hop) / 2 reflect padding); ``torch.istft(center=True)`` centres frame t on t * hop, so the
 output is delayed by hop / 2 samples to line up with the input audio.
@@ -37,35 +46,94 @@ class ConvNeXtBlock1d(nn.Module):
 
 
 class IstftVocoder(nn.Module):
-    """log-mel [B, 1, T, n_mels] -> waveform [B, T * hop]."""
+    """log-mel [B, 1, T, n_mels] -> waveform [B, T * hop].
 
-    def __init__(self, n_mels: int = 64, hop: int = 160, n_fft: int = 640, channels: int = 256, layers: int = 8):
+    ``mel_basis`` [n_mels, n_fft / 2 + 1]: the mel filterbank the log-mels were made with; given, the
+    magnitude is anchored to its pseudo-inverse (see the module docstring). ``phase_iters``: Griffin-Lim
+    projections after the network.
+    """
+
+    def __init__(self, n_mels: int = 64, hop: int = 160, n_fft: int = 640, channels: int = 256, layers: int = 8,
+                 mel_basis: torch.Tensor | None = None, phase_iters: int = 0, momentum: float = 0.99,
+                 log_floor: float = 1e-5):
         super().__init__()
         if n_fft % 2 or n_fft < hop:
             raise ValueError(f"model.istft_n_fft={n_fft} must be even and at least the hop ({hop})")
-        self.hop, self.n_fft = hop, n_fft
+        if mel_basis is not None and tuple(mel_basis.shape) != (n_mels, n_fft // 2 + 1):
+            raise ValueError(f"model.istft_mel_anchor needs model.istft_n_fft equal to the mel's n_fft: the mel "
+                             f"filterbank has {mel_basis.shape[1]} frequency bins, istft_n_fft={n_fft} has "
+                             f"{n_fft // 2 + 1}")
+        if phase_iters < 0:
+            raise ValueError(f"model.istft_phase_iters={phase_iters} must be >= 0")
+        self.hop, self.n_fft, self.phase_iters, self.momentum = hop, n_fft, phase_iters, momentum
+        self.log_floor = log_floor
         self.embed = nn.Conv1d(n_mels, channels, 7, padding=3)
         self.norm_in = nn.LayerNorm(channels, eps=1e-6)
         self.blocks = nn.ModuleList(ConvNeXtBlock1d(channels) for _ in range(layers))
         self.norm_out = nn.LayerNorm(channels, eps=1e-6)
         self.head = nn.Linear(channels, n_fft + 2)
         self.register_buffer("window", torch.hann_window(n_fft), persistent=False)
+        self.anchored = mel_basis is not None
+        if self.anchored:
+            # the pseudo-inverse of the filterbank (not saved: rebuilt from the mel settings)
+            self.register_buffer("inverse_basis", torch.linalg.pinv(mel_basis), persistent=False)
+            with torch.no_grad():  # the log-gain half of the head starts at zero: output = the mel's magnitude
+                self.head.weight[: n_fft // 2 + 1].zero_()
+                self.head.bias[: n_fft // 2 + 1].zero_()
 
-    def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
-        """log-mel [B, 1, T, F] -> complex STFT [B, n_fft / 2 + 1, T]."""
+    def anchor(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """log-mel [B, 1, T, F] -> log of the pseudo-inverse magnitude [B, n_fft / 2 + 1, T], floored as the mel."""
+        mel = log_mel.squeeze(1).transpose(1, 2).float().exp()  # [B, F, T]
+        return (self.inverse_basis @ mel).clamp(min=self.log_floor).log()
+
+    def predict(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """log-mel [B, 1, T, F] -> (log magnitude, phase in radians), each [B, n_fft / 2 + 1, T]: the
+        network's spectrum before any phase projection (what the spectrum losses compare)."""
         x = self.embed(log_mel.squeeze(1).transpose(1, 2))  # [B, C, T]
         x = self.norm_in(x.transpose(1, 2)).transpose(1, 2)
         for block in self.blocks:
             x = block(x)
         out = self.head(self.norm_out(x.transpose(1, 2))).transpose(1, 2)  # [B, n_fft + 2, T]
         log_magnitude, phase = out.float().chunk(2, dim=1)
-        magnitude = log_magnitude.clamp(max=10.0).exp()  # as Vocos: bounded, so early steps cannot overflow
-        return torch.polar(magnitude, phase)
+        if self.anchored:
+            log_magnitude = log_magnitude + self.anchor(log_mel)
+        return log_magnitude.clamp(max=10.0), phase  # as Vocos: bounded, so early steps cannot overflow
+
+    def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
+        """log-mel [B, 1, T, F] -> complex STFT [B, n_fft / 2 + 1, T] (before any phase projection)."""
+        log_magnitude, phase = self.predict(log_mel)
+        return torch.polar(log_magnitude.exp(), phase)
+
+    def istft(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Complex STFT [B, n_fft / 2 + 1, T] -> waveform [B, length] (centred frames, Hann window)."""
+        return torch.istft(spec, self.n_fft, self.hop, self.n_fft, self.window, center=True, length=length)
+
+    def project_phase(self, spec: torch.Tensor, length: int) -> torch.Tensor:
+        """Fast Griffin-Lim from ``spec``'s phase, keeping its magnitude: ``phase_iters`` times
+        waveform -> STFT -> keep the phase (with momentum), as torchaudio's ``griffinlim`` but from a given start."""
+        magnitude = spec.abs()
+        angles = spec / (magnitude + 1e-8)
+        previous = torch.zeros_like(spec)
+        for _ in range(self.phase_iters):
+            wave = self.istft(magnitude * angles, length)
+            rebuilt = torch.stft(wave, self.n_fft, self.hop, self.n_fft, self.window, center=True,
+                                 pad_mode="reflect", return_complex=True)
+            angles = rebuilt - (self.momentum / (1 + self.momentum)) * previous
+            angles = angles / (angles.abs() + 1e-8)
+            previous = rebuilt
+        return magnitude * angles
+
+    def synthesize(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """log-mel [B, 1, T, F] -> (waveform [B, T * hop], ``predict``'s (log magnitude, phase))."""
+        frames = log_mel.shape[2]
+        shift = self.hop // 2  # frame t of our mel is centred on t * hop + hop / 2
+        # T frames centred on 0, hop, ...: a waveform this long has exactly T STFT frames again (the projection)
+        length = frames * self.hop - shift
+        log_magnitude, phase = self.predict(log_mel)
+        spec = torch.polar(log_magnitude.exp(), phase)
+        if self.phase_iters:
+            spec = self.project_phase(spec, length)
+        return F.pad(self.istft(spec, length), (shift, 0)), (log_magnitude, phase)
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
-        frames = log_mel.shape[2]
-        spec = self.spectrum(log_mel)
-        length = frames * self.hop
-        wave = torch.istft(spec, self.n_fft, self.hop, self.n_fft, self.window, center=True, length=length)
-        shift = self.hop // 2  # frame t of our mel is centred on t * hop + hop / 2
-        return F.pad(wave, (shift, 0))[:, :length]
+        return self.synthesize(log_mel)[0]

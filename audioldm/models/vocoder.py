@@ -30,6 +30,10 @@ class VocoderConfig:
     istft_n_fft: int = 640
     istft_channels: int = 256
     istft_layers: int = 8
+    # istft only: predict a log-gain on the mel's pseudo-inverse magnitude (needs istft_n_fft = the mel's n_fft),
+    # and run this many differentiable fast Griffin-Lim projections from the predicted phase
+    istft_mel_anchor: bool = False
+    istft_phase_iters: int = 0
     upsample_rates: list[int] = field(default_factory=lambda: [5, 4, 2, 2, 2])
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 4, 4])
     upsample_initial_channel: int = 1024
@@ -45,6 +49,11 @@ class VocoderConfig:
     stft_weight: float = 0.0
     stft_resolutions: list[list[int]] = field(
         default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])
+    # istft only: losses on the predicted spectrum against the real clip's STFT at the generator's frames
+    # (audioldm/losses/spectrum.py, APNet): log-amplitude L1, and the anti-wrapped instantaneous phase, group
+    # delay and instantaneous frequency losses (summed); 0 = off
+    amplitude_weight: float = 0.0
+    phase_weight: float = 0.0
     disc_start: int = 0  # batches trained on the reconstruction losses alone before the discriminators join
     betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
     lr_decay: float = 0.999  # ExponentialLR gamma, applied once per epoch
@@ -64,14 +73,19 @@ def build_generator(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 
     ))
 
 
-def build_vocoder(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 16000, hop: int = 160) -> nn.Module:
-    """The generator ``config.generator`` names: log-mel [B, 1, T, n_mels] -> waveform [B, T * hop]."""
+def build_vocoder(config: VocoderConfig, mel: MelConfig | None = None) -> nn.Module:
+    """The generator ``config.generator`` names: log-mel [B, 1, T, n_mels] -> waveform [B, T * hop], for the
+    log-mels of ``mel`` (default AudioLDM's settings)."""
+    mel = mel or MelConfig()
     if config.generator == "hifigan":
-        return HifiGanVocoder(build_generator(config, n_mels, sample_rate))
+        return HifiGanVocoder(build_generator(config, mel.n_mels, mel.sample_rate))
     if config.generator == "istft":
         from audioldm.models.istft_vocoder import IstftVocoder
 
-        return IstftVocoder(n_mels, hop, config.istft_n_fft, config.istft_channels, config.istft_layers)
+        basis = MelFrontEnd(mel).mel_basis if config.istft_mel_anchor else None
+        return IstftVocoder(mel.n_mels, mel.hop_length, config.istft_n_fft, config.istft_channels,
+                            config.istft_layers, mel_basis=basis, phase_iters=config.istft_phase_iters,
+                            log_floor=mel.log_floor)
     raise ValueError(f"model.generator={config.generator!r} is unknown (one of {', '.join(GENERATORS)})")
 
 
