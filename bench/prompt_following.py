@@ -33,7 +33,7 @@ wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_
 
     python bench/prompt_following.py                                     # the demo's checkpoints
     python bench/prompt_following.py --guidance 1 2.5 5 10 --ldm-rows text
-    python bench/prompt_following.py --ldm none --vocoder runs/demo_hifigan/version_3/checkpoints/last.ckpt
+    python bench/prompt_following.py --ldm none --vocoder runs/demo_vocoder/version_3/checkpoints/last.ckpt
 """
 from __future__ import annotations
 
