@@ -7,6 +7,8 @@ Rows, for the real clips of ``bench/prompt_following.py`` (``--clips-per-prompt`
   pinv + random phase      the mel's pseudo-inverse magnitude, a uniformly random phase in every bin
   pinv + zero phase        the same magnitude, phase 0 (every frame an impulse: a 100 Hz buzz)
   pinv + griffin-lim N     fast Griffin-Lim (momentum 0.99, from phase 0) for each N of ``--griffin-lim``
+  pinv + integrated phase  the same magnitude with the phase its own instantaneous frequency implies, summed over
+                           time (audioldm/audio/phase_prior.py), then ``--griffin-lim`` projections from that phase
   pinv + true phase        the magnitude with the real clip's own phase (what a perfect phase predictor gives)
   true magnitude + random  the real STFT magnitude (not from the mel) with a random phase
 Each row: top-1, CLAP score, FD(CLAP) against the class-weighted real clips, and the mel L1 of the result
@@ -33,6 +35,7 @@ NAME = "mel_inversion"
 @torch.no_grad()
 def run(args) -> dict:
     from audioldm.convert.stages import load_clap
+    from audioldm.audio.phase_prior import fast_griffin_lim, integrated_phase
     from audioldm.losses.spectrum import centred_stft
     from bench.prompt_following import Judge, mean_cov, newest, per_prompt_subset, real_clips, split_floor
 
@@ -70,6 +73,15 @@ def run(args) -> dict:
               ("pinv + zero phase", lambda: inverse(torch.polar(magnitude, torch.zeros_like(magnitude))))]
     makers += [(f"pinv + griffin-lim {n}", lambda n=n: front_end.griffin_lim(log_mel, n_iter=n))
                for n in args.griffin_lim]
+    prior = integrated_phase(magnitude.clamp(min=1e-5).log(), mel.hop_length, mel.n_fft)
+
+    def from_prior(n: int) -> torch.Tensor:
+        spec = fast_griffin_lim(torch.polar(magnitude, prior), n, mel.n_fft, mel.hop_length, window,
+                                frames * mel.hop_length - shift)
+        return inverse(spec)
+
+    makers += [("pinv + integrated phase", lambda: from_prior(0))]
+    makers += [(f"pinv + integrated phase + griffin-lim {n}", lambda n=n: from_prior(n)) for n in args.griffin_lim]
     makers += [("pinv + true phase", lambda: inverse(torch.polar(magnitude, true.angle()))),
                ("true magnitude + random", lambda: inverse(torch.polar(true.abs(), random_phase())))]
     rows = []

@@ -270,6 +270,28 @@ def test_mel_anchored_istft_config_errors():
         load_config(DEMO, ["data.train_manifest=x", "model.istft_phase_iters=-1"])
 
 
+def test_phase_prior_starts_at_the_anchors_implied_phase_and_needs_the_anchor():
+    """With ``model.istft_phase_prior`` the untrained generator's phase is the anchor magnitude's integrated
+    instantaneous frequency (both halves of the head start at zero); without the anchor it is refused."""
+    from audioldm.audio.phase_prior import integrated_phase
+    from audioldm.config import ConfigError
+    from audioldm.models.istft_vocoder import IstftVocoder
+    from audioldm.models.vocoder import build_vocoder
+
+    config = load_config(DEMO, ["data.train_manifest=x", *ANCHORED, "model.istft_phase_prior=true"])
+    vocoder = build_vocoder(VocoderConfig(**config.model), MelConfig())
+    log_mel = torch.randn(2, 1, 20, 64, generator=torch.Generator().manual_seed(0)) - 4
+    log_magnitude, phase = vocoder.predict(log_mel)
+    anchor = vocoder.anchor(log_mel)
+    torch.testing.assert_close(log_magnitude, anchor.clamp(max=10.0))
+    torch.testing.assert_close(phase, integrated_phase(anchor, 160, 1024))
+    assert float(phase.detach().diff(dim=-1).abs().mean()) > 0.1  # the phase advances from frame to frame
+    with pytest.raises(ValueError, match="istft_phase_prior needs model.istft_mel_anchor"):
+        IstftVocoder(64, 160, n_fft=1024, phase_prior=True)
+    with pytest.raises(ConfigError, match="model.istft_phase_prior"):
+        load_config(DEMO, ["data.train_manifest=x", "model.istft_phase_prior=true"])  # HiFi-GAN
+
+
 def test_mel_anchored_istft_learns_a_fixed_batch_and_reloads(tmp_path):
     """Mel L1 + multi-resolution STFT through 4 projections lower the mel L1 of a tone mixture; the
     checkpoint reloads (the anchor's pseudo-inverse is rebuilt from the mel settings, not stored)."""

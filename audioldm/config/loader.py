@@ -92,7 +92,7 @@ CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scal
 ORDERED = [("model.guidance_min", "model.guidance_max")]
 # keys that only mean something when another key has a given value (checked when set to a true or non-zero value)
 ONLY_WITH = {key: ("model.generator", "istft") for key in (
-    "model.istft_mel_anchor", "model.istft_phase_iters", "model.amplitude_weight", "model.phase_weight")}
+    "model.istft_mel_anchor", "model.istft_phase_iters", "model.istft_phase_prior", "model.amplitude_weight", "model.phase_weight")}
 
 
 def _check_ranges(config: DictConfig, where: str) -> None:

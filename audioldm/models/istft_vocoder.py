@@ -16,6 +16,10 @@ Two options keep it close to the mel it is given (both off = Vocos):
 - ``phase_iters`` (``model.istft_phase_iters``): that many fast Griffin-Lim projections (Perraudin et al.
   2013, momentum 0.99) start from the predicted phase and keep the predicted magnitude, inside the network
   (differentiable, so training sees them): they make the spectrum one a waveform can have.
+- ``phase_prior`` (``model.istft_phase_prior``; needs ``mel_anchor``): the predicted phase is a correction to the
+  phase the anchor magnitude implies (its instantaneous frequency summed over time, audioldm/audio/phase_prior.py),
+  with the phase half of the head at zero. A network at the frame rate sees the same input at every frame of a
+  steady sound, so alone it cannot make a phase that advances from frame to frame; the prior does.
 
 Alignment: our mel frame t covers samples centred on t * hop + hop / 2 (``center=False`` with
 (n_fft - hop) / 2 reflect padding); ``torch.istft(center=True)`` centres frame t on t * hop, so the
@@ -26,6 +30,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from audioldm.audio.phase_prior import fast_griffin_lim, integrated_phase
 
 
 class ConvNeXtBlock1d(nn.Module):
@@ -55,7 +61,7 @@ class IstftVocoder(nn.Module):
 
     def __init__(self, n_mels: int = 64, hop: int = 160, n_fft: int = 640, channels: int = 256, layers: int = 8,
                  mel_basis: torch.Tensor | None = None, phase_iters: int = 0, momentum: float = 0.99,
-                 log_floor: float = 1e-5):
+                 log_floor: float = 1e-5, phase_prior: bool = False):
         super().__init__()
         if n_fft % 2 or n_fft < hop:
             raise ValueError(f"model.istft_n_fft={n_fft} must be even and at least the hop ({hop})")
@@ -63,6 +69,9 @@ class IstftVocoder(nn.Module):
             raise ValueError(f"model.istft_mel_anchor needs model.istft_n_fft equal to the mel's n_fft: the mel "
                              f"filterbank has {mel_basis.shape[1]} frequency bins, istft_n_fft={n_fft} has "
                              f"{n_fft // 2 + 1}")
+        if phase_prior and mel_basis is None:
+            raise ValueError("model.istft_phase_prior needs model.istft_mel_anchor: the prior is the phase of the "
+                             "anchor magnitude")
         if phase_iters < 0:
             raise ValueError(f"model.istft_phase_iters={phase_iters} must be >= 0")
         self.hop, self.n_fft, self.phase_iters, self.momentum = hop, n_fft, phase_iters, momentum
@@ -80,6 +89,11 @@ class IstftVocoder(nn.Module):
             with torch.no_grad():  # the log-gain half of the head starts at zero: output = the mel's magnitude
                 self.head.weight[: n_fft // 2 + 1].zero_()
                 self.head.bias[: n_fft // 2 + 1].zero_()
+        self.phase_prior = phase_prior
+        if phase_prior:
+            with torch.no_grad():  # the phase half starts at zero too: output phase = the prior
+                self.head.weight[n_fft // 2 + 1:].zero_()
+                self.head.bias[n_fft // 2 + 1:].zero_()
 
     def anchor(self, log_mel: torch.Tensor) -> torch.Tensor:
         """log-mel [B, 1, T, F] -> log of the pseudo-inverse magnitude [B, n_fft / 2 + 1, T], floored as the mel."""
@@ -96,7 +110,10 @@ class IstftVocoder(nn.Module):
         out = self.head(self.norm_out(x.transpose(1, 2))).transpose(1, 2)  # [B, n_fft + 2, T]
         log_magnitude, phase = out.float().chunk(2, dim=1)
         if self.anchored:
-            log_magnitude = log_magnitude + self.anchor(log_mel)
+            anchor = self.anchor(log_mel)
+            log_magnitude = log_magnitude + anchor
+            if self.phase_prior:
+                phase = phase + integrated_phase(anchor, self.hop, self.n_fft)
         return log_magnitude.clamp(max=10.0), phase  # as Vocos: bounded, so early steps cannot overflow
 
     def spectrum(self, log_mel: torch.Tensor) -> torch.Tensor:
@@ -111,17 +128,7 @@ class IstftVocoder(nn.Module):
     def project_phase(self, spec: torch.Tensor, length: int) -> torch.Tensor:
         """Fast Griffin-Lim from ``spec``'s phase, keeping its magnitude: ``phase_iters`` times
         waveform -> STFT -> keep the phase (with momentum), as torchaudio's ``griffinlim`` but from a given start."""
-        magnitude = spec.abs()
-        angles = spec / (magnitude + 1e-8)
-        previous = torch.zeros_like(spec)
-        for _ in range(self.phase_iters):
-            wave = self.istft(magnitude * angles, length)
-            rebuilt = torch.stft(wave, self.n_fft, self.hop, self.n_fft, self.window, center=True,
-                                 pad_mode="reflect", return_complex=True)
-            angles = rebuilt - (self.momentum / (1 + self.momentum)) * previous
-            angles = angles / (angles.abs() + 1e-8)
-            previous = rebuilt
-        return magnitude * angles
+        return fast_griffin_lim(spec, self.phase_iters, self.n_fft, self.hop, self.window, length, self.momentum)
 
     def synthesize(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """log-mel [B, 1, T, F] -> (waveform [B, T * hop], ``predict``'s (log magnitude, phase))."""
