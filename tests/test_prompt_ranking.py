@@ -135,11 +135,14 @@ def test_mel_inversion_benchmark_on_a_tiny_clap(tiny_ldm_checkpoint, tmp_path, c
     result = json.loads(out.read_text())
     by_name = {r["row"]: r for r in result["rows"]}
     assert list(by_name) == ["real", "pinv + random phase", "pinv + zero phase", "pinv + griffin-lim 4",
+                             "pinv + integrated phase", "pinv + integrated phase + griffin-lim 4",
                              "pinv + true phase", "true magnitude + random"]
     assert all(r["clips"] == 4 for r in result["rows"]) and by_name["real"]["mel_l1"] < 1e-4
-    # the real phase with the mel's magnitude is nearly consistent; a random phase is not
+    # the real phase with the mel's magnitude is nearly consistent; a random phase is not; the phase a steady
+    # tone's magnitude implies (its instantaneous frequency summed over time) is far closer to consistent
     assert by_name["pinv + true phase"]["mel_l1"] < by_name["pinv + griffin-lim 4"]["mel_l1"] < \
         by_name["pinv + random phase"]["mel_l1"]
+    assert by_name["pinv + integrated phase"]["mel_l1"] < 0.7 * by_name["pinv + random phase"]["mel_l1"]
     assert "mel_inversion.py" in result["command"]
     assert mel_inversion.main(["--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--manifest",
                                str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
