@@ -30,6 +30,8 @@ The VAE and vocoder are the LDM checkpoint's own (``--ldm``, default the newest 
 only. ``--generated DIR`` scores the clips generate.py wrote there (its generated.jsonl gives each
 clip's prompt) as the ``ldm text`` row instead of sampling them again (the demo scores its own clips). ``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
 wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_ranking read).
+``--vocoder-projections N`` decodes every row with an iSTFT vocoder's N Griffin-Lim projections (its
+``model.istft_inference_phase_iters``) instead of the checkpoint's.
 
     python bench/prompt_following.py                                     # the demo's checkpoints
     python bench/prompt_following.py --guidance 1 2.5 5 10 --ldm-rows text
@@ -194,6 +196,10 @@ def run(args) -> dict:
     student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
     vae = load_vae(args.vae, mel)[0].to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = load_vocoder(args.vocoder, mel)[0].to(device) if args.vocoder else (pipe.model.vocoder if pipe else None)
+    if args.vocoder_projections is not None:  # an iSTFT vocoder's Griffin-Lim count when generating (eval mode)
+        for network in {id(v): v for v in (vocoder, pipe and pipe.model.vocoder, student and student.model.vocoder)
+                        if hasattr(v, "inference_phase_iters")}.values():
+            network.inference_phase_iters = args.vocoder_projections
     tag = ""
     if args.ldm_griffin_lim:  # the generated mels through Griffin-Lim: the LDM without the vocoder's losses
         tag = " > gl"
@@ -286,6 +292,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--student", help="a consistency-distilled student (stage lcm) for the lcm rows")
     parser.add_argument("--ldm-griffin-lim", action="store_true",
                         help="decode the LDM (and student) rows' mels with Griffin-Lim instead of their vocoder")
+    parser.add_argument("--vocoder-projections", type=int, default=None,
+                        help="iSTFT vocoders (every row's): Griffin-Lim projections when generating "
+                             "(model.istft_inference_phase_iters; default: the checkpoint's)")
     parser.add_argument("--student-steps", type=int, default=4, help="lcm sampler steps of the student")
     parser.add_argument("--ldm-rows", nargs="+", default=["audio", "text"], choices=["audio", "text"])
     parser.add_argument("--save", help="write each row's clips under this folder")

@@ -11,6 +11,20 @@ from tests.conftest import write_tone
 from evaluation import prompt_ranking
 
 
+def tone_clips(tmp_path, count: int, extra_caption: str | None = None) -> list[str]:
+    """Two prompts in tmp_path/prompts.txt and ``count`` tones (low and high in turn) under tmp_path/real, listed
+    in tmp_path/m.jsonl with their prompt (after ``extra_caption``, if given) as caption; returns the prompts."""
+    prompts = ["a low tone", "a high beep"]
+    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
+    rows = []
+    for i in range(count):
+        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
+        captions = [extra_caption, prompts[i % 2]] if extra_caption else [prompts[i % 2]]
+        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": captions}))
+    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    return prompts
+
+
 def test_ranks_on_a_hand_computed_case():
     text = torch.eye(3)  # prompts 0, 1, 2 along the axes
     audio = torch.tensor([[0.9, 0.1, 0.0],   # own prompt 0: first
@@ -44,13 +58,7 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     """bench/prompt_following.py end to end: every row, the JSON's headline keys, --save and --generated."""
     from bench import prompt_following
 
-    prompts = ["a low tone", "a high beep"]
-    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
-    rows = []
-    for i in range(6):
-        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
-        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": ["x", prompts[i % 2]]}))
-    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    prompts = tone_clips(tmp_path, 6, extra_caption="x")
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
     common = ["--clap", str(clap), "--manifest", str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
               "--clips-per-prompt", "2", "--seconds", "0.64", "--steps", "2", "--device", "cpu"]
@@ -87,17 +95,38 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     assert "no clip is captioned" in capsys.readouterr().err
 
 
+def test_chain_benchmark_sets_an_istft_vocoders_projections(tiny_ldm_checkpoint, tmp_path):
+    """``--vocoder-projections N``: an iSTFT vocoder decodes with N Griffin-Lim projections (its
+    ``model.istft_inference_phase_iters``); without it, the checkpoint's count (here 2)."""
+    import soundfile as sf
+
+    from audioldm.pipeline.outputs import slug
+    from bench import prompt_following
+    from tests.ldm_fixtures import write_stage_checkpoint
+
+    prompts = tone_clips(tmp_path, 4)
+    vocoder = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=(
+        "model.generator=istft", "model.istft_n_fft=1024", "model.istft_channels=32", "model.istft_layers=2",
+        "model.istft_mel_anchor=true", "model.istft_phase_iters=2"))
+    common = ["--ldm", "none", "--vocoder", str(vocoder), "--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+              "--manifest", str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
+              "--clips-per-prompt", "2", "--seconds", "0.64", "--device", "cpu", "--out", str(tmp_path / "r.json")]
+
+    def vocoded(*extra: str):
+        folder = tmp_path / ("saved" + "_".join(extra))
+        assert prompt_following.main([*common, *extra, "--save", str(folder)]) == 0
+        return sf.read(sorted((folder / slug("mel > vocoder")).glob("*.wav"))[0])[0]
+
+    default, two, sixteen = vocoded(), vocoded("--vocoder-projections", "2"), vocoded("--vocoder-projections", "16")
+    assert (default == two).all()
+    assert abs(sixteen - two).max() > 1e-2 * abs(two).max()
+
+
 def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, tmp_path, capsys):
     """bench/latent_statistics.py end to end: real and sampled latent rows, the x_0 rows and the JSON."""
     from bench import latent_statistics
 
-    prompts = ["a low tone", "a high beep"]
-    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
-    rows = []
-    for i in range(4):
-        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
-        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": [prompts[i % 2]]}))
-    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    prompts = tone_clips(tmp_path, 4)
     out = tmp_path / "s.json"
     assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "m.jsonl"),
                                    "--prompts", str(tmp_path / "prompts.txt"), "--clips-per-prompt", "2",
@@ -120,13 +149,7 @@ def test_mel_inversion_benchmark_on_a_tiny_clap(tiny_ldm_checkpoint, tmp_path, c
     """bench/mel_inversion.py end to end: its rows, and the true phase reconstructing the mel best of them."""
     from bench import mel_inversion
 
-    prompts = ["a low tone", "a high beep"]
-    (tmp_path / "prompts.txt").write_text("\n".join(prompts) + "\n")
-    rows = []
-    for i in range(4):
-        write_tone(tmp_path / "real" / f"r{i}.wav", 0.7, freq=(200, 2000)[i % 2] + 10 * i, seed=i)
-        rows.append(json.dumps({"id": f"r{i}", "path": f"real/r{i}.wav", "captions": [prompts[i % 2]]}))
-    (tmp_path / "m.jsonl").write_text("\n".join(rows) + "\n")
+    prompts = tone_clips(tmp_path, 4)
     out = tmp_path / "inv.json"
     assert mel_inversion.main(["--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--manifest",
                                str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),

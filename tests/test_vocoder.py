@@ -270,6 +270,39 @@ def test_mel_anchored_istft_config_errors():
         load_config(DEMO, ["data.train_manifest=x", "model.istft_phase_iters=-1"])
 
 
+@torch.no_grad()
+def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint(tmp_path):
+    """``model.istft_inference_phase_iters``: training mode projects ``istft_phase_iters`` times, eval mode (what
+    loaders return) that many; the count is read back from a stage checkpoint; refused for HiFi-GAN and below 0."""
+    from audioldm.config import ConfigError
+    from audioldm.convert.stages import load_vocoder
+    from audioldm.models.istft_vocoder import IstftVocoder
+    from audioldm.models.vocoder import build_vocoder
+    from tests.ldm_fixtures import write_stage_checkpoint
+
+    log_mel = torch.randn(1, 1, 30, 64, generator=torch.Generator().manual_seed(2)) - 4
+    config = load_config(DEMO, ["data.train_manifest=x", *ANCHORED, "model.istft_phase_iters=2",
+                                "model.istft_inference_phase_iters=16"])
+    torch.manual_seed(0)
+    vocoder = build_vocoder(VocoderConfig(**config.model), MelConfig())
+    two, sixteen = anchored_vocoder(2), anchored_vocoder(16)  # the same weights (seed 0), one count each
+    assert vocoder.train().projections == 2 and vocoder.eval().projections == 16
+    torch.testing.assert_close(vocoder.train()(log_mel), two(log_mel))
+    torch.testing.assert_close(vocoder.eval()(log_mel), sixteen(log_mel))
+    assert not torch.allclose(two(log_mel), sixteen(log_mel), atol=1e-3)  # the count changes the waveform
+    assert anchored_vocoder(3).eval().projections == 3  # unset: the training count
+    path = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt",
+                                  extra=(*ANCHORED, "model.istft_phase_iters=2", "model.istft_inference_phase_iters=16"))
+    loaded, stage_config = load_vocoder(path, MelConfig())
+    assert loaded.projections == 16 and stage_config["model"]["istft_inference_phase_iters"] == 16
+    with pytest.raises(ValueError, match="istft_inference_phase_iters=-1 must be >= 0"):
+        IstftVocoder(64, 160, n_fft=640, inference_phase_iters=-1)
+    with pytest.raises(ConfigError, match="model.istft_inference_phase_iters=32 needs model.generator=istft"):
+        load_config(DEMO, ["data.train_manifest=x", "model.istft_inference_phase_iters=32"])  # HiFi-GAN
+    with pytest.raises(ConfigError, match="model.istft_inference_phase_iters=-1 is out of range"):
+        load_config(DEMO, ["data.train_manifest=x", *ANCHORED, "model.istft_inference_phase_iters=-1"])
+
+
 def test_phase_prior_starts_at_the_anchors_implied_phase_and_needs_the_anchor():
     """With ``model.istft_phase_prior`` the untrained generator's phase is the anchor magnitude's integrated
     instantaneous frequency (both halves of the head start at zero); without the anchor it is refused."""

@@ -70,6 +70,7 @@ RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": 
           "model.min_snr_gamma": (1e-3, float("inf")), "model.guidance_min": (1.0, INF),
           "model.guidance_max": (1.0, INF), "model.solver_steps": (1, 1000), "model.huber_c": (0.0, INF, "()"),
           "model.ema_decay": (0.0, 1.0), "model.guidance_embed_dim": (2, INF), "model.istft_phase_iters": (0, INF),
+          "model.istft_inference_phase_iters": (0, INF),
           "model.amplitude_weight": (0.0, INF), "model.phase_weight": (0.0, INF), "optim.min_lr_ratio": (0.0, 1.0),
           "data.batch_size": (1, INF), "data.val_batch_size": (1, INF), "data.num_workers": (0, INF),
           "data.val_fraction": (0.0, 1.0, "[)"), "data.segment_seconds": (0.0, INF, "()"),
@@ -92,7 +93,8 @@ CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scal
 ORDERED = [("model.guidance_min", "model.guidance_max")]
 # keys that only mean something when another key has a given value (checked when set to a true or non-zero value)
 ONLY_WITH = {key: ("model.generator", "istft") for key in (
-    "model.istft_mel_anchor", "model.istft_phase_iters", "model.istft_phase_prior", "model.amplitude_weight", "model.phase_weight")}
+    "model.istft_mel_anchor", "model.istft_phase_iters", "model.istft_inference_phase_iters", "model.istft_phase_prior",
+    "model.amplitude_weight", "model.phase_weight")}
 
 
 def _check_ranges(config: DictConfig, where: str) -> None:

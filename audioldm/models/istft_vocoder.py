@@ -16,6 +16,9 @@ Two options keep it close to the mel it is given (both off = Vocos):
 - ``phase_iters`` (``model.istft_phase_iters``): that many fast Griffin-Lim projections (Perraudin et al.
   2013, momentum 0.99) start from the predicted phase and keep the predicted magnitude, inside the network
   (differentiable, so training sees them): they make the spectrum one a waveform can have.
+  ``inference_phase_iters`` (``model.istft_inference_phase_iters``; None = ``phase_iters``) is the count in eval
+  mode: more projections after training leave a more consistent spectrum at little cost (measured on the demo:
+  BENCHMARKS.md, "Prompt following").
 - ``phase_prior`` (``model.istft_phase_prior``; needs ``mel_anchor``): the predicted phase is a correction to the
   phase the anchor magnitude implies (its instantaneous frequency summed over time, audioldm/audio/phase_prior.py),
   with the phase half of the head at zero. A network at the frame rate sees the same input at every frame of a
@@ -61,7 +64,7 @@ class IstftVocoder(nn.Module):
 
     def __init__(self, n_mels: int = 64, hop: int = 160, n_fft: int = 640, channels: int = 256, layers: int = 8,
                  mel_basis: torch.Tensor | None = None, phase_iters: int = 0, momentum: float = 0.99,
-                 log_floor: float = 1e-5, phase_prior: bool = False):
+                 log_floor: float = 1e-5, phase_prior: bool = False, inference_phase_iters: int | None = None):
         super().__init__()
         if n_fft % 2 or n_fft < hop:
             raise ValueError(f"model.istft_n_fft={n_fft} must be even and at least the hop ({hop})")
@@ -74,7 +77,10 @@ class IstftVocoder(nn.Module):
                              "anchor magnitude")
         if phase_iters < 0:
             raise ValueError(f"model.istft_phase_iters={phase_iters} must be >= 0")
+        if inference_phase_iters is not None and inference_phase_iters < 0:
+            raise ValueError(f"model.istft_inference_phase_iters={inference_phase_iters} must be >= 0")
         self.hop, self.n_fft, self.phase_iters, self.momentum = hop, n_fft, phase_iters, momentum
+        self.inference_phase_iters = phase_iters if inference_phase_iters is None else inference_phase_iters
         self.log_floor = log_floor
         self.embed = nn.Conv1d(n_mels, channels, 7, padding=3)
         self.norm_in = nn.LayerNorm(channels, eps=1e-6)
@@ -125,10 +131,15 @@ class IstftVocoder(nn.Module):
         """Complex STFT [B, n_fft / 2 + 1, T] -> waveform [B, length] (centred frames, Hann window)."""
         return torch.istft(spec, self.n_fft, self.hop, self.n_fft, self.window, center=True, length=length)
 
+    @property
+    def projections(self) -> int:
+        """Griffin-Lim projections now: ``phase_iters`` in training mode, ``inference_phase_iters`` in eval mode."""
+        return self.phase_iters if self.training else self.inference_phase_iters
+
     def project_phase(self, spec: torch.Tensor, length: int) -> torch.Tensor:
-        """Fast Griffin-Lim from ``spec``'s phase, keeping its magnitude: ``phase_iters`` times
+        """Fast Griffin-Lim from ``spec``'s phase, keeping its magnitude: ``projections`` times
         waveform -> STFT -> keep the phase (with momentum), as torchaudio's ``griffinlim`` but from a given start."""
-        return fast_griffin_lim(spec, self.phase_iters, self.n_fft, self.hop, self.window, length, self.momentum)
+        return fast_griffin_lim(spec, self.projections, self.n_fft, self.hop, self.window, length, self.momentum)
 
     def synthesize(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
         """log-mel [B, 1, T, F] -> (waveform [B, T * hop], ``predict``'s (log magnitude, phase))."""
@@ -138,7 +149,7 @@ class IstftVocoder(nn.Module):
         length = frames * self.hop - shift
         log_magnitude, phase = self.predict(log_mel)
         spec = torch.polar(log_magnitude.exp(), phase)
-        if self.phase_iters:
+        if self.projections:
             spec = self.project_phase(spec, length)
         return F.pad(self.istft(spec, length), (shift, 0)), (log_magnitude, phase)
 

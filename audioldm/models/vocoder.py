@@ -34,6 +34,8 @@ class VocoderConfig:
     # and run this many differentiable fast Griffin-Lim projections from the predicted phase
     istft_mel_anchor: bool = False
     istft_phase_iters: int = 0
+    # istft only: projections in eval mode (generation, validation); null: istft_phase_iters
+    istft_inference_phase_iters: int | None = None
     # istft with istft_mel_anchor only: the predicted phase is a correction to the phase the anchor magnitude
     # implies (its instantaneous frequency summed over time, audioldm/audio/phase_prior.py); head at zero
     istft_phase_prior: bool = False
@@ -88,7 +90,8 @@ def build_vocoder(config: VocoderConfig, mel: MelConfig | None = None) -> nn.Mod
         basis = MelFrontEnd(mel).mel_basis if config.istft_mel_anchor else None
         return IstftVocoder(mel.n_mels, mel.hop_length, config.istft_n_fft, config.istft_channels,
                             config.istft_layers, mel_basis=basis, phase_iters=config.istft_phase_iters,
-                            phase_prior=config.istft_phase_prior, log_floor=mel.log_floor)
+                            phase_prior=config.istft_phase_prior, log_floor=mel.log_floor,
+                            inference_phase_iters=config.istft_inference_phase_iters)
     raise ValueError(f"model.generator={config.generator!r} is unknown (one of {', '.join(GENERATORS)})")
 
 
