@@ -197,9 +197,9 @@ def run(args) -> dict:
     vae = load_vae(args.vae, mel)[0].to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = load_vocoder(args.vocoder, mel)[0].to(device) if args.vocoder else (pipe.model.vocoder if pipe else None)
     if args.vocoder_projections is not None:  # an iSTFT vocoder's Griffin-Lim count when generating (eval mode)
-        for network in {id(v): v for v in (vocoder, pipe and pipe.model.vocoder, student and student.model.vocoder)
-                        if hasattr(v, "inference_phase_iters")}.values():
-            network.inference_phase_iters = args.vocoder_projections
+        for network in (vocoder, pipe and pipe.model.vocoder, student and student.model.vocoder):
+            if hasattr(network, "inference_phase_iters"):
+                network.inference_phase_iters = args.vocoder_projections
     tag = ""
     if args.ldm_griffin_lim:  # the generated mels through Griffin-Lim: the LDM without the vocoder's losses
         tag = " > gl"

@@ -104,7 +104,7 @@ def test_chain_benchmark_sets_an_istft_vocoders_projections(tiny_ldm_checkpoint,
     from bench import prompt_following
     from tests.ldm_fixtures import write_stage_checkpoint
 
-    prompts = tone_clips(tmp_path, 4)
+    tone_clips(tmp_path, 4)
     vocoder = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=(
         "model.generator=istft", "model.istft_n_fft=1024", "model.istft_channels=32", "model.istft_layers=2",
         "model.istft_mel_anchor=true", "model.istft_phase_iters=2"))
@@ -126,7 +126,7 @@ def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, t
     """bench/latent_statistics.py end to end: real and sampled latent rows, the x_0 rows and the JSON."""
     from bench import latent_statistics
 
-    prompts = tone_clips(tmp_path, 4)
+    tone_clips(tmp_path, 4)
     out = tmp_path / "s.json"
     assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "m.jsonl"),
                                    "--prompts", str(tmp_path / "prompts.txt"), "--clips-per-prompt", "2",
@@ -149,7 +149,7 @@ def test_mel_inversion_benchmark_on_a_tiny_clap(tiny_ldm_checkpoint, tmp_path, c
     """bench/mel_inversion.py end to end: its rows, and the true phase reconstructing the mel best of them."""
     from bench import mel_inversion
 
-    prompts = tone_clips(tmp_path, 4)
+    tone_clips(tmp_path, 4)
     out = tmp_path / "inv.json"
     assert mel_inversion.main(["--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--manifest",
                                str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),

@@ -281,8 +281,8 @@ def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint
     from tests.ldm_fixtures import write_stage_checkpoint
 
     log_mel = torch.randn(1, 1, 30, 64, generator=torch.Generator().manual_seed(2)) - 4
-    config = load_config(DEMO, ["data.train_manifest=x", *ANCHORED, "model.istft_phase_iters=2",
-                                "model.istft_inference_phase_iters=16"])
+    counts = ("model.istft_phase_iters=2", "model.istft_inference_phase_iters=16")
+    config = load_config(DEMO, ["data.train_manifest=x", *ANCHORED, *counts])
     torch.manual_seed(0)
     vocoder = build_vocoder(VocoderConfig(**config.model), MelConfig())
     two, sixteen = anchored_vocoder(2), anchored_vocoder(16)  # the same weights (seed 0), one count each
@@ -291,8 +291,7 @@ def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint
     torch.testing.assert_close(vocoder.eval()(log_mel), sixteen(log_mel))
     assert not torch.allclose(two(log_mel), sixteen(log_mel), atol=1e-3)  # the count changes the waveform
     assert anchored_vocoder(3).eval().projections == 3  # unset: the training count
-    path = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt",
-                                  extra=(*ANCHORED, "model.istft_phase_iters=2", "model.istft_inference_phase_iters=16"))
+    path = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=(*ANCHORED, *counts))
     loaded, stage_config = load_vocoder(path, MelConfig())
     assert loaded.projections == 16 and stage_config["model"]["istft_inference_phase_iters"] == 16
     with pytest.raises(ValueError, match="istft_inference_phase_iters=-1 must be >= 0"):

@@ -10,8 +10,8 @@ Balazs and Sondergaard 2017), which holds exactly for a Gaussian window and clos
 with gamma = 0.25645 * win_length^2 for a Hann window, s the magnitude, m the bin and d/dm a centred difference.
 A stationary sinusoid between two bins then advances its phase at its own frequency in the bins of its
 peak (the correction is bounded at ``MAX_OFFSET_BINS`` from the bin's centre: next to a zero of the window's
-spectrum the log-magnitude slope is meaningless), where a zero phase makes a frame-rate buzz and a random phase noise. The heap integration of PGHI, which
-also aligns the bins of a transient, is sequential; here the gradient is summed along time only (vectorised,
+spectrum the log-magnitude slope is meaningless), where a zero phase makes a frame-rate buzz and a random phase
+noise. The heap integration of PGHI, which also aligns the bins of a transient, is sequential; here the gradient is summed along time only (vectorised,
 differentiable), and the Griffin-Lim projections that follow align what it leaves out.
 Convention: torch.stft's (a frame's phase is measured from its first sample).
 """
