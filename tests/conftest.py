@@ -77,25 +77,12 @@ def roberta_tokenizer_dir(tmp_path_factory) -> Path:
 def original_audioldm_reference(tmp_path_factory) -> dict:
     """Tiny original AudioLDM networks (UNet, its EMA, VAE, HiFi-GAN) built with the original code in a
     subprocess (tests/reference/original_audioldm_probe.py): their kwargs, state dicts, inputs and outputs."""
-    import os
-    import subprocess
-    import sys
+    from tests.original_fixtures import run_original_probe
 
-    root = Path(__file__).resolve().parents[1]
-    ref = root / ".refs" / "audioldm-0.1.1"
-    if not (ref / "audioldm" / "latent_diffusion" / "openaimodel.py").is_file():
-        pytest.fail(f"the original AudioLDM code (PyPI audioldm==0.1.1) is missing at {ref}: "
-                    f"run `bash scripts/test.sh`, which installs it there")
-    out = tmp_path_factory.mktemp("original_audioldm") / "reference.pt"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
-    env.pop("PYTHONPATH", None)
-    probe = root / "tests" / "reference" / "original_audioldm_probe.py"
-    proc = subprocess.run([sys.executable, str(probe), str(out)], cwd=out.parent, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, f"probe failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
-    result = torch.load(out, weights_only=True)
-    assert result["files"] and all(f.startswith(str(ref)) for f in result["files"])  # the original code ran
-    return result
+    try:
+        return run_original_probe(tmp_path_factory.mktemp("original_audioldm"))
+    except FileNotFoundError as e:
+        pytest.fail(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ TINY_OVERRIDES = {
              "model.text_intermediate_size=64", "model.audio_patch_embeds_hidden_size=16",
              "model.audio_depths=[1,1]", "model.audio_heads=[1,2]", "model.audio_seconds=1.0"],
     "hifigan": ["model.upsample_initial_channel=32", "model.disc_width=0.0625"],
+    "vocoder": ["model.istft_channels=16", "model.istft_layers=1", "model.istft_inference_phase_iters=4"],
 }
 TINY_UNET = ["model.unet.model_channels=16", "model.unet.channel_mult=[1,2]", "model.unet.layers_per_block=1",
              "model.unet.head_channels=8"]

@@ -16,27 +16,17 @@ from audioldm.checkpoint import CheckpointError
 from audioldm.convert.layouts import read_source
 from audioldm.convert.ldm import LdmWeights, load_ldm, read_ldm, to_latent_diffusion
 from audioldm.models.latent_diffusion import LatentDiffusion
+from tests.original_fixtures import SCALE, original_state, save_original_checkpoint
 
 TOL = 1e-5
 HEAD_CHANNELS = "8"  # the tiny original UNet's num_head_channels (not stored in the weights)
-SCALE = 0.7
 CAPTIONS = ["a dog barks", "rain on a tin roof", ""]
 
 
 @pytest.fixture(scope="module")
 def original_ckpt(original_audioldm_reference, laion_reference, tmp_path_factory) -> Path:
-    ref = original_audioldm_reference
-    state = {f"model.diffusion_model.{k}": v for k, v in ref["unet"]["state"].items()}
-    # the EMA differs from the raw weights, as after training
-    state.update({f"model_ema.{k}": v + 0.01 if v.is_floating_point() and v.ndim else v
-                  for k, v in ref["ema"]["state"].items()})
-    state.update({f"first_stage_model.{k}": v for k, v in ref["vae"]["state"].items()})
-    state.update({f"first_stage_model.vocoder.{k}": v for k, v in ref["vocoder"]["state"].items()})
-    state.update({f"cond_stage_model.model.{k}": v for k, v in laion_reference.state.items()})
-    state["scale_factor"] = torch.tensor(SCALE)
-    path = tmp_path_factory.mktemp("official") / "audioldm-tiny-full.ckpt"
-    torch.save({"state_dict": state, "epoch": 3, "global_step": 100}, path)
-    return path
+    state = original_state(original_audioldm_reference, laion_reference.state)
+    return save_original_checkpoint(tmp_path_factory.mktemp("official") / "audioldm-tiny-full.ckpt", state)
 
 
 @pytest.fixture(scope="module")
