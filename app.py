@@ -26,9 +26,11 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import gradio as gr  # noqa: E402
 
-from audioldm.pipeline.jobs import (MAX_CLIPS, SAMPLERS, JobResult, Jobs, RequestError, Sampling,  # noqa: E402
-                                    default_sampling)
+from audioldm.diffusion.names import SAMPLERS  # noqa: E402
 from audioldm.pipeline.text_to_audio import TextToAudio  # noqa: E402
+from audioldm.request.jobs import MAX_CLIPS, JobResult, Jobs, default_sampling  # noqa: E402
+from audioldm.request.limits import RequestError  # noqa: E402
+from audioldm.request.sampling import Sampling  # noqa: E402
 
 DEMO_CHECKPOINTS = "runs/demo_ldm/version_*/checkpoints/last.ckpt"
 
@@ -217,17 +219,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    import torch
-
     from audioldm.checkpoint import CheckpointError
+    from audioldm.request.limits import Limits, resolve_device
 
     try:
         ckpt = args.ckpt or newest_demo_checkpoint()
         if not os.path.exists(ckpt):
             raise FileNotFoundError(f"--ckpt: file not found: {ckpt}")
-        if not args.max_duration > 0:
-            raise ValueError(f"--max-duration must be positive, got {args.max_duration}")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+        Limits(args.max_duration)  # a bad --max-duration fails before the model loads
+        device = resolve_device(args.device)
         pipe = TextToAudio.from_checkpoint(ckpt, device, use_ema=not args.no_ema, tokenizer=args.tokenizer)
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -1,4 +1,4 @@
-"""Convert weights between layouts (nothing is downloaded; see audioldm/convert/ for the key rules).
+"""Convert weights between formats (nothing is downloaded; see audioldm/formats/ for the formats and key rules).
 
     python convert.py audioldm-s-full.ckpt runs/audioldm-s-full.ckpt --tokenizer roberta-base/
     python convert.py cvssp-audioldm-s-full-v2/ runs/audioldm-s-full-v2.ckpt
@@ -22,11 +22,6 @@ from audioldm.safe_output import main_guard
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-STAGE_OF_LAYOUT = {"audioldm": "ldm", "diffusers": "ldm", "laion_clap": "clap", "transformers_clap": "clap",
-                   "transformers_clap_text": "clap", "hifigan": "vocoder", "transformers_hifigan": "vocoder",
-                   "audioldm_vae": "vae", "diffusers_vae": "vae"}
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="a checkpoint file or a diffusers/transformers folder")
@@ -44,36 +39,35 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def convert(args: argparse.Namespace) -> str:
     """Do the conversion; returns a one-line summary."""
-    from audioldm.audio.mel import MelConfig
-    from audioldm.convert.layouts import read_source
-    from audioldm.convert.ldm import read_ldm, to_latent_diffusion
-    from audioldm.convert.stages import load_stage_network
-    from audioldm.convert.writers import save_diffusers, save_ours_ldm, save_ours_stage, tokenizer_folder
+    from audioldm.assembly.latent_diffusion import read_ldm, to_latent_diffusion
+    from audioldm.assembly.parts import load_part
+    from audioldm.formats import diffusers, ours
+    from audioldm.formats.registry import holds_whole_model, open_source
 
     if os.path.exists(args.out):
         raise ValueError(f"{args.out}: already exists; choose a new output path")
-    source = read_source(args.source)
-    stage = args.stage or (source.raw["stage"] if source.layout == "ours" else STAGE_OF_LAYOUT[source.layout])
+    source = open_source(args.source)
+    held = source.format.parts(source)
+    stage = args.stage or ("ldm" if holds_whole_model(source) else held[0])
     if args.to == "diffusers" and stage != "ldm":
         raise ValueError("--to diffusers writes a whole AudioLDM (stage ldm)")
-    if args.to == "ours" and stage in ("ldm", "clap") and tokenizer_folder(args.out).exists():
-        raise ValueError(f"{tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
+    if args.to == "ours" and stage in ("ldm", "clap") and ours.tokenizer_folder(args.out).exists():
+        raise ValueError(f"{ours.tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
                          f"tokenizer there); choose a new output path")
     if stage == "ldm":
         weights = read_ldm(args.source, args.tokenizer, args.head_channels)
         unet_params = sum(v.numel() for v in weights.unet.values())
         ema = "raw + EMA UNet weights" if weights.ema is not None else "one UNet weight set"
         if args.to == "diffusers":
-            save_diffusers(to_latent_diffusion(weights, use_ema=not args.no_ema), args.out)
+            diffusers.write(to_latent_diffusion(weights, use_ema=not args.no_ema), args.out)
         else:
-            save_ours_ldm(weights, args.out)
-        return f"{source.layout} -> {args.to}: whole AudioLDM, UNet {unet_params / 1e6:.1f}M parameters ({ema}), " \
+            ours.write_ldm(to_latent_diffusion(weights, with_ema=True), weights.unet_config, args.out, weights.path)
+        return f"{source.format.NAME} -> {args.to}: whole AudioLDM, UNet {unet_params / 1e6:.1f}M parameters ({ema}), " \
                f"scale_factor {float(weights.scale_factor):.4f}: {args.out}"
-    mel = MelConfig(**source.raw["config"]["audio"]) if source.layout == "ours" else MelConfig()
-    network, config, extra = load_stage_network(source, stage, mel, args.tokenizer)
-    save_ours_stage(stage, network, config, args.out, extra.get("scale_factor"))
-    params = sum(p.numel() for p in network.parameters())
-    return f"{source.layout} -> ours: {stage}, {params / 1e6:.1f}M parameters: {args.out}"
+    part = load_part(source, stage, None, args.tokenizer)
+    ours.write_part(stage, part.network, part.config, args.out, part.scale_factor)
+    params = sum(p.numel() for p in part.network.parameters())
+    return f"{source.format.NAME} -> ours: {stage}, {params / 1e6:.1f}M parameters: {args.out}"
 
 
 @main_guard  # a full disk or a denied permission (e.g. a diffusers folder): one line, exit 2

@@ -18,7 +18,8 @@ import os
 import sys
 import time
 
-from audioldm.diffusion.names import SAMPLERS, default_steps
+from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
+from audioldm.request.limits import MAX_SECONDS, Limits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -41,25 +42,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    "LAION-CLAP .pt, an original AudioLDM .ckpt or a transformers CLAP folder")
     p.add_argument("--out", default="eval_out", help="where results (and, with --ckpt, generated clips) go")
     p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look)")
-    p.add_argument("--device", default="auto")
     g = p.add_argument_group("generation (with --ckpt), as generate.py")
     g.add_argument("--duration", type=float, help="seconds per clip (default: the preset's, else 10)")
-    g.add_argument("--steps", type=int, help="sampling steps (default: 200; 4 with --sampler lcm)")
-    g.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="lcm: 1-4 step sampling of a "
-                   "consistency-distilled checkpoint (train.py with stage: lcm); ddim, dpmsolver++: any other")
-    g.add_argument("--guidance", type=float, default=2.5)
-    g.add_argument("--eta", type=float, default=1.0)
-    g.add_argument("--seed", type=int, default=0)
-    g.add_argument("--candidates", type=int, default=1)
-    g.add_argument("--batch-size", type=int, default=8)
-    g.add_argument("--no-ema", action="store_true")
-    g.add_argument("--vocoder", help="a vocoder (any layout) to use instead of the one in --ckpt")
-    g.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
-    g.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
-                   "(default: 64 for model_channels 256, else 32)")
-    args = p.parse_args(argv)
-    args.steps = default_steps(args.sampler, args.steps)
-    return args
+    g.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated")
+    add_sampling_arguments(g, negative=False)
+    add_model_arguments(g, speed=False)
+    return p.parse_args(argv)
 
 
 def reference_clips(args: argparse.Namespace) -> tuple[list, float | None, list[str]]:
@@ -85,7 +73,9 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
     from tqdm import tqdm
 
     from audioldm.audio.io import save_audio
-    from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+    from audioldm.pipeline.text_to_audio import TextToAudio
+    from audioldm.request.arguments import sampling_from_args
+    from audioldm.request.modes import TextRequest
 
     folder = os.path.join(args.out, "generated")
     os.makedirs(folder, exist_ok=True)
@@ -95,13 +85,13 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
         raise ValueError(f"{len(uncaptioned)} reference clips have no caption to generate from (e.g. {uncaptioned[0]})")
     if todo:
         pipe = TextToAudio(model, use_ema=not args.no_ema)
-        options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
-                                  n_candidates=args.candidates, batch_size=args.batch_size)
         with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
             for start in range(0, len(todo), args.batch_size):
                 chunk = todo[start:start + args.batch_size]
-                result = pipe.text_to_audio([c.caption for _, c in chunk], seconds, options,
-                                            seeds=[args.seed + i for i, _ in chunk])
+                request = TextRequest(sampling_from_args(args), prompts=[c.caption for _, c in chunk],
+                                      duration=seconds, seeds=[args.seed + i for i, _ in chunk])
+                request.validate(Limits(args.max_duration))
+                result = request.run(pipe)
                 for wave, (_, clip) in zip(result.waveform, chunk):  # written as soon as made: resumable
                     save_audio(os.path.join(folder, f"{clip.key}.wav"), wave, 16000)
                 bar.update(len(chunk))
@@ -111,22 +101,32 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
     return folder
 
 
-def run(args: argparse.Namespace) -> str:
-    import torch
+def check_generation(args: argparse.Namespace) -> None:
+    """The request's bounds (generate.py's): every clip one TextRequest of these settings, before loading."""
+    from audioldm.request.arguments import sampling_from_args
+    from audioldm.request.modes import TextRequest
 
+    request = TextRequest(sampling_from_args(args), prompts=["a caption"], duration=args.duration or 10.0)
+    request.validate(Limits(args.max_duration))
+    args.steps = request.sampling.steps
+
+
+def run(args: argparse.Namespace) -> str:
+    from audioldm.request.limits import resolve_device
     from evaluation.backbones.clap import ClapBackbone
     from evaluation.clip_sets import clips_from_folder, clips_from_manifest
     from evaluation.report import write_results
     from evaluation.scorer import Backbones, score
 
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    if args.ckpt:  # the generation settings, checked as generate.py and the app check them, before any loading
+        check_generation(args)
+    device = resolve_device(args.device)
     reference, seconds, notes = reference_clips(args)
     model = None
     if args.ckpt:  # loaded once: it generates, and its CLAP scores unless --clap-ckpt names another
-        from audioldm.pipeline.loading import load_latent_diffusion
+        from audioldm.assembly.latent_diffusion import load_ldm
 
-        model = load_latent_diffusion(args.ckpt, device, not args.no_ema, args.vocoder, args.tokenizer,
-                                      args.head_channels)
+        model = load_ldm(args.ckpt, device, not args.no_ema, args.tokenizer, args.head_channels, args.vocoder)
     if args.clap_ckpt:
         clap = ClapBackbone.from_checkpoint(args.clap_ckpt, device, args.tokenizer)
     else:

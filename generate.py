@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import re
 import sys
 import time
 
-from audioldm.pipeline.limits import ETA, GUIDANCE, MAX_SECONDS, check_duration, check_number, resolve_device
+from audioldm.request.limits import MAX_SECONDS, RequestError
+from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
 from audioldm.safe_output import atomic_file, check_output_folder, main_guard, removed_on_error
-from audioldm.diffusion.names import SAMPLERS, default_steps
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -48,8 +47,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--audio", help="the source clip (transfer, inpaint, sr, variation)")
     p.add_argument("--audio-weight", type=float, help="variation: condition = normalise(w * audio embedding + "
                    "(1 - w) * text embedding), w in [0, 1] (default 1 without --text, 0.5 with it)")
-    p.add_argument("--negative", default="", help="negative prompt (any mode): its CLAP text embedding replaces "
-                   "the null condition in guidance")
     p.add_argument("--strength", type=float, default=0.5, help="transfer: 0 keeps the source, 1 ignores it")
     p.add_argument("--span", action="append", default=[], help="inpaint: START-END seconds to regenerate (repeatable)")
     p.add_argument("--cutoff", type=float, help="sr: keep the band below this (Hz); default: the source's Nyquist")
@@ -58,103 +55,56 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated or read "
                    "(default %(default)g: the model learned 10.24 s clips and its self-attention's cost grows with the "
                    "square of the length)")
-    p.add_argument("--steps", type=int, help="sampling steps (default: 200; 4 with --sampler lcm)")
-    p.add_argument("--sampler", choices=SAMPLERS, default="ddim", help="lcm: 1-4 step sampling of a "
-                   "consistency-distilled checkpoint (train.py with stage: lcm); ddim, dpmsolver++: any other")
-    p.add_argument("--guidance", type=float, default=2.5, help=f"classifier-free guidance w, {GUIDANCE[0]:g} to "
-                   f"{GUIDANCE[1]:g} (1: none, 0: unconditional)")
-    p.add_argument("--eta", type=float, default=1.0, help="DDIM stochasticity, 0 (deterministic) to 1")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt, variation: clips "
                    "(each its own seed)")
-    p.add_argument("--candidates", type=int, default=1, help="draws per output, the best CLAP match is kept")
-    p.add_argument("--batch-size", type=int, default=8, help="clips per sampling pass")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (auto: cuda if available)")
-    p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
-    p.add_argument("--compile", action="store_true", help="torch.compile the UNet (faster on a GPU after warm-up)")
-    p.add_argument("--bf16", action="store_true", help="run the UNet under bf16 autocast (faster on recent GPUs)")
-    p.add_argument("--vocoder", help="a vocoder (any layout) to use instead of the one in --ckpt")
-    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
-    p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
-                   "(default: 64 for model_channels 256, else 32)")
-    args = p.parse_args(argv)
-    args.steps = default_steps(args.sampler, args.steps)
-    return args
-
-
-class InputError(ValueError):
-    """Bad command-line input; printed as one line."""
+    add_sampling_arguments(p)
+    add_model_arguments(p)
+    return p.parse_args(argv)
 
 
 def read_prompts(args: argparse.Namespace) -> list[str]:
+    """The --text prompts and the lines of --prompts, checked against the mode's count."""
     texts = list(args.text)
     if args.prompts:
         if not os.path.isfile(args.prompts):
-            raise InputError(f"--prompts: file not found: {args.prompts}")
+            raise RequestError(f"--prompts: file not found: {args.prompts}")
         with open(args.prompts, encoding="utf-8") as f:
             texts += [line.strip() for line in f if line.strip()]
         if not texts:
-            raise InputError(f"--prompts: {args.prompts} has no prompts")
+            raise RequestError(f"--prompts: {args.prompts} has no prompts")
     if args.mode == "variation" and args.prompts:
-        raise InputError("--mode variation takes at most one --text, not --prompts")
-    if not texts and args.mode != "variation":
-        raise InputError("give a prompt with --text or --prompts")
-    if any(not t.strip() for t in texts):
-        raise InputError("a prompt is empty")
+        raise RequestError("--mode variation takes at most one --text, not --prompts")
     if args.mode == "variation" and len(texts) > 1:
-        raise InputError(f"--mode variation takes at most one --text, got {len(texts)}")
-    if args.mode not in ("text", "variation") and len(texts) != 1:
-        raise InputError(f"--mode {args.mode} takes exactly one --text, got {len(texts)}")
-    return [t for t in texts for _ in range(max(1, args.repeat))] if args.mode == "text" else texts
+        raise RequestError(f"--mode variation takes at most one --text, got {len(texts)}")
+    if args.mode not in ("text", "variation") and len(texts) > 1:
+        raise RequestError(f"--mode {args.mode} takes exactly one --text, got {len(texts)}")
+    return texts
 
 
-def parse_span(text: str) -> tuple[float, float]:
-    try:
-        start, end = (float(x) for x in text.split("-", 1))
-    except ValueError:
-        raise InputError(f"--span {text!r} must look like START-END in seconds, e.g. 2.0-4.5") from None
-    if not (math.isfinite(start) and math.isfinite(end)):
-        raise InputError(f"--span {text!r}: START and END must be finite numbers of seconds")
-    return start, end
+def request_from_args(args: argparse.Namespace):
+    """The request the flags describe (validated later, against the same limits as the app's and evaluate.py's)."""
+    from audioldm.request.modes import (InpaintRequest, SuperResolutionRequest, TextRequest, TransferRequest,
+                                        VariationRequest)
+    from audioldm.request.arguments import sampling_from_args
 
-
-def check_args(args: argparse.Namespace) -> None:
-    if args.mode != "text" and not args.audio:
-        raise InputError(f"--mode {args.mode} needs --audio")
+    texts, sampling = read_prompts(args), sampling_from_args(args)
     if args.mode == "text" and args.audio:
-        raise InputError("--audio is for --mode transfer, inpaint, sr or variation")
-    if args.audio_weight is not None:
-        if args.mode != "variation":
-            raise InputError("--audio-weight is for --mode variation")
-        if not 0.0 <= args.audio_weight <= 1.0:
-            raise InputError(f"--audio-weight must be in [0, 1], got {args.audio_weight}")
-        if args.audio_weight < 1.0 and not args.text:
-            raise InputError(f"--audio-weight {args.audio_weight} needs a --text to mix with")
-    if args.mode == "inpaint" and not args.span:
-        raise InputError("--mode inpaint needs at least one --span START-END")
-    for span in args.span:
-        parse_span(span)  # before the model loads
-    if not 0.0 <= args.strength <= 1.0:
-        raise InputError(f"--strength must be in [0, 1], got {args.strength}")
-    for name in ("steps", "candidates", "batch_size", "repeat"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-    if not (math.isfinite(args.max_duration) and args.max_duration > 0):
-        raise InputError(f"--max-duration must be a positive number of seconds, got {args.max_duration}")
-    if args.mode in ("text", "variation"):
-        check_duration(args.duration, args.max_duration)
-    check_number("--guidance", args.guidance, *GUIDANCE)
-    check_number("--eta", args.eta, *ETA)
-    if args.cutoff is not None:
-        if args.mode != "sr":
-            raise InputError("--cutoff is for --mode sr")
-        if not (math.isfinite(args.cutoff) and 0 < args.cutoff < 8000):
-            raise InputError(f"--cutoff must be more than 0 and less than 8000 Hz (the Nyquist frequency of 16 kHz "
-                             f"output), got {args.cutoff:g}")
-    if not os.path.exists(args.ckpt):
-        raise InputError(f"--ckpt: file not found: {args.ckpt}")
-    args.device = resolve_device(args.device)
-    check_out(args)
+        raise RequestError("--audio is for --mode transfer, inpaint, sr or variation")
+    if args.audio_weight is not None and args.mode != "variation":
+        raise RequestError("--audio-weight is for --mode variation")
+    if args.cutoff is not None and args.mode != "sr":
+        raise RequestError("--cutoff is for --mode sr")
+    if args.mode == "text":
+        return TextRequest(sampling, prompts=texts, duration=args.duration, repeat=args.repeat)
+    source = {"audio": args.audio, "text": texts[0] if texts else None}
+    if args.mode == "variation":
+        return VariationRequest(sampling, **source, audio_weight=args.audio_weight, duration=args.duration,
+                                repeat=args.repeat)
+    if args.mode == "transfer":
+        return TransferRequest(sampling, **source, strength=args.strength)
+    if args.mode == "inpaint":
+        return InpaintRequest(sampling, **source, spans=list(args.span))
+    return SuperResolutionRequest(sampling, **source, cutoff=args.cutoff)
 
 
 OUTPUT_NAME = re.compile(r"^\d{3}_.*\.(wav|png)$")
@@ -173,32 +123,35 @@ def check_out(args: argparse.Namespace) -> None:
     check_output_folder(args.out, "--out ")
     earlier = earlier_outputs(args.out)
     if earlier and not args.overwrite:
-        raise InputError(f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
+        raise RequestError(f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
                          f"{earlier[0]}); pass --overwrite to replace them, or choose another folder")
 
 
 def run(args: argparse.Namespace) -> list[dict]:
     from tqdm import tqdm
 
-    from audioldm.audio.io import audio_info, load_audio
     from audioldm.pipeline.outputs import save_clip, slug
-    from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+    from audioldm.pipeline.text_to_audio import TextToAudio
+    from audioldm.request.limits import Limits, resolve_device
+    from audioldm.request.modes import SourceRequest
 
-    texts = read_prompts(args)
-    check_args(args)
+    limits = Limits(args.max_duration)
+    request = request_from_args(args)
+    request.validate(limits)
+    if not os.path.exists(args.ckpt):
+        raise RequestError(f"--ckpt: file not found: {args.ckpt}")
+    args.device = resolve_device(args.device)
+    check_out(args)
+    args.steps = request.sampling.steps
     earlier = earlier_outputs(args.out)
-    source = load_audio(args.audio, 16000) if args.audio else None
-    if source is not None:
-        check_duration(source.numel() / 16000, args.max_duration, f"--audio {args.audio}: the source")
+    if isinstance(request, SourceRequest):
+        request.load(limits)
     print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
     pipe = TextToAudio.from_checkpoint(args.ckpt, args.device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
                                        tokenizer=args.tokenizer, head_channels=args.head_channels,
                                        compile=args.compile, bf16=args.bf16)
-    options = SamplingOptions(steps=args.steps, sampler=args.sampler, guidance=args.guidance, eta=args.eta,
-                              seed=args.seed, n_candidates=args.candidates, batch_size=args.batch_size,
-                              negative=args.negative)
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
-    n_clips = len(texts) if args.mode == "text" else max(1, args.repeat) if args.mode == "variation" else 1
+    n_clips = {"text": len(getattr(request, "prompts", [])) * args.repeat, "variation": args.repeat}.get(args.mode, 1)
     length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"
     print(f"generate: {n_clips} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} "
           f"steps ...", flush=True)
@@ -210,20 +163,7 @@ def run(args: argparse.Namespace) -> list[dict]:
         bars[0].update(done - bars[0].n)
 
     try:
-        if args.mode == "text":
-            result = pipe.text_to_audio(texts, args.duration, options, progress)
-        elif args.mode == "transfer":
-            result = pipe.style_transfer(source, texts[0], args.strength, options, progress)
-        elif args.mode == "variation":
-            text = texts[0] if texts else None
-            label = f"variation of {os.path.basename(args.audio)}" + (f": {text}" if text else "")
-            result = pipe.variation(source, text, args.audio_weight, args.duration, max(1, args.repeat), options,
-                                    progress, label)
-        elif args.mode == "inpaint":
-            result = pipe.inpaint(source, texts[0], [parse_span(s) for s in args.span], options, progress)
-        else:
-            cutoff = args.cutoff if args.cutoff is not None else source_nyquist(args.audio, audio_info)
-            result = pipe.super_resolution(source, texts[0], cutoff, options, progress)
+        result = request.run(pipe, progress)
     finally:
         for bar in bars:
             bar.close()
@@ -242,13 +182,6 @@ def run(args: argparse.Namespace) -> list[dict]:
         if name not in written:
             os.remove(os.path.join(args.out, name))
     return rows
-
-
-def source_nyquist(path: str, audio_info) -> float:
-    rate = audio_info(path).sample_rate
-    if rate >= 16000:
-        raise InputError(f"--mode sr: {path} is already at {rate} Hz; say which band to keep with --cutoff HZ")
-    return rate / 2
 
 
 def write_index(args: argparse.Namespace, rows: list[dict]) -> None:
@@ -271,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         rows = run(args)
-    except (InputError, AudioReadError, CheckpointError, ValueError) as e:  # OutputError is a ValueError
+    except (AudioReadError, CheckpointError, ValueError) as e:  # RequestError, OutputError: ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"generate: wrote {len(rows)} clip(s) to {args.out} in {time.time() - start:.1f} s")

@@ -1,10 +1,12 @@
-"""Reading this project's checkpoints without Lightning (the generation pipeline uses this too).
+"""This project's checkpoint files without Lightning: reading, checking, writing atomically, and the state-dict
+helpers every loader uses (the generation pipeline uses this too).
 
 A missing, truncated or foreign file, or mel settings that differ from the caller's, raise
 ``CheckpointError`` with one line naming the file and the mismatch.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import asdict
 from typing import Any
@@ -33,6 +35,11 @@ def load_torch_file(path: str | os.PathLike) -> Any:
     except Exception as e:  # truncated zip, not a torch file, ...
         raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
                               f"{str(e).splitlines()[0] if str(e) else ''})") from None
+
+
+def is_checkpoint(raw: Any) -> bool:
+    """Whether a loaded file is one of this project's checkpoints (``config``, ``state_dict``, ``stage``)."""
+    return isinstance(raw, dict) and {"config", "state_dict", "stage"} <= raw.keys()
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
@@ -88,3 +95,13 @@ def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
 
     with atomic_file(path, ".tmp") as f:
         torch.save(checkpoint, f)
+
+
+def fingerprint(module: torch.nn.Module) -> str:
+    """A short hash of a network's weights (to tell whether a latent cache was made with it)."""
+    h = hashlib.sha1()
+    for name, tensor in sorted(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes()[:4096])
+        h.update(str(float(tensor.float().sum())).encode())
+    return h.hexdigest()[:16]

@@ -23,7 +23,7 @@ lcm row: its AudioLDMPipeline cannot pass the guidance embedding).
 Timed calls: at least --repeats, more (up to 10) until the row has run --min-time seconds; the
 median is reported, every call is in the JSON.
 
-The model: ``--ckpt`` (any checkpoint ``load_latent_diffusion`` reads; default: the demo LDM if it is
+The model: ``--ckpt`` (any checkpoint ``audioldm.assembly.latent_diffusion.load_ldm`` reads; default: the demo LDM if it is
 there) or ``--random-size tiny|s`` (random weights: the demo networks' sizes, or AudioLDM-S: UNet
 185.0M, VAE, HTSAT-tiny + RoBERTa-base CLAP, HiFi-GAN 55.3M). ``--grid cpu`` (the default on a CPU)
 leaves out DDIM 200 at batch 16 (minutes of CPU per call) and compiling for batch 16 (compiling again
@@ -49,6 +49,8 @@ import audioldm.pipeline.text_to_audio as t2a  # noqa: E402
 from audioldm.audio.mel import MelConfig  # noqa: E402
 from audioldm.diffusion.schedule import make_scheduler  # noqa: E402
 from audioldm.models.clap import ClapConfig, ClapEmbedder  # noqa: E402
+from audioldm.assembly.latent_diffusion import assemble, parts_of  # noqa: E402
+from audioldm.assembly.parts import LoadedPart  # noqa: E402
 from audioldm.models.latent_diffusion import LatentDiffusion  # noqa: E402
 from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
@@ -74,20 +76,17 @@ RANDOM_SIZES = {
 def random_model(size: str) -> LatentDiffusion:
     c, mel = RANDOM_SIZES[size], MelConfig()
     vocoder = HifiGanVocoder(build_generator(c["vocoder"], mel.n_mels, mel.sample_rate))
-    model = LatentDiffusion(build_unet(c["unet"]), build_autoencoder(c["vae"]),
-                            ClapEmbedder(c["clap"], mel.sample_rate), vocoder, mel, {})
-    model.set_null_condition()
-    return model.eval()
+    parts = {"vae": LoadedPart(build_autoencoder(c["vae"]), None),
+             "clap": LoadedPart(ClapEmbedder(c["clap"], mel.sample_rate), None), "vocoder": LoadedPart(vocoder, None)}
+    return assemble(build_unet(c["unet"]), parts, mel).eval()
 
 
 def random_student(teacher: LatentDiffusion, size: str) -> LatentDiffusion:
-    """A student of ``teacher`` (its UNet plus a 256-d guidance embedding) sharing its frozen stages."""
-    from audioldm.models.lcm import student_unet
+    """A student of ``teacher`` (its UNet plus a 256-d guidance embedding) sharing its frozen parts."""
+    from audioldm.assembly.student import student_unet
 
     unet, _ = student_unet(teacher.unet, RANDOM_SIZES[size]["unet"], 256)
-    model = LatentDiffusion(unet, teacher.vae, teacher.clap, teacher.vocoder, teacher.mel, {})
-    model.null_condition.copy_(teacher.null_condition)
-    return model.eval()
+    return assemble(unet, parts_of(teacher), teacher.mel).eval()
 
 
 @contextlib.contextmanager
@@ -182,14 +181,14 @@ def main(argv: list[str] | None = None) -> int:
     grid = args.grid or ("full" if device.type == "cuda" else "cpu")
     repeats = args.repeats or (3 if device.type == "cuda" else 1)
 
-    from audioldm.pipeline.loading import load_latent_diffusion
+    from audioldm.assembly.latent_diffusion import load_ldm
 
     if args.random_size:
         torch.manual_seed(0)
         model, source = random_model(args.random_size).to(device), f"random weights, size {args.random_size}"
     else:
         ckpt = args.ckpt or str(DEMO_CKPT)
-        model, source = load_latent_diffusion(ckpt, device), ckpt
+        model, source = load_ldm(ckpt, device), ckpt
     params = {name: sum(p.numel() for p in getattr(model, name).parameters()) / 1e6
               for name in ("unet", "vae", "clap", "vocoder")}
     print(f"model: {source}; parameters (M): " + ", ".join(f"{k} {v:.1f}" for k, v in params.items()), flush=True)
@@ -200,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
             student, student_source = random_student(model, args.random_size).to(device), f"random student, {source}"
         else:
             student_source = args.lcm_ckpt or str(DEMO_LCM)
-            student = load_latent_diffusion(student_source, device)
+            student = load_ldm(student_source, device)
         print(f"lcm student: {student_source}", flush=True)
     impls = {"off": ["ours"], "on": ["ours+compile"], "both": ["ours", "ours+compile"]}[args.compile]
     impls = impls + (["ours+bf16"] if args.bf16 else []) + ([] if args.no_diffusers else ["diffusers"])

@@ -34,7 +34,7 @@ NAME = "mel_inversion"
 
 @torch.no_grad()
 def run(args) -> dict:
-    from audioldm.convert.stages import load_clap
+    from audioldm.assembly.parts import load_part
     from audioldm.audio.phase_prior import fast_griffin_lim, integrated_phase
     from audioldm.losses.spectrum import centred_stft
     from bench.prompt_following import Judge, mean_cov, newest, per_prompt_subset, real_clips, split_floor
@@ -47,7 +47,7 @@ def run(args) -> dict:
     prompts = [p.strip() for p in Path(args.prompts).read_text(encoding="utf-8").splitlines() if p.strip()]
     samples = int(round(args.seconds * mel.sample_rate))
     clips = real_clips(args.manifest, prompts, samples)
-    judge = Judge(load_clap(clap_path, mel)[0].to(device), prompts)
+    judge = Judge(load_part(clap_path, "clap", mel).network.to(device), prompts)
     reference, labels = judge.embed(torch.stack([c["wave"] for c in clips]).to(device)), [c["prompt"] for c in clips]
     judge.reference = mean_cov(reference, labels)
     subset = per_prompt_subset(clips, prompts, args.clips_per_prompt)

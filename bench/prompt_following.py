@@ -26,7 +26,7 @@ Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds
                       lcm sampler and ``--student-steps`` (``top1_student``, ``fd_clap_student``)
 
 The VAE and vocoder are the LDM checkpoint's own (``--ldm``, default the newest demo LDM), or
-``--vae`` / ``--vocoder`` (any layout ``convert.stages`` reads); ``--ldm none`` runs the chain rows
+``--vae`` / ``--vocoder`` (any format ``audioldm.formats`` reads); ``--ldm none`` runs the chain rows
 only. ``--generated DIR`` scores the clips generate.py wrote there (its generated.jsonl gives each
 clip's prompt) as the ``ldm text`` row instead of sampling them again (the demo scores its own clips). ``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
 wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_ranking read).
@@ -178,7 +178,7 @@ def save_row(folder: Path, name: str, waves: torch.Tensor, prompts: list[str]) -
 
 @torch.no_grad()
 def run(args) -> dict:
-    from audioldm.convert.stages import load_clap, load_vae, load_vocoder
+    from audioldm.assembly.parts import load_part
     from audioldm.models.vocoder import GriffinLimVocoder
     from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
 
@@ -190,12 +190,12 @@ def run(args) -> dict:
     ldm_path = None if args.ldm == "none" else (args.ldm or newest("demo_ldm"))
     if not clap_path:
         raise SystemExit("error: no judge CLAP: give --clap (or run scripts/demo.sh)")
-    judge_clap, _ = load_clap(clap_path, mel)
-    judge_clap = judge_clap.to(device)
+    judge_clap = load_part(clap_path, "clap", mel).network.to(device)
     pipe = TextToAudio.from_checkpoint(ldm_path, device) if ldm_path else None
     student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
-    vae = load_vae(args.vae, mel)[0].to(device) if args.vae else (pipe.model.vae if pipe else None)
-    vocoder = load_vocoder(args.vocoder, mel)[0].to(device) if args.vocoder else (pipe.model.vocoder if pipe else None)
+    vae = load_part(args.vae, "vae", mel).network.to(device) if args.vae else (pipe.model.vae if pipe else None)
+    vocoder = (load_part(args.vocoder, "vocoder", mel).network.to(device) if args.vocoder
+               else (pipe.model.vocoder if pipe else None))
     if args.vocoder_projections is not None:  # an iSTFT vocoder's Griffin-Lim count when generating (eval mode)
         for network in (vocoder, pipe and pipe.model.vocoder, student and student.model.vocoder):
             if hasattr(network, "inference_phase_iters"):

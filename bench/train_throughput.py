@@ -38,7 +38,8 @@ from audioldm.audio.mel import MelConfig, normalize_waveform  # noqa: E402
 from audioldm.config import load_config  # noqa: E402
 from audioldm.models.clap import ClapConfig, ClapEmbedder  # noqa: E402
 from audioldm.models.ema import EmaModel  # noqa: E402
-from audioldm.models.latent_diffusion import LatentDiffusion  # noqa: E402
+from audioldm.assembly.latent_diffusion import assemble  # noqa: E402
+from audioldm.assembly.parts import LoadedPart  # noqa: E402
 from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
 from audioldm.models.vocoder import GriffinLimVocoder  # noqa: E402
@@ -65,9 +66,10 @@ def build_module(unet: UnetConfig, device: torch.device) -> LdmModule:
     """LdmModule over a hand-built LatentDiffusion: random UNet (+ EMA), real-size VAE and CLAP."""
     mel = MelConfig()
     net = build_unet(unet)
-    model = LatentDiffusion(net, build_autoencoder(VaeConfig()), ClapEmbedder(ClapConfig(), mel.sample_rate),
-                            GriffinLimVocoder(mel), mel, {}, EmaModel(net, 0.9999, True))
-    model.set_null_condition()
+    parts = {"vae": LoadedPart(build_autoencoder(VaeConfig()), None),
+             "clap": LoadedPart(ClapEmbedder(ClapConfig(), mel.sample_rate), None),
+             "vocoder": LoadedPart(GriffinLimVocoder(mel), None)}
+    model = assemble(net, parts, mel, EmaModel(net, 0.9999, True))
     config = load_config(ROOT / "configs" / "ldm_s.yaml",
                          ["data.train_manifest=unused.jsonl", "model.vae_ckpt=null", "model.clap_ckpt=null"])
     return LdmModule(config, model).to(device)

@@ -61,7 +61,7 @@ class TileDataset(Dataset):
 
 def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
     """What a cache must agree on with the run that reads it."""
-    from audioldm.models.frozen_stages import fingerprint
+    from audioldm.checkpoint import fingerprint
 
     mel = config_mel(config)
     return {"segment_samples": mel.samples_for_seconds(config.data.segment_seconds), "mel": asdict(mel),
@@ -83,14 +83,13 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
         raise ValueError(f"--rank {rank} must be in [0, --world {world})")
     from tqdm import tqdm
 
-    from audioldm.convert.stages import ldm_stage_source, load_stage_network
+    from audioldm.assembly.parts import load_part, part_source
 
     if not config.data.latent_cache_dir:
         raise ValueError("data.latent_cache_dir is not set: say where the pre-encoded latents go")
     mel = config_mel(config)
-    vae, _, _ = load_stage_network(ldm_stage_source(config, "vae"), "vae", mel)
-    clap, _, _ = load_stage_network(ldm_stage_source(config, "clap"), "clap", mel, config.model.clap_tokenizer)
-    vae, clap = vae.to(device), clap.to(device)
+    vae = load_part(part_source(config, "vae"), "vae", mel).network.to(device)
+    clap = load_part(part_source(config, "clap"), "clap", mel, config.model.clap_tokenizer).network.to(device)
     front_end = MelFrontEnd(mel).to(device)
     cache = LatentCache(config.data.latent_cache_dir)
     meta = cache_meta(config, vae, clap)

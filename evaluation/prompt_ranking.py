@@ -60,13 +60,12 @@ def rank_generated(folder: str, clap_ckpt: str, reference: str | None = None, de
     """Rank the clips of ``folder/generated.jsonl``; with ``reference`` (a manifest), also the real
     clips captioned with one of the same prompts: CLAP's own accuracy, the level to compare with."""
     from audioldm.audio.mel import MelConfig
-    from audioldm.convert.stages import load_clap
+    from audioldm.assembly.parts import load_part
     from data.manifest import read_manifest
 
     entries = read_manifest(os.path.join(folder, "generated.jsonl"))
     prompts = sorted({e.captions[0] for e in entries})
-    clap, _ = load_clap(clap_ckpt, MelConfig())
-    clap = clap.to(device)
+    clap = load_part(clap_ckpt, "clap", MelConfig()).network.to(device)
     result = rank_clips(entries, prompts, clap, device)
     if reference:
         real = [e for e in read_manifest(reference) if any(c in prompts for c in e.captions)]

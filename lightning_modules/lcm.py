@@ -16,31 +16,27 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from audioldm.assembly.student import distillation_models
 from audioldm.diffusion.consistency import consistency_loss
-from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
-from audioldm.models.lcm import distillation_models
 from audioldm.models.unet import predict_noise
-from lightning_modules.base import StageModule
-from lightning_modules.ldm import LdmModule
+from lightning_modules.latent_stage import LatentStage
 
 
-class LcmModule(LdmModule):
+class LcmModule(LatentStage):
     """Trains the student ``model.unet``; the target is ``model.unet_ema``; VAE, CLAP, vocoder and teacher frozen."""
 
     stage = "lcm"
 
     def __init__(self, config: DictConfig, model: LatentDiffusion | None = None):
-        StageModule.__init__(self, config)
         teacher = None
         if model is None:
-            model, teacher, unet_config = distillation_models(self.model_config, self.mel_config)
+            model, teacher, unet_config = distillation_models(OmegaConf.to_object(config.model),
+                                                              OmegaConf.to_object(config.audio))
             config.model.unet = OmegaConf.structured(unet_config)  # checkpoints record the student's shape
-        self.model = model
+        super().__init__(config, model)
         self.__dict__["teacher"] = teacher  # not a submodule: never saved, never trained
-        self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
         m = self.model_config
-        self.compile_unet, self.text_condition_prob = m.compile_unet, m.text_condition_prob
         self.guidance_range = (m.guidance_min, m.guidance_max)
         self.solver_steps, self.loss_kind, self.huber_c = m.solver_steps, m.loss, m.huber_c
 

@@ -17,100 +17,32 @@ the fixed prompts rendered by ``preview``) uses it, and it is saved in every che
 """
 from __future__ import annotations
 
-from typing import Any
+import logging
 
 import torch
 import torch.nn.functional as F
-from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from omegaconf import DictConfig, OmegaConf
 
-from audioldm.diffusion.schedule import make_scheduler, v_target
-from audioldm.models.frozen_stages import fingerprint
-from audioldm.models.latent_diffusion import LatentDiffusion, build_latent_diffusion, latent_diffusion_from_stages
-from audioldm.pipeline.outputs import slug
-from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
-from data.latent_cache import LatentCacheError
-from lightning_modules.base import StageModule
+from audioldm.assembly.latent_diffusion import ldm_for_training
+from audioldm.diffusion.schedule import v_target
+from audioldm.models.latent_diffusion import LatentDiffusion
+from lightning_modules.latent_stage import LatentStage
+
+log = logging.getLogger(__name__)
 
 
-class LdmModule(StageModule):
+class LdmModule(LatentStage):
     """Trains ``model.unet``; ``model.vae``, ``model.clap`` and ``model.vocoder`` stay frozen."""
 
     stage = "ldm"
 
     def __init__(self, config: DictConfig, model: LatentDiffusion | None = None):
-        super().__init__(config)
-        if model is None and config.get("init_from"):  # on resume too: it gives the networks their shapes
-            from lightning_modules.init_from import init_ldm_model
-
-            model = init_ldm_model(config)  # also sets config.model.unet to the source's shape
-        self.model = model if model is not None else latent_diffusion_from_stages(self.model_config, self.mel_config)
-        # the training schedule's table on the module's device (diffusers' add_noise copies its CPU table to
-        # the GPU at every call)
-        self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
-        m = self.model_config  # read once: the config's conversion costs Python time at every step
-        self.condition_drop_prob, self.compile_unet = m.condition_drop_prob, m.compile_unet
-        self.text_condition_prob, self.min_snr_gamma = m.text_condition_prob, m.min_snr_gamma
-
-    @classmethod
-    def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LdmModule":
-        """Rebuild the frozen stages from the configs the checkpoint carries (no other files needed)."""
-        if "stage_configs" not in checkpoint:
-            raise ValueError("ldm checkpoint has no 'stage_configs' entry (not written by this project's train.py)")
-        model = build_latent_diffusion(OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio),
-                                       checkpoint["stage_configs"])
-        return cls(config, model)
-
-    def on_fit_start(self) -> None:
-        """Pre-encoded latents must come from this run's VAE and CLAP (checked before any step)."""
-        cache = getattr(getattr(self.trainer, "datamodule", None), "cache", None)
-        if cache is not None:
-            cache.check_meta({"vae_fingerprint": fingerprint(self.model.vae),
-                              "clap_fingerprint": fingerprint(self.model.clap)})
-            if self.text_condition_prob > 0 and not cache.has_text_embeddings:
-                raise LatentCacheError(
-                    f"{cache.where}: these pre-encoded latents have no CLAP text embeddings of the captions (written "
-                    f"before data.preencode stored them), which model.text_condition_prob={self.text_condition_prob} "
-                    f"needs: pre-encode again into a new data.latent_cache_dir (then data.shard_writer for shards), "
-                    f"or set model.text_condition_prob=0")
-
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["stage_configs"] = self.model.stage_configs
-        checkpoint["samplers"] = list(self.model.samplers)  # lcm students: only the lcm sampler
-
-    # -- training ---------------------------------------------------------------------------
-    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
-                               text_prob: float | None = None):
-        """(x_0 [B, C, T', F'], condition [B, D]) from audio or from pre-encoded tensors: the CLAP audio
-        embedding, or with probability ``text_prob`` (default ``text_condition_prob``) per sample the
-        CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio)."""
-        if "posterior" in batch:
-            posterior = DiagonalGaussianDistribution(batch["posterior"])
-            condition = batch["clap_audio"]
-        else:
-            posterior = self.model.posterior(batch["log_mel"])
-            condition = self.model.embed_audio(batch["waveform"])
-        # float32 latents (and noise): under bf16 autocast the frozen VAE returns bf16
-        x0 = self.model.to_latent(posterior, generator=generator).float()
-        p = self.text_condition_prob if text_prob is None else text_prob
-        if p > 0:  # no draw at 0: the paper recipe's random stream is unchanged
-            text, has_text = self.text_conditions(batch)
-            use_text = (torch.rand(x0.shape[0], device=x0.device, generator=generator) < p) & has_text
-            condition = torch.where(use_text[:, None], text.to(condition), condition)
-        return x0, condition.float()
-
-    def text_conditions(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(CLAP text embedding of each item's caption [B, D], has a caption [B] bool): pre-encoded, or
-        embedded here by the frozen CLAP."""
-        if "posterior" in batch:
-            if "clap_text" not in batch:
-                raise LatentCacheError("the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
-                                       "again with this version of data.preencode, or set model.text_condition_prob=0")
-            return batch["clap_text"], batch["has_text"].to(self.device, torch.bool)
-        captions = list(batch["caption"])
-        has_text = torch.tensor([bool(c) for c in captions], device=self.device)
-        return self.model.embed_text(captions), has_text
+        if model is None:  # on resume too: init_from gives the networks their shapes
+            model, unet_config = ldm_for_training(config)
+            adopt_unet_shape(config, unet_config)
+        super().__init__(config, model)
+        m = self.model_config
+        self.condition_drop_prob, self.min_snr_gamma = m.condition_drop_prob, m.min_snr_gamma
 
     def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
                        drop_prob: float | None = None, generator: torch.Generator | None = None,
@@ -155,10 +87,6 @@ class LdmModule(StageModule):
         self.log("train/loss", loss, batch_size=x0.shape[0])
         return loss
 
-    def optimizer_step(self, *args, **kwargs) -> None:
-        super().optimizer_step(*args, **kwargs)
-        self.model.unet_ema.update(self.model.unet)
-
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         """EMA loss with noise, timesteps and posterior samples fixed by the batch index (comparable
         across validations), no condition dropout and no Min-SNR weights (comparable across recipes)."""
@@ -174,19 +102,11 @@ class LdmModule(StageModule):
                                    weighted=False)
             self.log("val/loss_text", loss, sync_dist=True, batch_size=x0.shape[0])
 
-    @torch.no_grad()
-    def preview(self, batch: dict) -> dict[str, torch.Tensor]:
-        """The fixed validation prompts generated with the EMA UNet: one mel image and one clip each."""
-        m = self.model_config
-        options = SamplingOptions(steps=m.val_steps, sampler=m.val_sampler, guidance=m.val_guidance, seed=m.val_seed)
-        result = TextToAudio(self.model, use_ema=True).text_to_audio(list(m.val_prompts), m.val_seconds, options)
-        media: dict[str, torch.Tensor] = {}
-        for i, prompt in enumerate(m.val_prompts):
-            name = f"{i}_{slug(prompt)}"
-            media[f"mel/generated/{name}"] = result.log_mel[i:i + 1]
-            media[f"audio/generated/{name}"] = result.waveform[i:i + 1]
-        return media
 
-    def configure_optimizers(self):
-        return self.make_optimizer(self.model.unet.parameters())
-
+def adopt_unet_shape(config: DictConfig, unet_config) -> None:
+    """``config.model.unet`` := the shape of the UNet the run starts from (init_from's), said when it differs."""
+    new_unet = OmegaConf.structured(unet_config)
+    if OmegaConf.to_container(new_unet) != OmegaConf.to_container(config.model.unet):
+        log.warning("init_from %s: model.unet set to the source's shape %s", config.init_from,
+                    OmegaConf.to_container(new_unet))
+    config.model.unet = new_unet

@@ -10,7 +10,7 @@ import soundfile as sf
 from gradio_client import Client, handle_file
 
 import app
-from audioldm.pipeline.jobs import MAX_CLIPS
+from audioldm.request.jobs import MAX_CLIPS
 from audioldm.pipeline.text_to_audio import TextToAudio
 from tests.conftest import write_tone
 
@@ -76,12 +76,12 @@ def test_editing_tabs(served, tmp_path):
 
 
 @pytest.mark.parametrize("api,inputs,message", [
-    ("/text_to_audio", ("  ", 0.5, 1), "type a prompt first"),
+    ("/text_to_audio", ("  ", 0.5, 1), "a prompt is empty: type the text"),
     ("/text_to_audio", ("x", 9.0, 1), "Value 9.0 is greater than maximum value 3.0"),  # the slider refuses it
-    ("/variation", (None, "", 0.5, 0.5, 1), "upload a source clip first"),
+    ("/variation", (None, "", 0.5, 0.5, 1), "--mode variation needs a source clip (--audio)"),
     ("/inpaint", ("{wav}", "x", "0.5-3"), "is outside the clip"),
-    ("/style_transfer", ("{bad}", "x", 0.5), "cannot read the upload bad.wav"),
-    ("/style_transfer", ("{long}", "x", 0.5), "this app takes at most 3 s"),
+    ("/style_transfer", ("{bad}", "x", 0.5), "bad.wav: cannot read it"),
+    ("/style_transfer", ("{long}", "x", 0.5), "the source must be more than 0 and at most 3 s"),
 ])
 def test_bad_input_is_a_message_and_the_app_keeps_serving(served, tmp_path, api, inputs, message):
     client, _ = served
@@ -108,7 +108,7 @@ def test_defaults_come_from_the_checkpoint(tiny_ldm_checkpoint, tiny_lcm_checkpo
     student at lcm, 4 steps; an unknown file keeps AudioLDM's 2.5."""
     import torch
 
-    from audioldm.pipeline.jobs import default_sampling
+    from audioldm.request.jobs import default_sampling
     from audioldm.pipeline.text_to_audio import TextToAudio
 
     def previewed_at(ckpt, name: str) -> str:  # the checkpoint of a run whose config previewed at guidance 7

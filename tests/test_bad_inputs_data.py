@@ -282,7 +282,7 @@ def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt, roberta_tokeniz
     import shutil
 
     import convert
-    from audioldm.convert.ldm import load_ldm
+    from audioldm.assembly.latent_diffusion import load_ldm
 
     work = tmp_path / "work"
     bare_tokenizer(roberta_tokenizer_dir, work / "roberta")

@@ -14,8 +14,8 @@ import torch
 import convert
 import generate
 from audioldm.checkpoint import CheckpointError
-from audioldm.convert.layouts import read_source
-from audioldm.convert.ldm import load_ldm, read_ldm
+from audioldm.assembly.latent_diffusion import load_ldm, read_ldm
+from audioldm.formats.registry import open_source
 from audioldm.models.latent_diffusion import LatentDiffusion
 
 PROMPTS = ["a dog barks", "a tone"]
@@ -51,12 +51,12 @@ def assert_same_outputs(a: LatentDiffusion, b: LatentDiffusion, tol: float = 1e-
 
 
 def test_layouts_are_recognised(roberta_ldm, exported):
-    assert read_source(roberta_ldm).layout == "ours"
-    assert read_source(exported).layout == "diffusers"
-    assert read_source(exported / "unet").layout == "diffusers_unet"
-    assert read_source(exported / "vae").layout == "diffusers_vae"
-    assert read_source(exported / "vocoder").layout == "transformers_hifigan"
-    assert read_source(exported / "text_encoder").layout == "transformers_clap_text"
+    assert open_source(roberta_ldm).name == "ours (ldm)"
+    assert open_source(exported).name == "diffusers (pipeline)"
+    assert open_source(exported / "unet").name == "diffusers (unet)"
+    assert open_source(exported / "vae").name == "diffusers (vae)"
+    assert open_source(exported / "vocoder").name == "transformers (hifigan)"
+    assert open_source(exported / "text_encoder").name == "transformers (clap_text)"
     assert {p.name for p in exported.iterdir()} >= {"model_index.json", "unet", "vae", "vocoder", "text_encoder",
                                                     "tokenizer", "scheduler"}
 
@@ -94,7 +94,7 @@ def test_generate_runs_on_a_diffusers_folder(exported, tmp_path):
 
 def test_stage_conversions_write_checkpoints_our_loaders_read(roberta_ldm, exported, tmp_path):
     from audioldm.audio.mel import MelConfig
-    from audioldm.convert.stages import load_clap, load_vae, load_vocoder
+    from audioldm.assembly.parts import load_part
 
     mel = MelConfig()
     assert convert.main([str(exported / "vocoder"), str(tmp_path / "voc.ckpt")]) == 0
@@ -103,12 +103,13 @@ def test_stage_conversions_write_checkpoints_our_loaders_read(roberta_ldm, expor
     model = load_ldm(roberta_ldm)
     mel_in = torch.randn(1, 1, 16, 64)
     with torch.no_grad():
-        assert torch.equal(load_vocoder(tmp_path / "voc.ckpt", mel)[0](mel_in), model.vocode(mel_in))
-        vae, _, scale = load_vae(tmp_path / "vae.ckpt", mel)
+        assert torch.equal(load_part(tmp_path / "voc.ckpt", "vocoder", mel).network(mel_in), model.vocode(mel_in))
+        part = load_part(tmp_path / "vae.ckpt", "vae", mel)
+        vae, scale = part.network, part.scale_factor
         assert float(scale) == float(model.scale_factor)
         z = torch.randn(1, 8, 4, 16)
         assert torch.equal(vae.decode(z).sample, model.vae.decode(z).sample)
-        assert torch.equal(load_clap(tmp_path / "clap.ckpt", mel)[0].embed_text(PROMPTS), model.embed_text(PROMPTS))
+        assert torch.equal(load_part(tmp_path / "clap.ckpt", "clap", mel).network.embed_text(PROMPTS), model.embed_text(PROMPTS))
 
 
 @pytest.mark.parametrize("content, message", [
@@ -120,7 +121,7 @@ def test_unreadable_or_foreign_files_are_named(tmp_path, content, message):
     path = tmp_path / "bad.ckpt"
     path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
     with pytest.raises(CheckpointError, match=message) as err:
-        read_source(path)
+        open_source(path)
     assert str(path) in str(err.value) and "\n" not in str(err.value)
 
 
@@ -163,12 +164,13 @@ def test_transformers_clap_folder(roberta_ldm, roberta_tokenizer_dir, tmp_path):
     """A transformers ClapModel folder (save_pretrained) gives the same weights, audio tower included,
     and text embeddings; its audio window is transformers' 10 s (the folder does not record one)."""
     from audioldm.audio.mel import MelConfig
-    from audioldm.convert.stages import load_clap
+    from audioldm.assembly.parts import load_part
 
     model = load_ldm(roberta_ldm)
     model.clap.model.save_pretrained(tmp_path / "clap")
-    assert read_source(tmp_path / "clap").layout == "transformers_clap"
-    clap, _ = load_clap(tmp_path / "clap", MelConfig(), str(roberta_tokenizer_dir))
+    assert open_source(tmp_path / "clap").name == "transformers (clap)"
+    part = load_part(tmp_path / "clap", "clap", MelConfig(), str(roberta_tokenizer_dir))
+    clap = part.network
     assert not clap.config.text_only and clap.config.audio_seconds == 10.0
     mine, theirs = model.clap.model.state_dict(), clap.model.state_dict()
     assert mine.keys() == theirs.keys() and all(torch.equal(mine[k], theirs[k]) for k in mine)

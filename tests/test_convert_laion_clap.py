@@ -1,4 +1,4 @@
-"""LAION-CLAP weights -> our ClapModel (``audioldm.convert.laion_clap``), checked against the original LAION-CLAP
+"""LAION-CLAP weights -> our ClapModel (``audioldm.formats.keymaps.laion_clap``), checked against the original LAION-CLAP
 code (``laion_clap`` 1.1.7): a tiny, seeded, randomly perturbed LAION ``CLAP`` (HTSAT audio branch with 4 stages as
 in HTSAT-tiny but 8 channels wide; a 2-layer RoBERTa) is built once, its state dict (official key names) is
 converted, and the text and audio embeddings of both are compared. Also: the DDP ``.pt`` and AudioLDM ``.ckpt``
@@ -20,7 +20,7 @@ import torch
 from transformers import ClapModel, RobertaTokenizer
 
 from audioldm.checkpoint import CheckpointError, load_weights
-from audioldm.convert.laion_clap import DROPPED, QKV, RENAMED, clap_from_laion, strip_laion_prefix
+from audioldm.formats.keymaps.laion_clap import DROPPED, QKV, RENAMED, clap_from_laion, strip_laion_prefix
 from audioldm.models.clap import ClapConfig, ClapEmbedder, hf_config
 from audioldm.models.clap_features import ClapAudioFeatures
 from audioldm.models.clap_tokenizer import ClapTokenizer

@@ -13,8 +13,8 @@ import torch
 import convert
 import generate
 from audioldm.checkpoint import CheckpointError
-from audioldm.convert.layouts import read_source
-from audioldm.convert.ldm import LdmWeights, load_ldm, read_ldm, to_latent_diffusion
+from audioldm.assembly.latent_diffusion import LdmWeights, load_ldm, read_ldm, to_latent_diffusion
+from audioldm.formats.registry import open_source
 from audioldm.models.latent_diffusion import LatentDiffusion
 from tests.original_fixtures import SCALE, original_state, save_original_checkpoint
 
@@ -64,7 +64,7 @@ def assert_matches_original(model: LatentDiffusion, ref: dict, laion_reference, 
 
 
 def test_the_original_checkpoint_is_recognised_and_read(original_ckpt, weights):
-    assert read_source(original_ckpt).layout == "audioldm"
+    assert open_source(original_ckpt).name == "audioldm (ldm)"
     assert weights.unet_config.model_channels == 32 and weights.unet_config.channel_mult == [1, 2, 3, 5]
     assert weights.unet_config.head_channels == 8 and weights.ema is not None
     ema_conv = weights.ema["conv_in.weight"]
@@ -144,22 +144,24 @@ def test_standalone_hifigan_and_vae_files(original_audioldm_reference, tmp_path)
     """A HiFi-GAN generator file as HiFi-GAN saves it ({"generator": weight-norm state}) and an AudioLDM
     VAE alone convert to our stage checkpoints that reproduce the original outputs."""
     from audioldm.audio.mel import MelConfig
-    from audioldm.convert.stages import load_vae, load_vocoder
+    from audioldm.assembly.parts import load_part
 
     ref = original_audioldm_reference
     hifigan = tmp_path / "g_02500000"
     torch.save({"generator": ref["vocoder"]["state_wn"]}, hifigan)
     assert convert.main([str(hifigan), str(tmp_path / "vocoder.ckpt")]) == 0
-    vocoder, config = load_vocoder(tmp_path / "vocoder.ckpt", MelConfig())
+    part = load_part(tmp_path / "vocoder.ckpt", "vocoder", MelConfig())
+    vocoder, config = part.network, part.config
     assert config["stage"] == "vocoder"
     with torch.no_grad():
         wave = vocoder.generator(ref["vocoder"]["mel"].transpose(1, 2))
     assert (wave - ref["vocoder"]["wave_wn"].squeeze(1)).abs().max() <= TOL
     vae_file = tmp_path / "vae_only.ckpt"
     torch.save({"state_dict": {f"first_stage_model.{k}": v for k, v in ref["vae"]["state"].items()}}, vae_file)
-    assert read_source(vae_file).layout == "audioldm_vae"
+    assert open_source(vae_file).name == "audioldm (vae)"
     assert convert.main([str(vae_file), str(tmp_path / "vae.ckpt")]) == 0
-    vae, _, scale = load_vae(tmp_path / "vae.ckpt", MelConfig())
+    part = load_part(tmp_path / "vae.ckpt", "vae", MelConfig())
+    vae, scale = part.network, part.scale_factor
     assert float(scale) == 1.0  # not in the file: an LDM on this VAE measures its own
     with torch.no_grad():
         assert (vae.decode(ref["vae"]["z"]).sample - ref["vae"]["decoded"]).abs().max() <= TOL

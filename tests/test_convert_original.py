@@ -13,9 +13,9 @@ import torch
 from diffusers.models.attention_processor import Attention
 
 from audioldm.checkpoint import CheckpointError, load_weights
-from audioldm.convert.original_hifigan import fold_weight_norm, fold_weight_norms, vocoder_from_original
-from audioldm.convert.original_unet import default_head_channels, unet_from_original, unflatten_ema_keys
-from audioldm.convert.original_vae import vae_from_original
+from audioldm.formats.keymaps.original_hifigan import fold_weight_norm, fold_weight_norms, vocoder_from_original
+from audioldm.formats.keymaps.original_unet import default_head_channels, unet_from_original, unflatten_ema_keys
+from audioldm.formats.keymaps.original_vae import vae_from_original
 from audioldm.models.unet import build_unet, predict_noise
 from audioldm.models.vae import build_autoencoder
 from audioldm.models.vocoder import build_generator

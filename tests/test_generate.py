@@ -52,13 +52,13 @@ def test_low_rate_source_sets_the_cutoff(tiny_ldm_checkpoint, tmp_path):
 @pytest.mark.parametrize("args,message", [
     (["--text", " "], "error: a prompt is empty"),
     (["--prompts", "missing.txt"], "error: --prompts: file not found: missing.txt"),
-    (["--mode", "inpaint", "--text", "x", "--span", "0.2-0.4"], "error: --mode inpaint needs --audio"),
+    (["--mode", "inpaint", "--text", "x", "--span", "0.2-0.4"], "error: --mode inpaint needs a source clip (--audio)"),
     (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "0.5-3"],
      "error: span 0.5-3 s is outside the clip (0-0.9 s) or empty"),
     (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "a-b"], "must look like START-END"),
     (["--mode", "transfer", "--audio", "{bad}", "--text", "x"], "cannot open as audio"),
-    (["--mode", "transfer", "--audio", "nope.wav", "--text", "x"], "error: nope.wav: file does not exist"),
-    (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--strength", "2"], "--strength must be in [0, 1]"),
+    (["--mode", "transfer", "--audio", "nope.wav", "--text", "x"], "error: --audio nope.wav: cannot read it (file does not exist)"),
+    (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--strength", "2"], "--strength must be from 0 to 1, got 2"),
     (["--mode", "sr", "--audio", "{wav}", "--text", "x"], "say which band to keep with --cutoff"),
     (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--text", "y"], "takes exactly one --text"),
 ])

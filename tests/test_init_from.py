@@ -9,7 +9,7 @@ import torch
 import train
 from audioldm.audio.mel import MelConfig
 from audioldm.config import load_config
-from audioldm.convert.ldm import load_ldm
+from audioldm.assembly.latent_diffusion import load_ldm
 from lightning_modules.registry import build_stage
 from tests.conftest import write_manifest_lines, write_tone
 from tests.ldm_fixtures import REPO, TINY_OVERRIDES

@@ -15,7 +15,7 @@ from audioldm.config import load_config
 from audioldm.diffusion.consistency import (boundary_scalings, consistency_function, consistency_loss,
                                             guidance_embedding, solver_grid)
 from audioldm.diffusion.schedule import make_scheduler
-from audioldm.models.lcm import student_unet
+from audioldm.assembly.student import student_unet
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
 from lightning_modules.lcm import LcmModule

@@ -19,7 +19,7 @@ from transformers import ClapTextModelWithProjection
 
 from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
-from audioldm.pipeline.loading import load_latent_diffusion
+from audioldm.assembly.latent_diffusion import load_ldm
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
 
 try:
@@ -37,7 +37,7 @@ STEPS, GUIDANCE, SEED = 5, 2.5, 7
 
 @pytest.fixture(scope="module")
 def model(tiny_ldm_checkpoint: Path) -> LatentDiffusion:
-    return load_latent_diffusion(tiny_ldm_checkpoint)
+    return load_ldm(tiny_ldm_checkpoint)
 
 
 def clap_text_encoder(model: LatentDiffusion) -> ClapTextModelWithProjection:

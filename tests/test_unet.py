@@ -76,7 +76,7 @@ def test_condition_projection_initialisation():
 def test_scale_shift_film_doubles_the_embedding_projection_and_round_trips_through_diffusers(tmp_path):
     """resnet_time_scale_shift=scale_shift: each res block's embedding projection gives scale and shift
     (2x channels); the condition changes the output; a diffusers folder keeps the choice."""
-    from audioldm.convert.ldm import unet_config_from_diffusers
+    from audioldm.formats.diffusers import unet_config_from_diffusers
     config = UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
                         resnet_time_scale_shift="scale_shift")
     torch.manual_seed(0)

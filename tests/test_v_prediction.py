@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from audioldm.config import load_config
-from audioldm.convert.ldm import load_ldm, read_ldm
-from audioldm.convert.writers import save_diffusers
+from audioldm.assembly.latent_diffusion import load_ldm, read_ldm
+from audioldm.formats import diffusers
 from audioldm.diffusion.schedule import epsilon_from_v, make_scheduler, v_target
-from audioldm.models.lcm import student_unet
+from audioldm.assembly.student import student_unet
 from audioldm.models.unet import UnetConfig, build_unet, network_output, predict_noise, prediction_type
 from lightning_modules.ldm import LdmModule
 from lightning_modules.loading import load_stage
@@ -136,7 +136,7 @@ def test_diffusers_export_tells_the_scheduler_and_reads_back_as_v(roberta_ldm_ch
     model = load_ldm(roberta_ldm_checkpoint)
     model.unet.register_to_config(prediction_type="v_prediction")  # the same weights, read as v
     assert model.prediction_type == "v_prediction"
-    save_diffusers(model, tmp_path / "folder")
+    diffusers.write(model, tmp_path / "folder")
     scheduler = DDIMScheduler.from_pretrained(tmp_path / "folder" / "scheduler")
     assert scheduler.config.prediction_type == "v_prediction"
     back = load_ldm(tmp_path / "folder")

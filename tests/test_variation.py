@@ -106,9 +106,9 @@ def test_cli_variation_and_negative(tiny_ldm_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["--mode", "variation", "--text", "x"], "error: --mode variation needs --audio"),
+    (["--mode", "variation", "--text", "x"], "error: --mode variation needs a source clip (--audio)"),
     (["--text", "x", "--audio-weight", "0.5"], "error: --audio-weight is for --mode variation"),
-    (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "2"], "error: --audio-weight must be in [0, 1]"),
+    (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "2"], "error: --audio-weight must be from 0 to 1, got 2"),
     (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "0.5"], "needs a --text to mix with"),
     (["--mode", "variation", "--audio", "{wav}", "--text", "a", "--text", "b"],
      "error: --mode variation takes at most one --text, got 2"),

@@ -200,7 +200,7 @@ ISTFT = ["model.generator=istft", "model.istft_channels=32", "model.istft_layers
 def test_istft_generator_shapes_loading_and_config_errors(tmp_path):
     """The Vocos-style generator: shapes, a stage checkpoint that every loader reads, a bad name refused."""
     from audioldm.config import ConfigError
-    from audioldm.convert.stages import load_vocoder
+    from audioldm.assembly.parts import load_part
     from audioldm.models.istft_vocoder import IstftVocoder
     from tests.ldm_fixtures import write_stage_checkpoint
 
@@ -209,7 +209,8 @@ def test_istft_generator_shapes_loading_and_config_errors(tmp_path):
     with pytest.raises(ValueError, match="istft_n_fft=100"):
         IstftVocoder(64, 160, n_fft=100)
     path = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=tuple(ISTFT))
-    loaded, config = load_vocoder(path, MelConfig())
+    part = load_part(path, "vocoder", MelConfig())
+    loaded, config = part.network, part.config
     assert isinstance(loaded, IstftVocoder) and config["model"]["generator"] == "istft"
     stage = load_stage(path, stage="vocoder")
     log_mel = torch.randn(1, 1, 12, 64)
@@ -275,7 +276,7 @@ def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint
     """``model.istft_inference_phase_iters``: training mode projects ``istft_phase_iters`` times, eval mode (what
     loaders return) that many; the count is read back from a stage checkpoint; refused for HiFi-GAN and below 0."""
     from audioldm.config import ConfigError
-    from audioldm.convert.stages import load_vocoder
+    from audioldm.assembly.parts import load_part
     from audioldm.models.istft_vocoder import IstftVocoder
     from audioldm.models.vocoder import build_vocoder
     from tests.ldm_fixtures import write_stage_checkpoint
@@ -292,7 +293,8 @@ def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint
     assert not torch.allclose(two(log_mel), sixteen(log_mel), atol=1e-3)  # the count changes the waveform
     assert anchored_vocoder(3).eval().projections == 3  # unset: the training count
     path = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=(*ANCHORED, *counts))
-    loaded, stage_config = load_vocoder(path, MelConfig())
+    part = load_part(path, "vocoder", MelConfig())
+    loaded, stage_config = part.network, part.config
     assert loaded.projections == 16 and stage_config["model"]["istft_inference_phase_iters"] == 16
     with pytest.raises(ValueError, match="istft_inference_phase_iters=-1 must be >= 0"):
         IstftVocoder(64, 160, n_fft=640, inference_phase_iters=-1)
@@ -327,7 +329,7 @@ def test_phase_prior_starts_at_the_anchors_implied_phase_and_needs_the_anchor():
 def test_mel_anchored_istft_learns_a_fixed_batch_and_reloads(tmp_path):
     """Mel L1 + multi-resolution STFT through 4 projections lower the mel L1 of a tone mixture; the
     checkpoint reloads (the anchor's pseudo-inverse is rebuilt from the mel settings, not stored)."""
-    from audioldm.convert.stages import load_vocoder
+    from audioldm.assembly.parts import load_part
     from tests.ldm_fixtures import write_stage_checkpoint
 
     before, after = fit_fixed_batch(["model.stft_weight=1.0", "model.disc_start=1000", *ANCHORED,
@@ -335,7 +337,8 @@ def test_mel_anchored_istft_learns_a_fixed_batch_and_reloads(tmp_path):
     assert after < 0.8 * before
     path = write_stage_checkpoint("hifigan", tmp_path / "anchored.ckpt",
                                   extra=(*ANCHORED, "model.istft_phase_iters=2"))
-    loaded, _ = load_vocoder(path, MelConfig())
+    part = load_part(path, "vocoder", MelConfig())
+    loaded = part.network
     assert loaded.anchored and loaded.phase_iters == 2 and "inverse_basis" not in loaded.state_dict()
     log_mel = torch.randn(1, 1, 12, 64)
     torch.testing.assert_close(loaded(log_mel), load_stage(path, stage="vocoder")(log_mel))

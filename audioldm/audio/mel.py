@@ -17,19 +17,21 @@ import torch
 import torch.nn as nn
 import torchaudio.functional as AF
 
+from audioldm.constraints import INF, in_range
+
 
 @dataclass
 class MelConfig:
     """STFT and mel settings. Defaults are AudioLDM's 16 kHz / 64-bin configuration."""
 
-    sample_rate: int = 16000
-    n_fft: int = 1024
-    win_length: int = 1024
-    hop_length: int = 160
-    n_mels: int = 64
-    f_min: float = 0.0
-    f_max: float = 8000.0
-    log_floor: float = 1e-5
+    sample_rate: int = in_range(16000, 1, INF)
+    n_fft: int = in_range(1024, 1, INF)
+    win_length: int = in_range(1024, 1, INF)
+    hop_length: int = in_range(160, 1, INF)
+    n_mels: int = in_range(64, 1, INF)
+    f_min: float = in_range(0.0, 0.0, INF)
+    f_max: float = in_range(8000.0, 0.0, INF, "()")
+    log_floor: float = in_range(1e-5, 0.0, INF, "()")
 
     def frames_for(self, n_samples: int) -> int:
         """Number of mel frames for a waveform of ``n_samples`` samples."""

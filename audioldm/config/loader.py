@@ -16,8 +16,9 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
+from audioldm import constraints
+from audioldm.config.registry import KNOWN_STAGES, model_config_class
 from audioldm.config.schema import ExperimentConfig
-from audioldm.config.stages import KNOWN_STAGES, model_config_class
 
 
 class ConfigError(ValueError):
@@ -63,68 +64,18 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
     return config
 
 
-INF = float("inf")
-# keys whose values must lie in an interval (checked when the key exists and is not null): (low, high)
-# is closed; a third item "(]", "[)" or "()" makes that end open
-RANGES = {"model.text_condition_prob": (0.0, 1.0), "model.condition_drop_prob": (0.0, 1.0),
-          "model.min_snr_gamma": (1e-3, float("inf")), "model.guidance_min": (1.0, INF),
-          "model.guidance_max": (1.0, INF), "model.solver_steps": (1, 1000), "model.huber_c": (0.0, INF, "()"),
-          "model.ema_decay": (0.0, 1.0), "model.guidance_embed_dim": (2, INF), "model.istft_phase_iters": (0, INF),
-          "model.istft_inference_phase_iters": (0, INF),
-          "model.amplitude_weight": (0.0, INF), "model.phase_weight": (0.0, INF), "optim.min_lr_ratio": (0.0, 1.0),
-          "data.batch_size": (1, INF), "data.val_batch_size": (1, INF), "data.num_workers": (0, INF),
-          "data.val_fraction": (0.0, 1.0, "[)"), "data.segment_seconds": (0.0, INF, "()"),
-          "data.val_segment_seconds": (0.0, INF, "()"), "data.shuffle_buffer": (1, INF),
-          "optim.lr": (0.0, INF, "()"), "optim.weight_decay": (0.0, INF), "optim.warmup_steps": (0, INF),
-          "trainer.max_steps": (-1, INF), "trainer.max_epochs": (-1, INF), "trainer.num_nodes": (1, INF),
-          "trainer.accumulate_grad_batches": (1, INF), "trainer.log_every_n_steps": (1, INF),
-          "trainer.num_sanity_val_steps": (-1, INF), "trainer.check_val_every_n_epoch": (1, INF),
-          "checkpoint.every_n_train_steps": (1, INF), "checkpoint.every_n_epochs": (1, INF),
-          "checkpoint.save_top_k": (-1, INF), "audio.sample_rate": (1, INF), "audio.n_fft": (1, INF),
-          "audio.win_length": (1, INF), "audio.hop_length": (1, INF), "audio.n_mels": (1, INF),
-          "audio.f_min": (0.0, INF), "audio.f_max": (0.0, INF, "()"), "audio.log_floor": (0.0, INF, "()")}
-
-
-# keys whose values must be one of a few names
-CHOICES = {"model.generator": ("hifigan", "istft"), "model.unet.resnet_time_scale_shift": ("default", "scale_shift"),
-           "model.loss": ("huber", "l2"), "model.unet.prediction_type": ("epsilon", "v_prediction"),
-           "optim.decay": ("constant", "cosine")}
-# pairs of keys whose first value may not exceed the second
-ORDERED = [("model.guidance_min", "model.guidance_max")]
-# keys that only mean something when another key has a given value (checked when set to a true or non-zero value)
-ONLY_WITH = {key: ("model.generator", "istft") for key in (
-    "model.istft_mel_anchor", "model.istft_phase_iters", "model.istft_inference_phase_iters", "model.istft_phase_prior",
-    "model.amplitude_weight", "model.phase_weight")}
-
-
 def _check_ranges(config: DictConfig, where: str) -> None:
-    for key, names in CHOICES.items():
-        value = OmegaConf.select(config, key, default=None)
-        if isinstance(value, str) and value not in names:
-            raise ConfigError(f"{where}: {key}={value!r} is unknown (one of {', '.join(names)})")
-    for key, (low, high, *ends) in RANGES.items():
-        value = OmegaConf.select(config, key, default=None)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        left, right = ends[0] if ends else "[]"
-        above = value > low if left == "(" else value >= low
-        below = value < high if right == ")" else value <= high
-        if not (above and below) or value != value:  # value != value: NaN
-            raise ConfigError(f"{where}: {key}={value} is out of range (must be in {left}{low}, {high}{right})")
-    for first, second in ORDERED:
-        a, b = (OmegaConf.select(config, k, default=None) for k in (first, second))
-        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and a > b:
-            raise ConfigError(f"{where}: {first}={a} is above {second}={b}")
+    """The constraints declared on the fields (``audioldm.constraints``), then the rules that span sections."""
+    try:
+        constraints.check(config)
+    except ValueError as e:
+        raise ConfigError(f"{where}: {e}") from None
     if config.stage == "vocoder" and config.optim.decay != "constant":
         raise ConfigError(f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
                           f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)")
     if OmegaConf.select(config, "optim.decay", default=None) == "cosine" and config.trainer.max_steps <= 0:
         raise ConfigError(f"{where}: optim.decay=cosine needs trainer.max_steps (the step its cosine ends at), "
                           f"got {config.trainer.max_steps}")
-    for key, (other, needed) in ONLY_WITH.items():
-        value, actual = OmegaConf.select(config, key, default=None), OmegaConf.select(config, other, default=None)
-        if value and actual != needed:
-            raise ConfigError(f"{where}: {key}={value} needs {other}={needed} (it is {actual})")
 
 
 def config_to_dict(config: DictConfig) -> dict:

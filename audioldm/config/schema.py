@@ -11,6 +11,7 @@ from typing import Any, Optional
 from omegaconf import MISSING
 
 from audioldm.audio.mel import MelConfig
+from audioldm.constraints import INF, in_range, one_of
 
 
 @dataclass
@@ -19,12 +20,12 @@ class DataConfig:
 
     train_manifest: Optional[str] = MISSING  # may stay unset when training streams from ``shards``
     val_manifest: Optional[str] = None  # else the manifest's split field, else a hash split
-    val_fraction: float = 0.1  # used only when no val manifest and no val split exists
-    segment_seconds: float = 10.24
-    val_segment_seconds: Optional[float] = None  # defaults to segment_seconds
-    batch_size: int = 8
-    val_batch_size: Optional[int] = None  # defaults to batch_size
-    num_workers: int = 2
+    val_fraction: float = in_range(0.1, 0.0, 1.0, "[)")  # used only when no val manifest and no val split exists
+    segment_seconds: float = in_range(10.24, 0.0, INF, "()")
+    val_segment_seconds: Optional[float] = in_range(None, 0.0, INF, "()")  # defaults to segment_seconds
+    batch_size: int = in_range(8, 1, INF)
+    val_batch_size: Optional[int] = in_range(None, 1, INF)  # defaults to batch_size
+    num_workers: int = in_range(2, 0, INF)
     random_crop: bool = True
     mel_cache_dir: Optional[str] = None
     pin_memory: bool = True  # only takes effect on CUDA
@@ -35,19 +36,19 @@ class DataConfig:
     # train from webdataset tar shards written by `python -m data.shard_writer` (audio, or latents for the
     # ldm) instead of train_manifest; validation still reads val_manifest (none if unset)
     shards: Optional[str] = None
-    shuffle_buffer: int = 1000  # samples mixed across shards (per worker)
+    shuffle_buffer: int = in_range(1000, 1, INF)  # samples mixed across shards (per worker)
 
 
 @dataclass
 class OptimConfig:
-    lr: float = 1e-4
+    lr: float = in_range(1e-4, 0.0, INF, "()")
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    weight_decay: float = 0.0
-    warmup_steps: int = 0
+    weight_decay: float = in_range(0.0, 0.0, INF)
+    warmup_steps: int = in_range(0, 0, INF)
     # after the warm-up: "constant", or "cosine" from lr down to lr x min_lr_ratio at the run's last step (needs
     # trainer.max_steps; short runs end on averaged rather than noisy weights)
-    decay: str = "constant"
-    min_lr_ratio: float = 0.0
+    decay: str = one_of("constant", "constant", "cosine")
+    min_lr_ratio: float = in_range(0.0, 0.0, 1.0)
 
 
 @dataclass
@@ -56,29 +57,29 @@ class TrainerConfig:
 
     accelerator: str = "auto"
     devices: Any = "auto"  # int, list of ints or "auto"
-    num_nodes: int = 1
+    num_nodes: int = in_range(1, 1, INF)
     strategy: str = "auto"  # "ddp" for multi-GPU
     precision: str = "32-true"  # "bf16-mixed", "16-mixed"
-    max_steps: int = -1
-    max_epochs: Optional[int] = None
+    max_steps: int = in_range(-1, -1, INF)
+    max_epochs: Optional[int] = in_range(None, -1, INF)
     val_check_interval: Optional[float] = None
-    check_val_every_n_epoch: Optional[int] = 1
+    check_val_every_n_epoch: Optional[int] = in_range(1, 1, INF)
     limit_train_batches: Optional[float] = None
     limit_val_batches: Optional[float] = None
-    log_every_n_steps: int = 50
+    log_every_n_steps: int = in_range(50, 1, INF)
     gradient_clip_val: Optional[float] = None
-    accumulate_grad_batches: int = 1
-    num_sanity_val_steps: int = 2
+    accumulate_grad_batches: int = in_range(1, 1, INF)
+    num_sanity_val_steps: int = in_range(2, -1, INF)
     deterministic: bool = False
     enable_progress_bar: bool = True
 
 
 @dataclass
 class CheckpointConfig:
-    every_n_train_steps: Optional[int] = None
-    every_n_epochs: Optional[int] = 1
+    every_n_train_steps: Optional[int] = in_range(None, 1, INF)
+    every_n_epochs: Optional[int] = in_range(1, 1, INF)
     save_last: bool = True
-    save_top_k: int = 1
+    save_top_k: int = in_range(1, -1, INF)
     monitor: Optional[str] = None
     mode: str = "min"
 

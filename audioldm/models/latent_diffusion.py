@@ -8,7 +8,6 @@ text when generating; ``null_condition`` is CLAP's embedding of the empty captio
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -19,11 +18,10 @@ from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from omegaconf import MISSING
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd
-from audioldm.checkpoint import CheckpointError
+from audioldm.constraints import INF, in_range
 from audioldm.diffusion.guidance import Denoiser
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.ema import EmaModel
-from audioldm.models.frozen_stages import build_frozen
 from audioldm.models.unet import UnetConfig, build_unet, network_output, predict_noise, prediction_type
 
 DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles"]
@@ -52,15 +50,15 @@ class LdmConfig(PreviewConfig):
     clap_ckpt: Optional[str] = MISSING  # the CLAP (frozen; its audio embedding is the condition)
     clap_tokenizer: Optional[str] = None  # RoBERTa tokenizer folder, for LAION-CLAP weights
     vocoder_ckpt: Optional[str] = None  # a vocoder for validation audio; None: Griffin-Lim
-    condition_drop_prob: float = 0.1  # condition -> null condition, for classifier-free guidance
+    condition_drop_prob: float = in_range(0.1, 0.0, 1.0)  # condition -> null condition, for classifier-free guidance
     # per sample, the CLAP *text* embedding of one of the clip's captions instead of its audio embedding, with
     # this probability (0: AudioLDM's paper recipe, audio only; clips without captions always use audio)
-    text_condition_prob: float = 0.0
+    text_condition_prob: float = in_range(0.0, 0.0, 1.0)
     # per-sample loss weight min(SNR_t, gamma) / SNR_t (Min-SNR-gamma, Hang et al. 2023: the nearly clean
     # timesteps stop dominating the gradient, so the coarse structure the condition decides is learnt sooner);
     # None: the plain MSE of AudioLDM
-    min_snr_gamma: Optional[float] = None
-    ema_decay: float = 0.9999
+    min_snr_gamma: Optional[float] = in_range(None, 1e-3, INF)
+    ema_decay: float = in_range(0.9999, 0.0, 1.0)
     ema_warmup: bool = True  # decay = min(ema_decay, (1 + n) / (10 + n)) after n updates
     # evaluation metrics at each validation: the captions of the first N validation clips are
     # generated and scored against them (FD + CLAP score; 0 = off). A folder holding
@@ -184,37 +182,3 @@ class LatentDiffusion(nn.Module):
     def vocode(self, log_mel: torch.Tensor) -> torch.Tensor:
         """log-mel [B, 1, T, F] -> waveform [B, T * hop]."""
         return self.vocoder(log_mel)
-
-
-def build_latent_diffusion(config: LdmConfig, mel: MelConfig, stage_configs: dict[str, Any],
-                           with_ema: bool = True) -> LatentDiffusion:
-    """Untrained networks shaped by ``config`` and the stored stage configs (for loading weights)."""
-    unet = build_unet(config.unet)
-    ema = EmaModel(unet, config.ema_decay, config.ema_warmup) if with_ema else None
-    frozen = {stage: build_frozen(stage, stage_configs.get(stage), mel) for stage in ("vae", "clap", "vocoder")}
-    return LatentDiffusion(unet, frozen["vae"], frozen["clap"], frozen["vocoder"], mel, stage_configs, ema)
-
-
-def latent_diffusion_from_stages(config: LdmConfig, mel: MelConfig) -> LatentDiffusion:
-    """A new UNet (and EMA) with the frozen VAE, CLAP and vocoder read from their checkpoints."""
-    from audioldm.convert.stages import load_stage_network
-
-    for key in ("vae_ckpt", "clap_ckpt", "vocoder_ckpt"):
-        path = getattr(config, key)
-        if key != "vocoder_ckpt" and not path:
-            raise CheckpointError(f"model.{key} is not set (or set init_from to a whole AudioLDM checkpoint)")
-        if path and not os.path.exists(path):
-            raise CheckpointError(f"model.{key}: file not found: {path}")
-    vae, vae_config, extra = load_stage_network(config.vae_ckpt, "vae", mel)
-    clap, clap_config, _ = load_stage_network(config.clap_ckpt, "clap", mel, config.clap_tokenizer)
-    if config.vocoder_ckpt:
-        vocoder, vocoder_config, _ = load_stage_network(config.vocoder_ckpt, "vocoder", mel)
-    else:
-        vocoder, vocoder_config = build_frozen("vocoder", None, mel), None
-    unet = build_unet(config.unet)
-    model = LatentDiffusion(unet, vae, clap, vocoder, mel,
-                            {"vae": vae_config, "clap": clap_config, "vocoder": vocoder_config},
-                            EmaModel(unet, config.ema_decay, config.ema_warmup))
-    model.scale_factor.copy_(extra["scale_factor"])
-    model.set_null_condition()
-    return model

@@ -16,6 +16,7 @@ from typing import Optional
 import torch
 from diffusers import UNet2DConditionModel
 
+from audioldm.constraints import one_of
 from audioldm.diffusion.consistency import guidance_embedding
 from audioldm.diffusion.schedule import PREDICTION_TYPES, epsilon_from_v
 
@@ -36,7 +37,7 @@ class UnetConfig:
     attention_heads: Optional[list[int]] = None
     # how the timestep + condition embedding enters each res block: "default" adds it to the features
     # (AudioLDM, official weights); "scale_shift" applies it as FiLM, h * (1 + scale) + shift
-    resnet_time_scale_shift: str = "default"
+    resnet_time_scale_shift: str = one_of("default", "default", "scale_shift")
     # consistency-distilled students (stage lcm): the size of the guidance-scale embedding added to the
     # timestep embedding (diffusers' time_cond_proj_dim); None: a plain AudioLDM UNet
     guidance_embed_dim: Optional[int] = None
@@ -44,7 +45,7 @@ class UnetConfig:
     # sqrt(1 - a_t) x_0, Salimans & Ho 2022: the x_0 it implies stays bounded at the noisiest steps, where an
     # epsilon error is multiplied by sqrt((1 - a_t) / a_t), up to 84 on AudioLDM's schedule). predict_noise
     # turns either into epsilon, so samplers, guidance and distillation see one parameterisation.
-    prediction_type: str = "epsilon"
+    prediction_type: str = one_of("epsilon", *PREDICTION_TYPES)
 
 
 def build_unet(config: UnetConfig) -> UNet2DConditionModel:

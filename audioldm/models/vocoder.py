@@ -15,6 +15,7 @@ import torch.nn as nn
 from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd
+from audioldm.constraints import INF, in_range, one_of, only_with
 
 
 GENERATORS = ("hifigan", "istft")
@@ -26,19 +27,19 @@ class VocoderConfig:
 
     # hifigan: AudioLDM's HiFi-GAN (transformers SpeechT5HifiGan; the layout of official weights).
     # istft: a Vocos-style frame-rate network + inverse STFT (audioldm/models/istft_vocoder.py), far cheaper
-    generator: str = "hifigan"
+    generator: str = one_of("hifigan", *GENERATORS)
     istft_n_fft: int = 640
     istft_channels: int = 256
     istft_layers: int = 8
     # istft only: predict a log-gain on the mel's pseudo-inverse magnitude (needs istft_n_fft = the mel's n_fft),
     # and run this many differentiable fast Griffin-Lim projections from the predicted phase
-    istft_mel_anchor: bool = False
-    istft_phase_iters: int = 0
+    istft_mel_anchor: bool = only_with(False, "generator", "istft")
+    istft_phase_iters: int = in_range(0, 0, INF, only_with=("generator", "istft"))
     # istft only: projections in eval mode (generation, validation); null: istft_phase_iters
-    istft_inference_phase_iters: int | None = None
+    istft_inference_phase_iters: int | None = in_range(None, 0, INF, only_with=("generator", "istft"))
     # istft with istft_mel_anchor only: the predicted phase is a correction to the phase the anchor magnitude
     # implies (its instantaneous frequency summed over time, audioldm/audio/phase_prior.py); head at zero
-    istft_phase_prior: bool = False
+    istft_phase_prior: bool = only_with(False, "generator", "istft")
     upsample_rates: list[int] = field(default_factory=lambda: [5, 4, 2, 2, 2])
     upsample_kernel_sizes: list[int] = field(default_factory=lambda: [16, 16, 8, 4, 4])
     upsample_initial_channel: int = 1024
@@ -57,8 +58,8 @@ class VocoderConfig:
     # istft only: losses on the predicted spectrum against the real clip's STFT at the generator's frames
     # (audioldm/losses/spectrum.py, APNet): log-amplitude L1, and the anti-wrapped instantaneous phase, group
     # delay and instantaneous frequency losses (summed); 0 = off
-    amplitude_weight: float = 0.0
-    phase_weight: float = 0.0
+    amplitude_weight: float = in_range(0.0, 0.0, INF, only_with=("generator", "istft"))
+    phase_weight: float = in_range(0.0, 0.0, INF, only_with=("generator", "istft"))
     disc_start: int = 0  # batches trained on the reconstruction losses alone before the discriminators join
     betas: list[float] = field(default_factory=lambda: [0.8, 0.99])
     lr_decay: float = 0.999  # ExponentialLR gamma, applied once per epoch

@@ -104,11 +104,10 @@ class TextToAudio:
                         vocoder_ckpt: str | None = None, tokenizer: str | None = None,
                         head_channels: int | None = None, compile: bool = False,
                         bf16: bool = False) -> "TextToAudio":
-        """Load ours, an original AudioLDM .ckpt or a diffusers folder (see ``audioldm.pipeline.loading``)."""
-        from audioldm.pipeline.loading import load_latent_diffusion
+        """Load ours, an original AudioLDM .ckpt or a diffusers folder (``audioldm.assembly.load_ldm``)."""
+        from audioldm.assembly.latent_diffusion import load_ldm
 
-        return cls(load_latent_diffusion(path, device, use_ema, vocoder_ckpt, tokenizer, head_channels), use_ema,
-                   compile, bf16)
+        return cls(load_ldm(path, device, use_ema, tokenizer, head_channels, vocoder_ckpt), use_ema, compile, bf16)
 
     @property
     def device(self) -> torch.device:

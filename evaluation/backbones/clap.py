@@ -24,14 +24,14 @@ class ClapBackbone:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
                         tokenizer: str | None = None) -> "ClapBackbone":
-        """Any CLAP source (``audioldm.convert.stages.load_clap``): a clap stage checkpoint, an ldm
+        """Any CLAP source (``audioldm.assembly.parts.load_part``): a clap stage checkpoint, an ldm
         checkpoint (its frozen CLAP), a LAION-CLAP .pt, an original AudioLDM .ckpt, a CLAP folder."""
-        from audioldm.convert.layouts import read_source
-        from audioldm.convert.stages import load_clap
+        from audioldm.assembly.parts import load_part
+        from audioldm.formats.registry import holds_whole_model, open_source
 
-        source = read_source(path)
-        embedder, _ = load_clap(source, MelConfig(), tokenizer)
-        own = source.layout in ("audioldm", "diffusers") or (source.layout == "ours" and source.raw["stage"] in ("ldm", "lcm"))
+        source = open_source(path)
+        embedder = load_part(source, "clap", MelConfig(), tokenizer).network
+        own = holds_whole_model(source)  # the CLAP inside a whole AudioLDM
         return cls(embedder.to(device), f"{path} (its CLAP)" if own else str(path))
 
     @property

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.convert.keymap import expected_state, indices, listing, map_keys, rename_prefix
+from audioldm.formats.keymaps.mapping import expected_state, indices, listing, map_keys, rename_prefix
 from audioldm.models.unet import UnetConfig, build_unet
 
 WHERE = "original AudioLDM UNet"

@@ -28,7 +28,7 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.convert.keymap import expected_state, indices, map_keys, rename_prefix
+from audioldm.formats.keymaps.mapping import expected_state, indices, map_keys, rename_prefix
 from audioldm.models.vae import VaeConfig, build_autoencoder
 
 WHERE = "original AudioLDM VAE"

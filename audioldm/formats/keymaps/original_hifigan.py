@@ -26,7 +26,7 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.convert.keymap import expected_state, indices, map_keys
+from audioldm.formats.keymaps.mapping import expected_state, indices, map_keys
 from audioldm.models.vocoder import VocoderConfig, build_generator
 
 WHERE = "original HiFi-GAN"

@@ -1,0 +1,69 @@
+"""How the latent stages (ldm, lcm) turn a batch into diffusion's x_0 and its condition, used by composition.
+
+x_0 is a VAE posterior sample times ``scale_factor``. The condition is the clip's CLAP *audio* embedding, or,
+per sample with probability ``text_condition_prob``, the CLAP *text* embedding of one of its captions (the one
+the dataset drew; clips without captions always use audio), as the official training code mixes them. The batch
+holds either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors
+(``posterior`` + ``clap_audio`` (+ ``clap_text``, ``has_text``), from ``python -m data.preencode``): both give the
+same x_0 and conditions for the same clips and draws.
+"""
+from __future__ import annotations
+
+import torch
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
+from audioldm.checkpoint import fingerprint
+from audioldm.models.latent_diffusion import LatentDiffusion
+from data.latent_cache import LatentCacheError
+
+
+class LatentConditioning:
+    """x_0 and conditions of batches for ``model`` (a plain object: the model stays its stage's submodule)."""
+
+    def __init__(self, model: LatentDiffusion, text_condition_prob: float):
+        self.model, self.text_condition_prob = model, text_condition_prob
+
+    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
+                               text_prob: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_0 [B, C, T', F'], condition [B, D]) from audio or from pre-encoded tensors: the CLAP audio
+        embedding, or with probability ``text_prob`` (default ``text_condition_prob``) per sample the
+        CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio)."""
+        if "posterior" in batch:
+            posterior = DiagonalGaussianDistribution(batch["posterior"])
+            condition = batch["clap_audio"]
+        else:
+            posterior = self.model.posterior(batch["log_mel"])
+            condition = self.model.embed_audio(batch["waveform"])
+        # float32 latents (and noise): under bf16 autocast the frozen VAE returns bf16
+        x0 = self.model.to_latent(posterior, generator=generator).float()
+        p = self.text_condition_prob if text_prob is None else text_prob
+        if p > 0:  # no draw at 0: the paper recipe's random stream is unchanged
+            text, has_text = self.text_conditions(batch)
+            use_text = (torch.rand(x0.shape[0], device=x0.device, generator=generator) < p) & has_text
+            condition = torch.where(use_text[:, None], text.to(condition), condition)
+        return x0, condition.float()
+
+    def text_conditions(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """(CLAP text embedding of each item's caption [B, D], has a caption [B] bool): pre-encoded, or
+        embedded here by the frozen CLAP."""
+        device = self.model.scale_factor.device
+        if "posterior" in batch:
+            if "clap_text" not in batch:
+                raise LatentCacheError("the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
+                                       "again with this version of data.preencode, or set model.text_condition_prob=0")
+            return batch["clap_text"], batch["has_text"].to(device, torch.bool)
+        captions = list(batch["caption"])
+        has_text = torch.tensor([bool(c) for c in captions], device=device)
+        return self.model.embed_text(captions), has_text
+
+    def check_cache(self, cache) -> None:
+        """Pre-encoded latents must come from this model's VAE and CLAP, and hold text embeddings when the
+        condition mixes them in (checked before any step)."""
+        cache.check_meta({"vae_fingerprint": fingerprint(self.model.vae),
+                          "clap_fingerprint": fingerprint(self.model.clap)})
+        if self.text_condition_prob > 0 and not cache.has_text_embeddings:
+            raise LatentCacheError(
+                f"{cache.where}: these pre-encoded latents have no CLAP text embeddings of the captions (written "
+                f"before data.preencode stored them), which model.text_condition_prob={self.text_condition_prob} "
+                f"needs: pre-encode again into a new data.latent_cache_dir (then data.shard_writer for shards), "
+                f"or set model.text_condition_prob=0")

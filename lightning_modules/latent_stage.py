@@ -1,0 +1,79 @@
+"""What the latent stages (``ldm``, ``lcm``) share: ``model``, a ``LatentDiffusion`` whose UNet trains while its
+VAE, CLAP and vocoder stay frozen; its conditioning (``conditioning.py``, by composition); the EMA update after
+every optimiser step; checkpoints that carry the frozen parts' configs (so one file rebuilds every network); and
+the preview of the fixed validation prompts, generated with the EMA UNet.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from audioldm.assembly.latent_diffusion import build_latent_diffusion
+from audioldm.diffusion.schedule import make_scheduler
+from audioldm.models.latent_diffusion import LatentDiffusion
+from audioldm.pipeline.outputs import slug
+from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
+from lightning_modules.base import StageModule
+from lightning_modules.conditioning import LatentConditioning
+
+
+class LatentStage(StageModule):
+    """Trains ``model.unet`` (and updates ``model.unet_ema``); the frozen parts stay in eval mode."""
+
+    def __init__(self, config: DictConfig, model: LatentDiffusion):
+        super().__init__(config)
+        self.model = model
+        m = self.model_config  # read once: the config's conversion costs Python time at every step
+        self.conditioning = LatentConditioning(model, m.text_condition_prob)
+        self.text_condition_prob, self.compile_unet = m.text_condition_prob, m.compile_unet
+        # the training schedule's table on the module's device (diffusers' add_noise copies its CPU table to
+        # the GPU at every call)
+        self.register_buffer("alphas_cumprod", make_scheduler("ddpm").alphas_cumprod.clone(), persistent=False)
+
+    @classmethod
+    def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LatentStage":
+        """Rebuild the frozen parts from the configs the checkpoint carries (no other files needed)."""
+        if "stage_configs" not in checkpoint:
+            raise ValueError(f"{config.stage} checkpoint has no 'stage_configs' entry (not written by this project's "
+                             f"train.py)")
+        model = build_latent_diffusion(OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio),
+                                       checkpoint["stage_configs"])
+        return cls(config, model)
+
+    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
+                               text_prob: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x_0 [B, C, T', F'], condition [B, D]) of a batch (``LatentConditioning.latents_and_conditions``)."""
+        return self.conditioning.latents_and_conditions(batch, generator, text_prob)
+
+    def on_fit_start(self) -> None:
+        """Pre-encoded latents must come from this run's VAE and CLAP (checked before any step)."""
+        cache = getattr(getattr(self.trainer, "datamodule", None), "cache", None)
+        if cache is not None:
+            self.conditioning.check_cache(cache)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["stage_configs"] = self.model.stage_configs
+        checkpoint["samplers"] = list(self.model.samplers)  # lcm students: only the lcm sampler
+
+    def optimizer_step(self, *args, **kwargs) -> None:
+        super().optimizer_step(*args, **kwargs)
+        self.model.unet_ema.update(self.model.unet)
+
+    @torch.no_grad()
+    def preview(self, batch: dict) -> dict[str, torch.Tensor]:
+        """The fixed validation prompts generated with the EMA UNet: one mel image and one clip each."""
+        m = self.model_config
+        options = SamplingOptions(steps=m.val_steps, sampler=m.val_sampler, guidance=m.val_guidance, seed=m.val_seed)
+        result = TextToAudio(self.model, use_ema=True).text_to_audio(list(m.val_prompts), m.val_seconds, options)
+        media: dict[str, torch.Tensor] = {}
+        for i, prompt in enumerate(m.val_prompts):
+            name = f"{i}_{slug(prompt)}"
+            media[f"mel/generated/{name}"] = result.log_mel[i:i + 1]
+            media[f"audio/generated/{name}"] = result.waveform[i:i + 1]
+        return media
+
+    def configure_optimizers(self):
+        return self.make_optimizer(self.model.unet.parameters())
