@@ -29,7 +29,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from audioldm.audio.mel import MelConfig  # noqa: E402
-from bench.common import ROOT, RowMonitor, make_parser, report, setup  # noqa: E402
+from bench.harness import ROOT, RowMonitor, make_parser, report, setup  # noqa: E402
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips  # noqa: E402
 from data.manifest import read_manifest  # noqa: E402
 from data.shard_dataset import ShardDataset, ShardIndex  # noqa: E402

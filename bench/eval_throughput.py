@@ -30,7 +30,7 @@ import soundfile as sf  # noqa: E402
 import torch  # noqa: E402
 
 from audioldm.audio.mel import MelConfig  # noqa: E402
-from bench.common import RowMonitor, make_parser, measure, report, setup  # noqa: E402
+from bench.harness import RowMonitor, make_parser, measure, report, setup  # noqa: E402
 from evaluation.backbones.clap import ClapBackbone  # noqa: E402
 from evaluation.backbones.panns import PANN_FILE, build_cnn14, load_cnn14  # noqa: E402
 from evaluation.backbones.vggish import VGGISH_FILE, load_vggish, waveform_to_examples  # noqa: E402

@@ -56,7 +56,7 @@ from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
 from audioldm.models.vocoder import HifiGanVocoder, VocoderConfig, build_generator  # noqa: E402
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio  # noqa: E402
-from bench.common import ROOT, RowMonitor, make_parser, markdown_table, setup, timed, write_results  # noqa: E402
+from bench.harness import ROOT, RowMonitor, make_parser, markdown_table, setup, timed, write_results  # noqa: E402
 
 DEMO_CKPT = ROOT / "runs" / "demo_ldm" / "version_0" / "checkpoints" / "last.ckpt"
 DEMO_LCM = ROOT / "runs" / "demo_lcm" / "version_0" / "checkpoints" / "last.ckpt"

@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd, normalize_waveform  # noqa: E402
-from bench.common import ROOT, device_label, make_parser, markdown_table, setup, write_results  # noqa: E402
+from bench.harness import ROOT, device_label, make_parser, markdown_table, setup, write_results  # noqa: E402
 
 NAME = "prompt_following"
 

@@ -43,7 +43,7 @@ from audioldm.assembly.parts import LoadedPart  # noqa: E402
 from audioldm.models.unet import UnetConfig, build_unet  # noqa: E402
 from audioldm.models.vae import VaeConfig, build_autoencoder  # noqa: E402
 from audioldm.models.vocoder import GriffinLimVocoder  # noqa: E402
-from bench.common import ROOT, RowMonitor, make_parser, markdown_table, measure, setup, write_results  # noqa: E402
+from bench.harness import ROOT, RowMonitor, make_parser, markdown_table, measure, setup, write_results  # noqa: E402
 from lightning_modules.ldm import LdmModule  # noqa: E402
 
 SIZES = {

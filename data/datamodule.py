@@ -24,7 +24,7 @@ from audioldm.config.schema import DataConfig
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentCacheError, LatentClipDataset
 from data.manifest import ManifestError, ManifestEntry, read_manifest
-from data.sampler import ResumableSampler
+from data.resumable_sampler import ResumableSampler
 from data.shard_dataset import ShardDataset, ShardError, ShardIndex
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class AudioDataModule(pl.LightningDataModule):
         self.data = data
         self.mel = mel or MelConfig()
         self.seed = seed
+        self._resume_batches = 0  # set by resume_after
         self.train_set: AudioClipDataset | None = None
         self.val_set: AudioClipDataset | None = None
         self.shards: ShardIndex | None = None
@@ -120,6 +121,11 @@ class AudioDataModule(pl.LightningDataModule):
         return DataLoader(dataset, batch_size=batch_size, sampler=self._sampler(dataset, batch_size, train),
                           drop_last=train and len(dataset) >= batch_size, **self._loader_options())
 
+    def resume_after(self, batches: int) -> None:
+        """The next training pass starts after its first ``batches`` batches (a run restored mid-epoch: the
+        ``ResumeState`` callback says how many the checkpoint had trained on)."""
+        self._resume_batches = batches
+
     def _sampler(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> ResumableSampler:
         """This rank's share of the data. For training, seeded by (seed, epoch); after a restore
         mid-epoch, the first pass skips the batches the checkpoint had already trained on."""
@@ -127,11 +133,9 @@ class AudioDataModule(pl.LightningDataModule):
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         sampler = ResumableSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=self.seed, pad=train)
         if train and trainer is not None:
-            loop = trainer.fit_loop
             sampler.set_epoch(trainer.current_epoch)
-            # batches whose training step ran (``completed`` lags by one in a batch-end checkpoint)
-            done = loop.epoch_loop.batch_progress.current.processed
-            if loop.restarting and 0 < done < len(sampler) // batch_size:
+            done, self._resume_batches = self._resume_batches, 0
+            if 0 < done < len(sampler) // batch_size:
                 sampler.skip_next(done * batch_size)
         return sampler
 

@@ -34,6 +34,6 @@ def zero_shot_correct(audio: torch.Tensor, class_text: torch.Tensor, labels: lis
     index = {c: i for i, c in enumerate(classes)}
     result = []
     for p, clip_labels in zip(predicted, labels):
-        known = [index[l] for l in clip_labels if l in index]
+        known = [index[label] for label in clip_labels if label in index]
         result.append(float(p in known) if known else float("nan"))
     return torch.tensor(result)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 import pytorch_lightning as pl
+import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
 
@@ -22,6 +23,20 @@ class SkippedClipsLogger(pl.Callback):
         if isinstance(batch, dict) and "skipped" in batch:
             pl_module.log(f"data/skipped_clips_{split}", batch["skipped"].float(), on_step=False,
                           on_epoch=True, reduce_fx="sum", sync_dist=True, batch_size=1)
+
+
+class GradNormLogger(pl.Callback):
+    """Logs ``grad_norm/optimizer_<i>``: the total gradient 2-norm of the parameters optimiser i updates, every
+    ``log_every_n_steps`` steps (stages with two optimisers log both)."""
+
+    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module, optimizer) -> None:
+        if pl_module.global_step % max(1, trainer.log_every_n_steps) != 0:
+            return
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if params:
+            norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad.detach()) for p in params]))
+            index = trainer.optimizers.index(optimizer) if optimizer in trainer.optimizers else 0
+            pl_module.log(f"grad_norm/optimizer_{index}", norm, on_step=True, on_epoch=False)
 
 
 class StageCheckpoint(ModelCheckpoint):

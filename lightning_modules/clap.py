@@ -13,7 +13,7 @@ from open_clip.loss import ClipLoss
 
 from audioldm.models.clap import ClapEmbedder
 from evaluation.retrieval import retrieval_metrics, zero_shot_correct
-from lightning_modules.base import StageModule
+from lightning_modules.stage_module import StageModule
 
 
 class ClapModule(StageModule):
@@ -49,7 +49,7 @@ class ClapModule(StageModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        classes = sorted({l for e in self.trainer.datamodule.val_set.entries for l in e.labels}) \
+        classes = sorted({label for e in self.trainer.datamodule.val_set.entries for label in e.labels}) \
             if getattr(self.trainer, "datamodule", None) is not None and self.trainer.datamodule.val_set else []
         template = self.model_config.zero_shot_template
         prompts = [template.format(label=c.replace("_", " ")) for c in classes]

@@ -15,7 +15,7 @@ from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.pipeline.outputs import slug
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
-from lightning_modules.base import StageModule
+from lightning_modules.stage_module import StageModule
 from lightning_modules.conditioning import LatentConditioning
 
 

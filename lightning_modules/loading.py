@@ -14,8 +14,8 @@ import torch
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, check_mel, checkpoint_stage, load_weights, read_checkpoint
 from audioldm.config.loader import load_config_dict
-from lightning_modules.base import StageModule
-from lightning_modules.registry import module_class
+from lightning_modules.stage_module import StageModule
+from lightning_modules.stages import module_class
 
 __all__ = ["CheckpointError", "check_mel", "load_stage", "read_checkpoint"]
 

@@ -13,10 +13,11 @@ from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
-from lightning_modules.callbacks import SkippedClipsLogger, StageCheckpoint, TextProgress
-from lightning_modules.media import MediaLogger
+from lightning_modules.callbacks import GradNormLogger, SkippedClipsLogger, StageCheckpoint, TextProgress
 from lightning_modules.checkpoint_io import AtomicCheckpointIO
-from lightning_modules.registry import build_stage
+from lightning_modules.media import MediaLogger
+from lightning_modules.resume import ResumeState
+from lightning_modules.stages import build_stage
 
 
 def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
@@ -44,7 +45,7 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         progress = [TextProgress(config.name)]
     trainer = pl.Trainer(
         **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
-        callbacks=[checkpoint, LearningRateMonitor(logging_interval="step"),
+        callbacks=[checkpoint, ResumeState(), LearningRateMonitor(logging_interval="step"), GradNormLogger(),
                    SkippedClipsLogger(), MediaLogger(), *progress, *stage_callbacks(config)],
     )
     log_config(logger, config)

@@ -21,7 +21,7 @@ from audioldm.losses.gan import hinge_d_loss, hinge_g_loss
 from audioldm.models.patchgan import PatchDiscriminator
 from audioldm.models.vae import build_autoencoder
 from evaluation.reconstruction import clamp_mel, mel_reconstruction_metrics
-from lightning_modules.base import StageModule
+from lightning_modules.stage_module import StageModule
 
 
 class VaeModule(StageModule):

@@ -20,7 +20,7 @@ from audioldm.losses.spectrum import amplitude_loss, centred_stft, phase_losses
 from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from audioldm.models.vocoder import build_vocoder
-from lightning_modules.base import StageModule
+from lightning_modules.stage_module import StageModule
 
 
 class VocoderModule(StageModule):

@@ -16,5 +16,8 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } \
     || echo "test: could not install chromium (needs root and Debian's registry); the browser test will fail" >&2
 fi
+# lint and format (pyproject.toml): zero findings, before any test runs
+.venv/bin/ruff check --quiet . || { echo "test: ruff check found the problems above (.venv/bin/ruff check --fix . fixes many)" >&2; exit 1; }
+.venv/bin/ruff format --check --quiet . || { echo "test: files above are not formatted (.venv/bin/ruff format .)" >&2; exit 1; }
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 exec .venv/bin/python -m pytest -q "$@"

@@ -126,3 +126,28 @@ def official_weights_dir(tmp_path_factory) -> Path:
     torch.save(torchvggish.torchvggish._vgg(postprocess=False).state_dict(), folder / VGGISH_FILE)
     torch.save({"model": build_cnn14().state_dict(), "iteration": 0}, folder / PANN_FILE)
     return folder
+
+
+@pytest.fixture(autouse=True)
+def _end_to_end_runs_are_marked_slow(request, monkeypatch):
+    """A test that trains (``Trainer.fit``) or generates (the pipeline's sampling loop) is an end-to-end run and
+    must carry the ``slow`` mark, so ``pytest -m "not slow"`` stays a fast subset (README, "Tests")."""
+    if request.node.get_closest_marker("slow"):
+        yield
+        return
+    import pytorch_lightning as pl
+
+    from audioldm.pipeline.text_to_audio import TextToAudio
+
+    runs = []
+    for owner, name in ((pl.Trainer, "fit"), (TextToAudio, "_generate")):
+        original = getattr(owner, name)
+
+        def recorded(*args, _original=original, _name=f"{owner.__name__}.{name}", **kwargs):
+            runs.append(_name)
+            return _original(*args, **kwargs)
+
+        monkeypatch.setattr(owner, name, recorded)
+    yield
+    if runs:
+        pytest.fail(f"{request.node.nodeid} runs {sorted(set(runs))} but has no slow mark", pytrace=False)

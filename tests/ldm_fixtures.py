@@ -8,7 +8,7 @@ import torch
 
 from audioldm.config import load_config
 from audioldm.config.loader import config_to_dict
-from lightning_modules.registry import module_class
+from lightning_modules.stages import module_class
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_OVERRIDES = {

@@ -45,6 +45,7 @@ def audio_of(output):
     return sf.read(value(output))
 
 
+@pytest.mark.slow
 def test_text_to_audio_seeded_clips_and_settings(served):
     client, _ = served
     out = client.predict("a dog barks", 0.5, 2, *FAST.values(), api_name="/text_to_audio")
@@ -61,6 +62,7 @@ def test_text_to_audio_seeded_clips_and_settings(served):
     assert (audio_of(again[0])[0] == first).all()  # clip 0 of seed 5, alone or in a batch
 
 
+@pytest.mark.slow
 def test_editing_tabs(served, tmp_path):
     client, _ = served
     wav = handle_file(str(write_tone(tmp_path / "in.wav", 0.9, 22050)))
@@ -75,6 +77,7 @@ def test_editing_tabs(served, tmp_path):
     assert len(out) == 4  # one clip slot (audio, mel), the downloads, the settings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("api,inputs,message", [
     ("/text_to_audio", ("  ", 0.5, 1), "a prompt is empty: type the text"),
     ("/text_to_audio", ("x", 9.0, 1), "Value 9.0 is greater than maximum value 3.0"),  # the slider refuses it

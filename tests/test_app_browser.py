@@ -2,6 +2,8 @@
 scripts/test.sh) types a prompt, clicks Generate, waits for the audio and saves a screenshot."""
 from __future__ import annotations
 
+import pytest
+
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -11,6 +13,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.test_app import served  # noqa: F401  (the app launched on a local port)
 
 
+@pytest.mark.slow
 def test_generate_in_the_browser(served, tmp_path):  # noqa: F811
     _, url = served
     options = webdriver.ChromeOptions()

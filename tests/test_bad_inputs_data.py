@@ -90,7 +90,7 @@ def test_resume_with_another_shape_is_one_line(tmp_path, capsys):
 def test_directory_named_like_a_file_is_called_a_directory(tmp_path, capsys):
     from audioldm.audio.io import AudioReadError, audio_info
     from data.manifest import ManifestError, read_manifest
-    from data.preparers.common import MetadataError, read_csv
+    from data.preparers.manifest_builder import MetadataError, read_csv
 
     folder = tmp_path / "x.wav"
     folder.mkdir()
@@ -128,7 +128,7 @@ def test_unterminated_quote_in_captions_csv_names_its_line(tmp_path, capsys, tex
 
 
 def test_quoted_commas_on_one_line_still_read(tmp_path):
-    from data.preparers.common import read_csv
+    from data.preparers.manifest_builder import read_csv
 
     csv_path = tmp_path / "caps.csv"
     csv_path.write_text('file_name,caption\na.wav,"a dog, then a cat"\n\nb.wav, "birds"\n', encoding="utf-8")
@@ -188,6 +188,7 @@ def uncaptioned(root: Path, captions: list[str]) -> Path:
     return write_manifest_lines(root / "manifest.jsonl", rows)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config, manifest_of, message", [
     (DEMO_VAE, lambda root: write_manifest_lines(root / "manifest.jsonl", []),
      "the manifest is empty (no clips to train on)"),
@@ -273,7 +274,9 @@ def test_a_bare_vocab_and_merges_folder_is_a_tokenizer(roberta_tokenizer_dir, tm
         ClapTokenizer(str(bare))
 
 
-def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt, roberta_tokenizer_dir, tmp_path, monkeypatch,
+@pytest.mark.slow
+def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt,  # noqa: F811  (the fixture)
+                                                  roberta_tokenizer_dir, tmp_path, monkeypatch,
                                                   capsys):
     """--tokenizer given as a relative bare folder: the converted checkpoint keeps a copy beside it (absolute
     path, model_max_length 512) and loads from another folder after the original folder is gone; the

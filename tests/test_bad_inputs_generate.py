@@ -59,6 +59,7 @@ def test_out_unwritable(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, mo
         locked.chmod(0o700)
 
 
+@pytest.mark.slow
 def test_rerun_refuses_then_overwrite_replaces(tiny_ldm_checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     assert run(tiny_ldm_checkpoint, out, "--text", "a dog barks", "--text", "rain") == 0
@@ -75,6 +76,7 @@ def test_rerun_refuses_then_overwrite_replaces(tiny_ldm_checkpoint, tmp_path, ca
     assert (out / "notes.txt").read_text() == "the user's own file"
 
 
+@pytest.mark.slow
 def test_other_files_in_out_are_fine(tiny_ldm_checkpoint, tmp_path):
     (tmp_path / "song.wav").write_bytes(b"not ours")
     assert run(tiny_ldm_checkpoint, tmp_path, "--text", "a dog barks") == 0
@@ -128,6 +130,7 @@ def test_cuda_without_a_gpu(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load
     assert one_error_line(capsys) == "error: --device cuda: torch sees no CUDA GPU on this machine; use --device cpu"
 
 
+@pytest.mark.slow
 def test_progress_starts_before_the_model_loads(tiny_ldm_checkpoint, tmp_path, capsys):
     assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x", "--max-duration", "40", "--duration", "0.5",
                "--device", "cpu") == 0
@@ -211,6 +214,7 @@ def test_checkpoint_io_disk_full(tmp_path, failing_writes):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_generate_disk_full_keeps_earlier_outputs(tiny_ldm_checkpoint, tmp_path, capsys, failing_writes):
     out = tmp_path / "out"
     assert run(tiny_ldm_checkpoint, out, "--text", "a dog barks") == 0
@@ -223,6 +227,7 @@ def test_generate_disk_full_keeps_earlier_outputs(tiny_ldm_checkpoint, tmp_path,
     assert snapshot(out) == before and no_temporaries(out) == []
 
 
+@pytest.mark.slow
 def test_generate_index_unwritable(tiny_ldm_checkpoint, tmp_path, capsys, failing_writes):
     failing_writes("generate.json", code=13)
     assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x") == 2

@@ -88,6 +88,7 @@ def test_tokenizers(tmp_path):
     assert embedder.embed_text(["a dog barks"]).shape == (1, 512)
 
 
+@pytest.mark.slow
 def test_contrastive_loss_falls_on_a_fixed_batch():
     embedder = tiny_embedder().eval()  # dropout off: a clean signal on 4 clips
     waves, captions = fixed_batch()

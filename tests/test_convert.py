@@ -61,6 +61,7 @@ def test_layouts_are_recognised(roberta_ldm, exported):
                                                     "tokenizer", "scheduler"}
 
 
+@pytest.mark.slow
 def test_ours_to_diffusers_and_back_keeps_every_output(roberta_ldm, exported, tmp_path):
     ours = load_ldm(roberta_ldm)
     from_diffusers = load_ldm(exported)
@@ -85,6 +86,7 @@ def test_diffusers_pipeline_loads_the_export_and_matches_our_text_embedding(robe
     assert (torch.nn.functional.normalize(theirs, dim=-1) - ours).abs().max() <= 1e-5
 
 
+@pytest.mark.slow
 def test_generate_runs_on_a_diffusers_folder(exported, tmp_path):
     out = tmp_path / "gen"
     assert generate.main(["--ckpt", str(exported), "--text", "a dog barks", "--out", str(out), "--steps", "2",

@@ -78,6 +78,7 @@ def test_every_network_equals_the_original(weights, original_audioldm_reference,
     torch.testing.assert_close(with_ema.unet.conv_in.weight, weights.unet["conv_in.weight"] + 0.01)
 
 
+@pytest.mark.slow
 def test_converted_to_ours_and_to_diffusers_the_outputs_stay(original_ckpt, laion_reference,
                                                             original_audioldm_reference, tmp_path):
     tokenizer = str(laion_reference.tokenizer_dir)
@@ -93,6 +94,7 @@ def test_converted_to_ours_and_to_diffusers_the_outputs_stay(original_ckpt, laio
     assert_matches_original(from_folder, original_audioldm_reference, laion_reference)
 
 
+@pytest.mark.slow
 def test_generate_takes_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
     out = tmp_path / "gen"
     assert generate.main(["--ckpt", str(original_ckpt), "--tokenizer", str(laion_reference.tokenizer_dir),
@@ -103,7 +105,7 @@ def test_generate_takes_the_original_checkpoint(original_ckpt, laion_reference, 
 
 def test_init_from_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
     from audioldm.config import load_config
-    from lightning_modules.registry import build_stage
+    from lightning_modules.stages import build_stage
     from tests.ldm_fixtures import REPO
 
     ldm = load_config(REPO / "configs" / "ldm_s.yaml", [
@@ -167,6 +169,7 @@ def test_standalone_hifigan_and_vae_files(original_audioldm_reference, tmp_path)
         assert (vae.decode(ref["vae"]["z"]).sample - ref["vae"]["decoded"]).abs().max() <= TOL
 
 
+@pytest.mark.slow
 def test_evaluate_generates_with_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
     import json
 

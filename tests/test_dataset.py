@@ -88,11 +88,11 @@ def test_normalised_padded_and_cropped(tmp_path):
     long = write_tone(tmp_path / "long.wav", seconds=6.0)
     entries = [ManifestEntry(id="s", path=str(short)), ManifestEntry(id="l", path=str(long))]
     ds = AudioClipDataset(entries, MelConfig(), ClipOptions(segment_seconds=2.56, random_crop=False))
-    s, l = ds[0], ds[1]
-    assert s["waveform"].shape == l["waveform"].shape == (40960,)
+    s, lg = ds[0], ds[1]
+    assert s["waveform"].shape == lg["waveform"].shape == (40960,)
     assert torch.all(s["waveform"][8000:] == 0)  # padded with silence after 0.5 s
     assert abs(float(s["waveform"][:8000].abs().max()) - 0.5) < 1e-4
-    assert abs(float(l["waveform"].mean())) < 1e-4
+    assert abs(float(lg["waveform"].mean())) < 1e-4
 
 
 def test_random_crop_avoids_silence(tmp_path):

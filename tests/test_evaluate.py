@@ -87,6 +87,7 @@ def test_clap_backbone_on_folders(tiny_ldm_checkpoint, tmp_path, capsys):
     assert abs(json.loads((tmp_path / "self" / "metrics.json").read_text())["FD_clap"]) < 1e-6
 
 
+@pytest.mark.slow
 def test_generate_then_score_resumes(tiny_ldm_checkpoint, tmp_path, capsys):
     ref = tone_folder(tmp_path / "ref", ["k0", "k1", "k2"])
     manifest = write_manifest_lines(tmp_path / "test.jsonl", [
@@ -145,6 +146,7 @@ def test_ldm_validation_logs_generation_metrics(tmp_path):
     assert {"val/fd_clap", "val/clap_score", "val/loss"} <= tags
 
 
+@pytest.mark.slow
 def test_paper_backbones_on_folders(official_weights_dir, tiny_ldm_checkpoint, tmp_path, capsys):
     gen = tone_folder(tmp_path / "gen", ["a", "b", "c", "d"])  # fewer than IS's 10 splits: IS is left out
     ref = tone_folder(tmp_path / "ref", ["a", "b", "c", "e"], freq=700.0)
@@ -170,6 +172,7 @@ def test_paper_backbones_on_folders(official_weights_dir, tiny_ldm_checkpoint, t
     assert scored["IS"] >= 1.0 and scored["IS_std"] >= 0 and scored["pairs"] == 0 and "KL_softmax" not in scored
 
 
+@pytest.mark.slow
 def test_distilled_student_generates_and_scores(tiny_lcm_checkpoint, tmp_path):
     """evaluate.py --ckpt takes a consistency-distilled student (--sampler lcm, 4 steps by default), and its own
     CLAP is the backbone, as for an ldm checkpoint."""

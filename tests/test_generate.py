@@ -15,6 +15,7 @@ def run(ckpt: Path, out: Path, *args: str) -> int:
     return generate.main(["--ckpt", str(ckpt), "--out", str(out), "--steps", "2", "--sampler", "dpmsolver++", *args])
 
 
+@pytest.mark.slow
 def test_prompts_file_writes_wavs_images_and_a_manifest(tiny_ldm_checkpoint, tmp_path, capsys):
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a dog barks\n\nrain on a roof\n")
@@ -32,6 +33,7 @@ def test_prompts_file_writes_wavs_images_and_a_manifest(tiny_ldm_checkpoint, tmp
     assert "wrote 3 clip(s)" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode,extra", [("transfer", ["--strength", "0.4"]), ("inpaint", ["--span", "0.2-0.5"]),
                                         ("sr", ["--cutoff", "3000"])])
 def test_editing_modes(tiny_ldm_checkpoint, tmp_path, mode, extra):
@@ -42,6 +44,7 @@ def test_editing_modes(tiny_ldm_checkpoint, tmp_path, mode, extra):
     assert rate == 16000 and data.shape == (14400,)  # the source's length at 16 kHz
 
 
+@pytest.mark.slow
 def test_low_rate_source_sets_the_cutoff(tiny_ldm_checkpoint, tmp_path):
     source = write_tone(tmp_path / "in8k.wav", 0.9, 8000)
     assert run(tiny_ldm_checkpoint, tmp_path / "sr", "--mode", "sr", "--audio", str(source), "--text", "x") == 0

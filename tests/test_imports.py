@@ -111,6 +111,56 @@ def test_no_import_cycle_anywhere():
     assert not found, "import cycles:\n" + "\n".join(describe(c, graph) for c in found)
 
 
+def test_networks_are_a_leaf():
+    """audioldm/models/ imports only the audio front-end, the diffusion maths, the field constraints and itself:
+    no checkpoint formats, config loading, data, Lightning or pipeline."""
+    allowed = ("audioldm.models", "audioldm.audio", "audioldm.diffusion", "audioldm.constraints")
+    graph = import_graph()
+    leaks = {m: sorted(t for t in targets if not t.startswith(allowed))
+             for m, targets in graph.items() if m.startswith("audioldm.models")}
+    assert not {m: t for m, t in leaks.items() if t}, leaks
+
+
+def test_the_torch_layer_never_imports_lightning():
+    """audioldm/ is plain torch: Lightning is imported by lightning_modules/ and the scripts only."""
+    users = []
+    for module, path in project_modules().items():
+        if module.startswith("audioldm"):
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                if any(n.split(".")[0] in ("pytorch_lightning", "lightning") for n in names):
+                    users.append(module)
+    assert not users, users
+
+
+def calls_to(name: str) -> list[str]:
+    """Project modules (tests excluded) that call ``name(...)`` anywhere."""
+    found = []
+    for module, path in project_modules().items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", None)) == name:
+                found.append(module)
+                break
+    return found
+
+
+def test_one_assembly_path():
+    """A LatentDiffusion is constructed in one place, a student's UNet likewise; everyone else calls them."""
+    assert calls_to("LatentDiffusion") == ["audioldm.assembly.latent_diffusion"]
+    assert calls_to("student_unet") == ["audioldm.assembly.student", "bench.generation_latency"]
+    assert set(calls_to("assemble")) >= {"audioldm.assembly.latent_diffusion", "audioldm.assembly.student"}
+
+
+def test_formats_are_read_through_their_registry():
+    """Only the registry (and the format modules themselves) import a format module's reader; callers go
+    through audioldm.formats.registry, or write with ours/diffusers."""
+    formats = {f"audioldm.formats.{n}" for n in ("original", "laion", "hifigan", "transformers")}
+    graph = import_graph()
+    users = {m for m, targets in graph.items() if targets & formats and not m.startswith("audioldm.formats")}
+    assert not users, users
+
+
 if __name__ == "__main__":
     graph = import_graph()
     found = cycles(graph)

@@ -10,7 +10,7 @@ import train
 from audioldm.audio.mel import MelConfig
 from audioldm.config import load_config
 from audioldm.assembly.latent_diffusion import load_ldm
-from lightning_modules.registry import build_stage
+from lightning_modules.stages import build_stage
 from tests.conftest import write_manifest_lines, write_tone
 from tests.ldm_fixtures import REPO, TINY_OVERRIDES
 
@@ -39,6 +39,7 @@ def states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
+@pytest.mark.slow
 def test_ldm_fine_tunes_from_a_diffusers_folder(diffusers_folder, roberta_ldm_checkpoint, clips, tmp_path):
     """The UNet starts from the folder's weights (its EMA too), the frozen VAE and vocoder are the
     folder's, the CLAP (audio encoder needed) comes from model.clap_ckpt; 2 steps train and save."""

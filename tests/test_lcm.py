@@ -143,6 +143,7 @@ def lcm_overrides(teacher: Path, manifest: Path, out: Path, *extra: str) -> list
             "optim.warmup_steps=0", *extra]
 
 
+@pytest.mark.slow
 def test_distillation_trains_resumes_exactly_and_generates(tiny_ldm_checkpoint, tone_clips, tmp_path, capsys):
     out = tmp_path / "runs"
 
@@ -180,6 +181,7 @@ def test_distillation_trains_resumes_exactly_and_generates(tiny_ldm_checkpoint, 
     assert "needs a consistency-distilled checkpoint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_distillation_lowers_the_loss(tone_clips, tmp_path):
     """Fixed draws (the validation loss): 30 steps on 6 random latents lower the consistency loss (the
     pseudo-Huber default), with the target following the student as in training. The random teacher is an
@@ -208,6 +210,7 @@ def test_distillation_lowers_the_loss(tone_clips, tmp_path):
     assert fixed_loss() < 0.93 * before  # measured: 1.31 -> 1.17
 
 
+@pytest.mark.slow
 def test_paper_config_runs_one_distillation_step(tiny_ldm_checkpoint, tmp_path):
     """configs/lcm_s.yaml (10.24 s segments, AudioLDM-S's solver grid and loss) for one step on a tiny teacher;
     the AudioLDM-S student itself is built on the meta device (185.0M + its guidance embedding)."""
@@ -226,6 +229,7 @@ def test_paper_config_runs_one_distillation_step(tiny_ldm_checkpoint, tmp_path):
     assert extra == 256 * student.config.block_out_channels[0]  # cond_proj: 256 -> the timestep features
 
 
+@pytest.mark.slow
 def test_student_edits_with_the_lcm_sampler(tiny_lcm_checkpoint):
     """Style transfer (a shallow start over the lcm steps) and inpainting (the kept region re-imposed) work with
     the student; the kept part of an inpainted clip's latent is the source's own."""

@@ -66,6 +66,7 @@ def overrides(ckpts, manifest, out, *extra):
                          "trainer.check_val_every_n_epoch=1", *extra)
 
 
+@pytest.mark.slow
 def test_preencoded_and_raw_audio_give_the_same_loss(tiny_ckpts, short_clips, tmp_path):
     cache_dir = tmp_path / "latents"
     args = overrides(tiny_ckpts, short_clips, tmp_path, f"data.latent_cache_dir={cache_dir}")
@@ -162,6 +163,7 @@ def test_training_on_preencoded_latents(tiny_ckpts, short_clips, tmp_path, capsy
     assert "latents were made with other settings (vae_fingerprint" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_preencode_in_parts_covers_every_clip_once(tiny_ckpts, short_clips, tmp_path, capsys):
     """Two processes (here one after the other) with --rank 0/1 --world 2 encode disjoint halves."""
     args = overrides(tiny_ckpts, short_clips, tmp_path / "runs", f"data.latent_cache_dir={tmp_path / 'latents'}")

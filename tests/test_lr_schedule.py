@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from audioldm.config import ConfigError, load_config
-from lightning_modules.base import lr_factor
+from lightning_modules.optim import lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -24,6 +24,7 @@ def source_clip(seconds: float = 1.28) -> torch.Tensor:
     return 0.3 * torch.sin(2 * torch.pi * 440 * t) * (1 + torch.sin(2 * torch.pi * 3 * t))
 
 
+@pytest.mark.slow
 def test_text_to_audio_shapes_and_length(pipe):
     result = pipe.text_to_audio(["a dog barks", "rain"], seconds=0.7, options=FAST)
     # 0.7 s = 70 frames, rounded up to 72 (a multiple of the VAE's 4); the waveform is cut to 0.7 s
@@ -32,6 +33,7 @@ def test_text_to_audio_shapes_and_length(pipe):
     assert result.texts == ["a dog barks", "rain"] and result.clap_score is None
 
 
+@pytest.mark.slow
 def test_seeded_and_independent_of_the_batch(pipe):
     both = pipe.text_to_audio(["a dog barks", "rain"], 0.64, FAST)
     again = pipe.text_to_audio(["a dog barks", "rain"], 0.64, FAST)
@@ -46,6 +48,7 @@ def test_seeded_and_independent_of_the_batch(pipe):
     assert not torch.allclose(other_seed.latent[0], both.latent[0])
 
 
+@pytest.mark.slow
 def test_candidates_are_ranked_by_clap(pipe):
     options = SamplingOptions(steps=2, sampler="dpmsolver++", seed=3, n_candidates=3)
     best = pipe.text_to_audio(["a dog barks", "rain"], 0.64, options)
@@ -70,6 +73,7 @@ def vae_reconstruction(pipe: TextToAudio, wave: torch.Tensor) -> tuple[torch.Ten
     return latent, pipe.model.decode(latent)
 
 
+@pytest.mark.slow
 def test_style_transfer_strength_zero_is_the_vae_reconstruction(pipe):
     wave = source_clip()
     latent, recon = vae_reconstruction(pipe, wave)
@@ -80,6 +84,7 @@ def test_style_transfer_strength_zero_is_the_vae_reconstruction(pipe):
     assert not torch.allclose(moved.latent, latent, atol=1e-2)
 
 
+@pytest.mark.slow
 def test_inpainting_keeps_the_source_outside_the_span(pipe):
     wave = source_clip(1.28)  # 128 frames -> 32 latent frames of 0.04 s
     latent, recon = vae_reconstruction(pipe, wave)
@@ -98,6 +103,7 @@ def test_inpainting_keeps_the_source_outside_the_span(pipe):
     assert drift[kept_frames].mean() < 0.5 * drift[~kept_frames].mean()
 
 
+@pytest.mark.slow
 def test_super_resolution_keeps_the_low_band(pipe):
     wave = source_clip(1.28)
     result = pipe.super_resolution(wave, "birdsong", cutoff_hz=2000, options=SamplingOptions(steps=4, seed=0))
@@ -114,6 +120,7 @@ def lowpassed(wave: torch.Tensor, cutoff: int) -> torch.Tensor:
     return AF.resample(AF.resample(wave, 16000, 2 * cutoff), 2 * cutoff, 16000)[: wave.numel()]
 
 
+@pytest.mark.slow
 def test_editing_input_errors(pipe):
     wave = source_clip(1.0)
     with pytest.raises(ValueError, match=r"span 0.5-2 s is outside the clip \(0-1 s\)"):
@@ -163,6 +170,7 @@ def test_ddim_eta_zero_is_deterministic_and_inverts_a_latent():
     assert errors[1] < 0.05 and errors[1] < errors[0] / 2  # approximate, improving with steps
 
 
+@pytest.mark.slow
 def test_bf16_unet_stays_close_to_float32(pipe):
     """``bf16=True`` runs only the UNet under autocast: the same seeded latents to bf16 precision."""
     options = SamplingOptions(steps=4, sampler="dpmsolver++", guidance=2.5, seed=3)

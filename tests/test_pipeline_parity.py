@@ -81,6 +81,7 @@ def test_text_encoder_matches_our_clap_text_embedding(model: LatentDiffusion) ->
     torch.testing.assert_close(theirs[-1], model.null_condition, rtol=0, atol=1e-5)  # the pipeline's default negative
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("sampler,eta", [("ddim", 0.0), ("ddim", 1.0), ("dpmsolver++", 0.0)])
 @torch.no_grad()
@@ -106,6 +107,7 @@ def test_waveforms_match_diffusers_audioldm_pipeline(model: LatentDiffusion, sam
     torch.testing.assert_close(ours.waveform / peak, theirs / peak, rtol=0, atol=1e-5)
 
 
+@pytest.mark.slow
 @torch.no_grad()
 def test_the_prediction_type_changes_the_samples(model: LatentDiffusion) -> None:
     """The same weights read as epsilon and as v give other samples, so the v-prediction case above really tests

@@ -14,7 +14,7 @@ from data.preparers.audiocaps import prepare_audiocaps
 from data.preparers.audioset import labels_caption, prepare_audioset
 from data.preparers.bbc import prepare_bbc
 from data.preparers.clotho import prepare_clotho
-from data.preparers.common import AudioIndex, seconds_text, youtube_clip_names
+from data.preparers.manifest_builder import AudioIndex, seconds_text, youtube_clip_names
 from data.preparers.folder import prepare_folder
 from data.preparers.wavcaps import prepare_wavcaps
 

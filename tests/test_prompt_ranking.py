@@ -34,6 +34,7 @@ def test_ranks_on_a_hand_computed_case():
     assert result == pytest.approx({"top1": 1 / 3, "mean_rank": 2.0, "chance": 1 / 3})
 
 
+@pytest.mark.slow
 def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
     out = tmp_path / "gen"
     assert generate.main(["--ckpt", str(tiny_ldm_checkpoint), "--text", "a dog barks", "--text", "rain",
@@ -54,6 +55,7 @@ def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
     assert prompt_ranking.main(["--generated", str(tmp_path / "none"), "--clap-ckpt", str(clap)]) == 2
 
 
+@pytest.mark.slow
 def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_checkpoint, tmp_path, capsys):
     """bench/prompt_following.py end to end: every row, the JSON's headline keys, --save and --generated."""
     from bench import prompt_following
@@ -95,6 +97,7 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     assert "no clip is captioned" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_chain_benchmark_sets_an_istft_vocoders_projections(tiny_ldm_checkpoint, tmp_path):
     """``--vocoder-projections N``: an iSTFT vocoder decodes with N Griffin-Lim projections (its
     ``model.istft_inference_phase_iters``); without it, the checkpoint's count (here 2)."""
@@ -122,6 +125,7 @@ def test_chain_benchmark_sets_an_istft_vocoders_projections(tiny_ldm_checkpoint,
     assert abs(sixteen - two).max() > 1e-2 * abs(two).max()
 
 
+@pytest.mark.slow
 def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, tmp_path, capsys):
     """bench/latent_statistics.py end to end: real and sampled latent rows, the x_0 rows and the JSON."""
     from bench import latent_statistics
@@ -145,6 +149,7 @@ def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, t
     assert "none.jsonl" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_mel_inversion_benchmark_on_a_tiny_clap(tiny_ldm_checkpoint, tmp_path, capsys):
     """bench/mel_inversion.py end to end: its rows, and the true phase reconstructing the mel best of them."""
     from bench import mel_inversion

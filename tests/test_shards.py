@@ -135,6 +135,7 @@ def test_a_corrupt_sample_is_skipped_and_counted(audio_shards, tmp_path):
     assert len(items) == 10 and sum(it["skipped"] for it in items) == 1  # quota kept, the skip counted
 
 
+@pytest.mark.slow
 def test_train_vae_from_shards(audio_shards, tmp_path):
     manifest, out = audio_shards
     args = ["--config", str(REPO / "configs" / "demo" / "vae.yaml"), *TINY_OVERRIDES["vae"], f"data.shards={out}",
@@ -164,6 +165,7 @@ def test_two_processes_stream_shards_without_duplicates(tmp_path):
     assert len(val) == 42 and all(val.count(i) == 2 for i in set(val)) and len(set(val)) == 21
 
 
+@pytest.mark.slow
 def test_ldm_trains_from_latent_shards_and_checks_their_encoders(tmp_path, capsys):
     """Pre-encode, shard the latents, train the LDM from the shards; shards from another VAE are refused."""
     from data import preencode

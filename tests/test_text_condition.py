@@ -143,6 +143,7 @@ def test_latent_shards_carry_the_text_embeddings(tiny_ckpts, captioned, cache_di
             assert not bool(item["has_text"]) and item["caption"] == ""
 
 
+@pytest.mark.slow
 def test_an_old_cache_without_text_embeddings_is_refused_by_name(tiny_ckpts, captioned, cache_dir, tmp_path,
                                                                   capsys):
     old = tmp_path / "old_latents"

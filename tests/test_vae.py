@@ -105,6 +105,7 @@ def collate_val(manifest: Path) -> dict:
     return next(iter(data.val_dataloader()))
 
 
+@pytest.mark.slow
 def test_loss_falls_on_a_fixed_batch():
     config = load_config(DEMO, ["data.train_manifest=x", "model.disc_start=1000"])
     module = VaeModule(config)

@@ -29,6 +29,7 @@ def options(**changes) -> SamplingOptions:
     return SamplingOptions(**{**FAST.__dict__, **changes})
 
 
+@pytest.mark.slow
 def test_empty_negative_is_the_output_without_one(pipe):
     plain = pipe.text_to_audio(["a dog barks"], 0.5, options(guidance=4.0))
     empty = pipe.text_to_audio(["a dog barks"], 0.5, options(guidance=4.0, negative="  "))
@@ -37,6 +38,7 @@ def test_empty_negative_is_the_output_without_one(pipe):
     assert (other.latent - plain.latent).abs().max() > 1e-3  # the tiny vocoder's audio is near silent
 
 
+@pytest.mark.slow
 def test_negative_replaces_the_null_condition(pipe):
     # e_neg + w (e_c - e_neg) with the prompt itself as the negative is e_c: guidance without effect
     same = pipe.text_to_audio(["rain"], 0.5, options(guidance=6.0, negative="rain"))
@@ -44,6 +46,7 @@ def test_negative_replaces_the_null_condition(pipe):
     torch.testing.assert_close(same.latent, unguided.latent, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 def test_variation_condition_is_the_source_audio_embedding(pipe):
     wave = source_clip()
     expected = pipe.model.embed_audio(normalize_waveform(wave)[None])
@@ -64,6 +67,7 @@ def test_variation_mixes_a_text_embedding(pipe):
     torch.testing.assert_close(only_text, text / text.norm(dim=-1, keepdim=True))
 
 
+@pytest.mark.slow
 def test_variation_candidates_are_ranked_against_the_source(pipe):
     wave = source_clip()
     result = pipe.variation(wave, "birdsong", 0.5, 0.5, 1, options(n_candidates=3))
@@ -92,6 +96,7 @@ def cli(ckpt, out, *args: str) -> int:
     return generate.main(["--ckpt", str(ckpt), "--out", str(out), "--steps", "2", "--sampler", "dpmsolver++", *args])
 
 
+@pytest.mark.slow
 def test_cli_variation_and_negative(tiny_ldm_checkpoint, tmp_path):
     source = write_tone(tmp_path / "in.wav", 0.9, 22050)
     out = tmp_path / "var"

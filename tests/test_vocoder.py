@@ -66,7 +66,7 @@ def test_shapes_and_griffin_lim_interface():
     wave = torch.randn(2, 1, 4000)
     for disc in (MultiPeriodDiscriminator(width=0.0625), MultiScaleDiscriminator(width=0.0625)):
         logits, features = disc(wave)
-        assert len(logits) == len(features) and all(l.shape[0] == 2 for l in logits)
+        assert len(logits) == len(features) and all(logit.shape[0] == 2 for logit in logits)
 
 
 def test_gan_losses_on_hand_computed_cases():
@@ -98,6 +98,7 @@ def fit_fixed_batch(overrides: list[str], freqs: tuple[float, float], batches: i
     return before, mel_l1()
 
 
+@pytest.mark.slow
 def test_generator_mel_loss_falls_on_a_fixed_batch():
     """The full objective (mel + feature matching + LSGAN, both optimisers) on one fixed batch."""
     before, after = fit_fixed_batch([], (220.0, 660.0), 40)
@@ -142,6 +143,7 @@ def test_stft_loss_equals_a_numpy_computation():
         MultiResolutionStftLoss([(64, 16, 128)])
 
 
+@pytest.mark.slow
 def test_discriminators_join_at_disc_start():
     """Before disc_start batches only mel + STFT train the generator; the discriminators stay untouched."""
     torch.manual_seed(0)
@@ -219,6 +221,7 @@ def test_istft_generator_shapes_loading_and_config_errors(tmp_path):
         load_config(DEMO, ["data.train_manifest=x", "model.generator=vocos"])
 
 
+@pytest.mark.slow
 def test_istft_generator_learns_a_fixed_batch():
     """Mel L1 + multi-resolution STFT alone (discriminators not started) lower the mel L1 of a tone mixture."""
     before, after = fit_fixed_batch(["model.stft_weight=1.0", "model.disc_start=1000", *ISTFT], (220.0, 1320.0), 60)
@@ -326,6 +329,7 @@ def test_phase_prior_starts_at_the_anchors_implied_phase_and_needs_the_anchor():
         load_config(DEMO, ["data.train_manifest=x", "model.istft_phase_prior=true"])  # HiFi-GAN
 
 
+@pytest.mark.slow
 def test_mel_anchored_istft_learns_a_fixed_batch_and_reloads(tmp_path):
     """Mel L1 + multi-resolution STFT through 4 projections lower the mel L1 of a tone mixture; the
     checkpoint reloads (the anchor's pseudo-inverse is rebuilt from the mel settings, not stored)."""
@@ -378,6 +382,7 @@ def test_centred_stft_has_the_mel_front_ends_frames():
     torch.testing.assert_close(spec.abs(), expected, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_spectrum_losses_train_the_istft_generator_and_need_it():
     """amplitude_weight and phase_weight are logged, and on a fixed batch of two tones they end lower than the
     same run without them: the amplitude inside a mel band, and the phase's group delay (a frame-rate network

@@ -9,7 +9,6 @@ vocoder), then the UNet, then its EMA copy.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 from dataclasses import dataclass

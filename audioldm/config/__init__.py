@@ -1,7 +1,7 @@
 """Typed experiment configs: schema, stage registry and the validating loader."""
 from audioldm.config.loader import ConfigError, config_to_dict, load_config, load_config_dict
 from audioldm.config.schema import CheckpointConfig, DataConfig, ExperimentConfig, OptimConfig, TrainerConfig
-from audioldm.config.registry import KNOWN_STAGES
+from audioldm.config.model_sections import KNOWN_STAGES
 
 __all__ = [
     "ConfigError", "config_to_dict", "load_config", "load_config_dict", "CheckpointConfig", "DataConfig",

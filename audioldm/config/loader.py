@@ -17,7 +17,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from audioldm import constraints
-from audioldm.config.registry import KNOWN_STAGES, model_config_class
+from audioldm.config.model_sections import KNOWN_STAGES, model_config_class
 from audioldm.config.schema import ExperimentConfig
 
 

@@ -22,7 +22,7 @@ from audioldm.constraints import INF, in_range
 from audioldm.diffusion.guidance import Denoiser
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.ema import EmaModel
-from audioldm.models.unet import UnetConfig, build_unet, network_output, predict_noise, prediction_type
+from audioldm.models.unet import UnetConfig, network_output, predict_noise, prediction_type
 
 DEFAULT_PROMPTS = ["a dog barks", "rain falls on a roof", "a man speaks", "an engine idles"]
 

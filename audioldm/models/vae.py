@@ -44,6 +44,3 @@ def build_autoencoder(config: VaeConfig) -> AutoencoderKL:
         norm_num_groups=config.norm_num_groups,
     )
 
-
-def downsample_factor(config: VaeConfig) -> int:
-    return 2 ** (len(config.block_out_channels) - 1)

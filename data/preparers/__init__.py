@@ -7,7 +7,7 @@ for the CLI, ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, out, 
 from types import ModuleType
 
 from data.preparers import audiocaps, audioset, bbc, clotho, folder, wavcaps
-from data.preparers.common import BuildOptions, MetadataError, PrepareError, PrepareReport
+from data.preparers.manifest_builder import BuildOptions, MetadataError, PrepareError, PrepareReport
 
 PREPARERS: dict[str, ModuleType] = {m.NAME: m for m in (audiocaps, audioset, wavcaps, bbc, clotho, folder)}
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
     add_split_argument, build_manifest, format_template, index_pairs, locate, merge_records,
     read_csv, seconds_text, split_from_filename, youtube_clip_names,

@@ -31,7 +31,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
     add_split_argument, build_manifest, csv_records, format_template, index_pairs, locate, read_csv,
     seconds_text, split_from_filename, youtube_clip_names,

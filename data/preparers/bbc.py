@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
     add_split_argument, build_manifest, file_stem, index_pairs, locate, parse_labels,
     parse_seconds, read_csv,

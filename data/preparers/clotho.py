@@ -17,7 +17,7 @@ import argparse
 import re
 from typing import Sequence
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
     add_split_argument, build_manifest, file_stem, index_pairs, locate, read_csv,
     split_from_filename,

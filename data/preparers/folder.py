@@ -31,7 +31,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     AUDIO_EXTENSIONS, AudioIndex, BuildOptions, ClipRecord, MetadataError, PathLike,
     PrepareError, PrepareReport, add_split_argument, build_manifest, read_csv,
 )

@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 from typing import Any, Sequence
 
-from data.preparers.common import (
+from data.preparers.manifest_builder import (
     BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
     add_split_argument, build_manifest, check_columns, file_stem, index_pairs, locate,
     parse_labels, parse_seconds, read_json, split_from_filename,

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 
-from audioldm.config.registry import model_config_class
+from audioldm.config.model_sections import model_config_class
 
 
 def module_class(stage: str) -> type[pl.LightningModule]:
