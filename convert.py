@@ -11,6 +11,7 @@ folders, HiFi-GAN and AudioLDM VAE checkpoints. ``--to ours`` writes this projec
 ldm checkpoint for a whole AudioLDM, else a stage checkpoint usable as model.*_ckpt or init_from);
 ``--to diffusers`` writes a whole AudioLDM as a diffusers AudioLDMPipeline folder.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,17 +23,27 @@ from audioldm.safe_output import main_guard
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("source", help="a checkpoint file or a diffusers/transformers folder")
     p.add_argument("out", help="the checkpoint file (--to ours) or folder (--to diffusers) to write")
     p.add_argument("--to", choices=("ours", "diffusers"), default="ours")
-    p.add_argument("--stage", choices=("ldm", "vae", "clap", "vocoder"),
-                   help="the part to convert (default: the whole model the source holds)")
-    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights; "
-                   "--to ours copies it beside the checkpoint (x.ckpt -> x.tokenizer/)")
-    p.add_argument("--head-channels", type=int, help="UNet attention head width of an original .ckpt "
-                   "(default: 64 for model_channels 256, else 32)")
+    p.add_argument(
+        "--stage",
+        choices=("ldm", "vae", "clap", "vocoder"),
+        help="the part to convert (default: the whole model the source holds)",
+    )
+    p.add_argument(
+        "--tokenizer",
+        help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights; "
+        "--to ours copies it beside the checkpoint (x.ckpt -> x.tokenizer/)",
+    )
+    p.add_argument(
+        "--head-channels",
+        type=int,
+        help="UNet attention head width of an original .ckpt (default: 64 for model_channels 256, else 32)",
+    )
     p.add_argument("--no-ema", action="store_true", help="--to diffusers: write the raw UNet weights, not the EMA")
     return p.parse_args(argv)
 
@@ -52,8 +63,10 @@ def convert(args: argparse.Namespace) -> str:
     if args.to == "diffusers" and stage != "ldm":
         raise ValueError("--to diffusers writes a whole AudioLDM (stage ldm)")
     if args.to == "ours" and stage in ("ldm", "clap") and ours.tokenizer_folder(args.out).exists():
-        raise ValueError(f"{ours.tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
-                         f"tokenizer there); choose a new output path")
+        raise ValueError(
+            f"{ours.tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
+            f"tokenizer there); choose a new output path"
+        )
     if stage == "ldm":
         weights = read_ldm(args.source, args.tokenizer, args.head_channels)
         unet_params = sum(v.numel() for v in weights.unet.values())
@@ -62,8 +75,10 @@ def convert(args: argparse.Namespace) -> str:
             diffusers.write(to_latent_diffusion(weights, use_ema=not args.no_ema), args.out)
         else:
             ours.write_ldm(to_latent_diffusion(weights, with_ema=True), weights.unet_config, args.out, weights.path)
-        return f"{source.format.NAME} -> {args.to}: whole AudioLDM, UNet {unet_params / 1e6:.1f}M parameters ({ema}), " \
-               f"scale_factor {float(weights.scale_factor):.4f}: {args.out}"
+        return (
+            f"{source.format.NAME} -> {args.to}: whole AudioLDM, UNet {unet_params / 1e6:.1f}M parameters ({ema}), "
+            f"scale_factor {float(weights.scale_factor):.4f}: {args.out}"
+        )
     part = load_part(source, stage, None, args.tokenizer)
     ours.write_part(stage, part.network, part.config, args.out, part.scale_factor)
     params = sum(p.numel() for p in part.network.parameters())

@@ -11,6 +11,7 @@
 ``Cnn14_16k_mAP=0.438.pth``. Results: ``OUT/metrics.json``, ``OUT/metrics.md`` and TensorBoard
 scalars under ``OUT/tb``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,17 +30,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--generated", help="a folder of generated clips")
-    what.add_argument("--ckpt", help="an ldm checkpoint, original AudioLDM .ckpt or diffusers folder: generate for the "
-                      "manifest's captions first")
+    what.add_argument(
+        "--ckpt",
+        help="an ldm checkpoint, original AudioLDM .ckpt or diffusers folder: generate for the "
+        "manifest's captions first",
+    )
     p.add_argument("--reference", nargs="+", help="folder(s) of reference clips (paired with generated ones by name)")
     p.add_argument("--manifest", help="reference clips and their captions as a manifest (pair by id)")
     p.add_argument("--preset", choices=("audiocaps",), help="a named protocol built from --manifest")
     p.add_argument("--captions", help="a manifest giving the generated clips' captions by id (for the CLAP score)")
-    p.add_argument("--backbone", choices=("paper", "clap"), default="paper",
-                   help="paper: VGGish FAD + PANNs FD/KL/IS (needs --weights-dir); clap: FD on CLAP embeddings")
+    p.add_argument(
+        "--backbone",
+        choices=("paper", "clap"),
+        default="paper",
+        help="paper: VGGish FAD + PANNs FD/KL/IS (needs --weights-dir); clap: FD on CLAP embeddings",
+    )
     p.add_argument("--weights-dir", default="weights", help="folder with the official backbone weight files")
-    p.add_argument("--clap-ckpt", help="a CLAP for the CLAP score / clap backbone: a clap or ldm checkpoint, a "
-                   "LAION-CLAP .pt, an original AudioLDM .ckpt or a transformers CLAP folder")
+    p.add_argument(
+        "--clap-ckpt",
+        help="a CLAP for the CLAP score / clap backbone: a clap or ldm checkpoint, a "
+        "LAION-CLAP .pt, an original AudioLDM .ckpt or a transformers CLAP folder",
+    )
     p.add_argument("--out", default="eval_out", help="where results (and, with --ckpt, generated clips) go")
     p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look)")
     g = p.add_argument_group("generation (with --ckpt), as generate.py")
@@ -87,9 +98,13 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
         pipe = TextToAudio(model, use_ema=not args.no_ema)
         with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
             for start in range(0, len(todo), args.batch_size):
-                chunk = todo[start:start + args.batch_size]
-                request = TextRequest(sampling_from_args(args), prompts=[c.caption for _, c in chunk],
-                                      duration=seconds, seeds=[args.seed + i for i, _ in chunk])
+                chunk = todo[start : start + args.batch_size]
+                request = TextRequest(
+                    sampling_from_args(args),
+                    prompts=[c.caption for _, c in chunk],
+                    duration=seconds,
+                    seeds=[args.seed + i for i, _ in chunk],
+                )
                 request.validate(Limits(args.max_duration))
                 result = request.run(pipe)
                 for wave, (_, clip) in zip(result.waveform, chunk):  # written as soon as made: resumable
@@ -145,21 +160,26 @@ def run(args: argparse.Namespace) -> str:
     if args.backbone == "clap":
         notes.append(f"FD (CLAP) uses this project's CLAP ({clap.source}): compare runs with it, not with papers")
     if clap is not None and "CLAP_score" in results:
-        notes.append(f"CLAP score from {clap.source}" + (" (the LDM's own CLAP: optimistic)" if not args.clap_ckpt
-                                                          else ""))
+        notes.append(
+            f"CLAP score from {clap.source}" + (" (the LDM's own CLAP: optimistic)" if not args.clap_ckpt else "")
+        )
     notes += [f"{name} not computed: {why}" for name, why in results["skipped_metrics"].items()]
     if results["generated_only"] or results["reference_only"]:
-        notes.append(f"{results['generated_only']} generated and {results['reference_only']} reference clips have "
-                     f"no partner of the same name" + (f" (KL uses the {results['pairs']} pairs)"
-                                                       if args.backbone == "paper" else ""))
+        notes.append(
+            f"{results['generated_only']} generated and {results['reference_only']} reference clips have "
+            f"no partner of the same name"
+            + (f" (KL uses the {results['pairs']} pairs)" if args.backbone == "paper" else "")
+        )
     table = write_results(results, args.out, notes)
     headline = "FD" if args.backbone == "paper" else "FD_clap"
     if headline in results["skipped_metrics"]:  # the requested score is missing: not a success
         print(table, end="")
-        raise NoResultError(f"{headline} not computed: {results['skipped_metrics'][headline]} "
-                            f"({results['clips_generated']} generated and {results['clips_reference']} reference "
-                            f"clips readable; {results['unreadable_generated']} generated and "
-                            f"{results['unreadable_reference']} reference clips unreadable)")
+        raise NoResultError(
+            f"{headline} not computed: {results['skipped_metrics'][headline]} "
+            f"({results['clips_generated']} generated and {results['clips_reference']} reference "
+            f"clips readable; {results['unreadable_generated']} generated and "
+            f"{results['unreadable_reference']} reference clips unreadable)"
+        )
     return table
 
 
@@ -177,8 +197,15 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         table = run(args)
-    except (BackboneError, CheckpointError, ManifestError, AudioReadError, FileNotFoundError, ValueError,
-            NoResultError) as e:
+    except (
+        BackboneError,
+        CheckpointError,
+        ManifestError,
+        AudioReadError,
+        FileNotFoundError,
+        ValueError,
+        NoResultError,
+    ) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(table, end="")

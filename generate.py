@@ -12,6 +12,7 @@ Each output is written as ``DIR/NNN_<prompt>.wav`` (16 kHz) and ``.png`` (its lo
 gets ``generated.jsonl`` (a manifest of the outputs with their prompts as captions) and
 ``generate.json`` (the settings, and the CLAP score of each output when candidates were ranked).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,8 @@ import re
 import sys
 import time
 
-from audioldm.request.limits import MAX_SECONDS, RequestError
 from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
+from audioldm.request.limits import MAX_SECONDS, RequestError
 from audioldm.safe_output import atomic_file, check_output_folder, main_guard, removed_on_error
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
@@ -33,30 +34,60 @@ MODES = ("text", "transfer", "inpaint", "sr", "variation")
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--ckpt", required=True, help="an ldm checkpoint (ours), an original AudioLDM .ckpt or a diffusers "
-                   "AudioLDM folder")
-    p.add_argument("--out", required=True, help="output folder (created); checked before the model loads. A folder "
-                   "that holds earlier generate.py outputs (generated.jsonl, generate.json, NNN_*.wav/png) is "
-                   "refused unless --overwrite")
-    p.add_argument("--overwrite", action="store_true", help="replace the earlier outputs in --out: the new clips "
-                   "and index are written, then the earlier NNN_*.wav/png not rewritten are removed")
+    p.add_argument(
+        "--ckpt",
+        required=True,
+        help="an ldm checkpoint (ours), an original AudioLDM .ckpt or a diffusers AudioLDM folder",
+    )
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output folder (created); checked before the model loads. A folder "
+        "that holds earlier generate.py outputs (generated.jsonl, generate.json, NNN_*.wav/png) is "
+        "refused unless --overwrite",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier outputs in --out: the new clips "
+        "and index are written, then the earlier NNN_*.wav/png not rewritten are removed",
+    )
     p.add_argument("--mode", choices=MODES, default="text")
-    p.add_argument("--text", action="append", default=[], help="a prompt (repeat for several); variation: "
-                   "optional, its CLAP text embedding is mixed into the source's audio embedding")
+    p.add_argument(
+        "--text",
+        action="append",
+        default=[],
+        help="a prompt (repeat for several); variation: "
+        "optional, its CLAP text embedding is mixed into the source's audio embedding",
+    )
     p.add_argument("--prompts", help="a text file with one prompt a line (text mode)")
     p.add_argument("--audio", help="the source clip (transfer, inpaint, sr, variation)")
-    p.add_argument("--audio-weight", type=float, help="variation: condition = normalise(w * audio embedding + "
-                   "(1 - w) * text embedding), w in [0, 1] (default 1 without --text, 0.5 with it)")
+    p.add_argument(
+        "--audio-weight",
+        type=float,
+        help="variation: condition = normalise(w * audio embedding + "
+        "(1 - w) * text embedding), w in [0, 1] (default 1 without --text, 0.5 with it)",
+    )
     p.add_argument("--strength", type=float, default=0.5, help="transfer: 0 keeps the source, 1 ignores it")
     p.add_argument("--span", action="append", default=[], help="inpaint: START-END seconds to regenerate (repeatable)")
     p.add_argument("--cutoff", type=float, help="sr: keep the band below this (Hz); default: the source's Nyquist")
-    p.add_argument("--duration", type=float, default=10.0, help="text and variation modes: seconds per clip, "
-                   "at most --max-duration")
-    p.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated or read "
-                   "(default %(default)g: the model learned 10.24 s clips and its self-attention's cost grows with the "
-                   "square of the length)")
-    p.add_argument("--repeat", type=int, default=1, help="text mode: clips per prompt, variation: clips "
-                   "(each its own seed)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=10.0,
+        help="text and variation modes: seconds per clip, at most --max-duration",
+    )
+    p.add_argument(
+        "--max-duration",
+        type=float,
+        default=MAX_SECONDS,
+        help="longest clip (s) generated or read "
+        "(default %(default)g: the model learned 10.24 s clips and its self-attention's cost grows with the "
+        "square of the length)",
+    )
+    p.add_argument(
+        "--repeat", type=int, default=1, help="text mode: clips per prompt, variation: clips (each its own seed)"
+    )
     add_sampling_arguments(p)
     add_model_arguments(p)
     return p.parse_args(argv)
@@ -83,9 +114,14 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
 
 def request_from_args(args: argparse.Namespace):
     """The request the flags describe (validated later, against the same limits as the app's and evaluate.py's)."""
-    from audioldm.request.modes import (InpaintRequest, SuperResolutionRequest, TextRequest, TransferRequest,
-                                        VariationRequest)
     from audioldm.request.arguments import sampling_from_args
+    from audioldm.request.modes import (
+        InpaintRequest,
+        SuperResolutionRequest,
+        TextRequest,
+        TransferRequest,
+        VariationRequest,
+    )
 
     texts, sampling = read_prompts(args), sampling_from_args(args)
     if args.mode == "text" and args.audio:
@@ -98,8 +134,9 @@ def request_from_args(args: argparse.Namespace):
         return TextRequest(sampling, prompts=texts, duration=args.duration, repeat=args.repeat)
     source = {"audio": args.audio, "text": texts[0] if texts else None}
     if args.mode == "variation":
-        return VariationRequest(sampling, **source, audio_weight=args.audio_weight, duration=args.duration,
-                                repeat=args.repeat)
+        return VariationRequest(
+            sampling, **source, audio_weight=args.audio_weight, duration=args.duration, repeat=args.repeat
+        )
     if args.mode == "transfer":
         return TransferRequest(sampling, **source, strength=args.strength)
     if args.mode == "inpaint":
@@ -123,8 +160,10 @@ def check_out(args: argparse.Namespace) -> None:
     check_output_folder(args.out, "--out ")
     earlier = earlier_outputs(args.out)
     if earlier and not args.overwrite:
-        raise RequestError(f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
-                         f"{earlier[0]}); pass --overwrite to replace them, or choose another folder")
+        raise RequestError(
+            f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
+            f"{earlier[0]}); pass --overwrite to replace them, or choose another folder"
+        )
 
 
 def run(args: argparse.Namespace) -> list[dict]:
@@ -147,14 +186,24 @@ def run(args: argparse.Namespace) -> list[dict]:
     if isinstance(request, SourceRequest):
         request.load(limits)
     print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
-    pipe = TextToAudio.from_checkpoint(args.ckpt, args.device, use_ema=not args.no_ema, vocoder_ckpt=args.vocoder,
-                                       tokenizer=args.tokenizer, head_channels=args.head_channels,
-                                       compile=args.compile, bf16=args.bf16)
+    pipe = TextToAudio.from_checkpoint(
+        args.ckpt,
+        args.device,
+        use_ema=not args.no_ema,
+        vocoder_ckpt=args.vocoder,
+        tokenizer=args.tokenizer,
+        head_channels=args.head_channels,
+        compile=args.compile,
+        bf16=args.bf16,
+    )
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
     n_clips = {"text": len(getattr(request, "prompts", [])) * args.repeat, "variation": args.repeat}.get(args.mode, 1)
     length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"
-    print(f"generate: {n_clips} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} "
-          f"steps ...", flush=True)
+    print(
+        f"generate: {n_clips} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} "
+        f"steps ...",
+        flush=True,
+    )
 
     def progress(done: int, total: int) -> None:
         if not bars:
@@ -174,8 +223,16 @@ def run(args: argparse.Namespace) -> list[dict]:
         stem = os.path.join(args.out, f"{i:03d}_{slug(text)}")
         wav, png = save_clip(result.waveform[i], result.log_mel[i], stem, text)
         score = None if result.clap_score is None else round(float(result.clap_score[i]), 4)
-        rows.append({"id": os.path.basename(stem), "path": os.path.basename(wav), "image": os.path.basename(png),
-                     "prompt": text, "seconds": result.waveform.shape[-1] / 16000, "clap_score": score})
+        rows.append(
+            {
+                "id": os.path.basename(stem),
+                "path": os.path.basename(wav),
+                "image": os.path.basename(png),
+                "prompt": text,
+                "seconds": result.waveform.shape[-1] / 16000,
+                "clap_score": score,
+            }
+        )
     write_index(args, rows)
     written = {name for r in rows for name in (r["path"], r["image"])} | set(INDEX_FILES)
     for name in earlier:  # --overwrite: the earlier run's clips that were not rewritten go
@@ -189,8 +246,18 @@ def write_index(args: argparse.Namespace, rows: list[dict]) -> None:
     generate.json (settings and per-output CLAP scores), each written whole or not at all."""
     with atomic_file(os.path.join(args.out, "generated.jsonl"), text=True) as f:
         for r in rows:
-            f.write(json.dumps({"id": r["id"], "path": r["path"], "captions": [r["prompt"]],
-                                "duration": r["seconds"], "source": f"generated:{args.mode}"}) + "\n")
+            f.write(
+                json.dumps(
+                    {
+                        "id": r["id"],
+                        "path": r["path"],
+                        "captions": [r["prompt"]],
+                        "duration": r["seconds"],
+                        "source": f"generated:{args.mode}",
+                    }
+                )
+                + "\n"
+            )
     with atomic_file(os.path.join(args.out, "generate.json"), text=True) as f:
         json.dump({"settings": vars(args), "outputs": rows}, f, indent=2)
 

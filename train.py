@@ -3,6 +3,7 @@
 The config is validated completely (unknown keys, wrong types, missing values, an unknown stage,
 files that do not exist) before any data is read or any model is built.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,8 +85,9 @@ def check_resume(config) -> None:
     try:
         checkpoint = read_checkpoint(config.resume)
         if checkpoint.get("stage") != config.stage:
-            raise CheckpointError(f"{config.resume}: is a '{checkpoint.get('stage')}' checkpoint, "
-                                  f"but the config trains '{config.stage}'")
+            raise CheckpointError(
+                f"{config.resume}: is a '{checkpoint.get('stage')}' checkpoint, but the config trains '{config.stage}'"
+            )
         check_mel(config.resume, checkpoint["config"].get("audio", {}), OmegaConf.to_object(config.audio))
     except CheckpointError as e:
         raise ConfigError(f"resume: {e}") from None

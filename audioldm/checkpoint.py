@@ -4,6 +4,7 @@ helpers every loader uses (the generation pipeline uses this too).
 A missing, truncated or foreign file, or mel settings that differ from the caller's, raise
 ``CheckpointError`` with one line naming the file and the mismatch.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -28,13 +29,16 @@ def load_torch_file(path: str | os.PathLike) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as first:
         if "weights_only" not in str(first) and "Unsupported global" not in str(first):
-            raise CheckpointError(f"{path}: not a readable checkpoint ({type(first).__name__}: "
-                                  f"{str(first).splitlines()[0] if str(first) else ''})") from None
+            raise CheckpointError(
+                f"{path}: not a readable checkpoint ({type(first).__name__}: "
+                f"{str(first).splitlines()[0] if str(first) else ''})"
+            ) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as e:  # truncated zip, not a torch file, ...
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: "
-                              f"{str(e).splitlines()[0] if str(e) else ''})") from None
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
 
 
 def is_checkpoint(raw: Any) -> bool:
@@ -48,8 +52,9 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"checkpoint not found: {path}")
     checkpoint = load_torch_file(path)
     if not isinstance(checkpoint, dict) or "config" not in checkpoint or "state_dict" not in checkpoint:
-        raise CheckpointError(f"{path}: not a checkpoint written by this project's train.py "
-                              f"(no 'config' / 'state_dict' entries)")
+        raise CheckpointError(
+            f"{path}: not a checkpoint written by this project's train.py (no 'config' / 'state_dict' entries)"
+        )
     return checkpoint
 
 
@@ -63,15 +68,16 @@ def checkpoint_stage(path: str | os.PathLike, checkpoint: dict, expected: str | 
 
 def check_mel(path: str | os.PathLike, saved: dict, expected: MelConfig) -> None:
     """Raise if the checkpoint's mel settings differ from ``expected`` (naming each field)."""
-    diffs = [f"{k}: checkpoint {saved.get(k)!r} vs config {v!r}" for k, v in asdict(expected).items()
-             if saved.get(k) != v]
+    diffs = [
+        f"{k}: checkpoint {saved.get(k)!r} vs config {v!r}" for k, v in asdict(expected).items() if saved.get(k) != v
+    ]
     if diffs:
         raise CheckpointError(f"{path}: mel settings differ from the config ({'; '.join(diffs)})")
 
 
 def sub_state_dict(state_dict: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
     """The entries under ``prefix`` (e.g. ``"vae."``) with the prefix removed."""
-    return {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in state_dict.items() if k.startswith(prefix)}
 
 
 def load_weights(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], where: str) -> None:
@@ -82,9 +88,11 @@ def load_weights(module: torch.nn.Module, state_dict: dict[str, torch.Tensor], w
         lines = [line.strip() for line in str(e).splitlines() if "size mismatch" in line]
         raise CheckpointError(f"{where}: weights do not fit the model ({'; '.join(lines[:3]) or e})") from None
     if missing or unexpected:
-        raise CheckpointError(f"{where}: weights do not fit the model "
-                              f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
-                              f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})")
+        raise CheckpointError(
+            f"{where}: weights do not fit the model "
+            f"(missing {missing[:5]}{'...' if len(missing) > 5 else ''}, "
+            f"unexpected {unexpected[:5]}{'...' if len(unexpected) > 5 else ''})"
+        )
 
 
 def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:

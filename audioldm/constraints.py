@@ -11,6 +11,7 @@ and ``only_with`` are checked to exist by tests/test_config.py. ``check`` walks 
 raises ``ValueError`` naming the dotted key, the value and the bound. A leaf module: it imports nothing of the
 project, so networks' config dataclasses can use it.
 """
+
 from __future__ import annotations
 
 import dataclasses

@@ -8,6 +8,7 @@ Writes that fail (no space left, permission denied, read-only file system, quota
 it into place, removing it on any failure (a finished file is never touched); ``removed_on_error`` does
 the same for a temporary folder; ``main_guard`` turns what escapes a command's ``main`` into that line.
 """
+
 from __future__ import annotations
 
 import errno
@@ -19,17 +20,26 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Callable, Iterable, Iterator
 
-CAUSES = {errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-          errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-          errno.EROFS: "read-only file system", errno.EFBIG: "file too large for the file system"}
+CAUSES = {
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.EROFS: "read-only file system",
+    errno.EFBIG: "file too large for the file system",
+}
 
 
 class OutputError(ValueError):
     """An output path that must not be written; the message names the path and the reason."""
 
 
-def check_output(out: str | os.PathLike, reads: Iterable[str | os.PathLike] = (), overwrite: bool = False,
-                 is_own: Callable[[Path], bool] | None = None) -> Path:
+def check_output(
+    out: str | os.PathLike,
+    reads: Iterable[str | os.PathLike] = (),
+    overwrite: bool = False,
+    is_own: Callable[[Path], bool] | None = None,
+) -> Path:
     """Return ``out`` as a Path once it is safe to write, else raise ``OutputError`` (one line).
 
     ``reads``: files the command reads (never replaced); ``is_own(path)``: whether an existing file
@@ -43,8 +53,10 @@ def check_output(out: str | os.PathLike, reads: Iterable[str | os.PathLike] = ()
         if any(Path(p).exists() and Path(p).resolve() == resolved for p in reads):
             raise OutputError(f"{out}: is one of this command's inputs; refusing to write over it")
         if not overwrite and not (is_own is not None and is_own(out)):
-            raise OutputError(f"{out}: already exists and is not this command's earlier output; "
-                              f"choose another path or pass --overwrite")
+            raise OutputError(
+                f"{out}: already exists and is not this command's earlier output; "
+                f"choose another path or pass --overwrite"
+            )
     _check_writable_parent(out)
     return out
 
@@ -154,6 +166,7 @@ def atomic_file(path: str | os.PathLike, suffix: str = ".tmp", text: bool = Fals
 def main_guard(main: Callable[..., int]) -> Callable[..., int]:
     """``main`` with a write error (``OutputError``, or an ``OSError`` for a full disk, a denied permission,
     a read-only file system or a quota) printed as one ``error:`` line and exit status 2."""
+
     @functools.wraps(main)
     def guarded(*args, **kwargs) -> int:
         try:

@@ -14,6 +14,7 @@ device (training moves batches to the GPU); ``--device`` only labels the result.
 
     python bench/data_throughput.py                  # segments of 10.24 s, workers 0 1 2
 """
+
 from __future__ import annotations
 
 import json
@@ -58,11 +59,18 @@ def write_tones(folder: Path, n: int, seconds: float, fmt: str) -> Path:
 def shard_dataset(entries: list, folder: Path, mel: MelConfig, args) -> ShardDataset:
     """``entries`` written as webdataset shards (100 clips each), streamed in file order (no shuffle buffer)."""
     manifest = folder.parent / f"{folder.name}.jsonl"
-    manifest.write_text("".join(json.dumps({"id": e.id, "path": e.path, "captions": e.captions}) + "\n"
-                                for e in entries))
+    manifest.write_text(
+        "".join(json.dumps({"id": e.id, "path": e.path, "captions": e.captions}) + "\n" for e in entries)
+    )
     write_shards(str(manifest), str(folder), max_count=100, progress=False)
-    return ShardDataset(ShardIndex(folder), mel, mel.samples_for_seconds(args.segment_seconds), shuffle_buffer=1,
-                        random_crop=False, batch_size=args.batch_size)
+    return ShardDataset(
+        ShardIndex(folder),
+        mel,
+        mel.samples_for_seconds(args.segment_seconds),
+        shuffle_buffer=1,
+        random_crop=False,
+        batch_size=args.batch_size,
+    )
 
 
 def run(dataset: AudioClipDataset, workers: int, batch_size: int, device: torch.device) -> dict:
@@ -76,15 +84,21 @@ def run(dataset: AudioClipDataset, workers: int, batch_size: int, device: torch.
                 first, first_clips = time.perf_counter() - start, clips
         total = time.perf_counter() - start
     steady = (clips - first_clips) / (total - first) if clips > first_clips else None
-    return {"workers": workers, "clips": clips, "first_batch_s": first, "total_s": total,
-            "clips_per_s": clips / total, "steady_clips_per_s": steady, "peak_mem_mib": monitor.mib,
-            "other_cpu": monitor.other_cpu}
+    return {
+        "workers": workers,
+        "clips": clips,
+        "first_batch_s": first,
+        "total_s": total,
+        "clips_per_s": clips / total,
+        "steady_clips_per_s": steady,
+        "peak_mem_mib": monitor.mib,
+        "other_cpu": monitor.other_cpu,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--sources", nargs="+", choices=["demo", "tones"], default=["demo", "tones"],
-                        help="see above")
+    parser.add_argument("--sources", nargs="+", choices=["demo", "tones"], default=["demo", "tones"], help="see above")
     parser.add_argument("--manifest", default=str(DEMO_MANIFEST), help="the 'demo' source: any manifest")
     parser.add_argument("--tones", type=int, default=96, help="generated clips for the 'tones' source")
     parser.add_argument("--tone-seconds", type=float, default=10.0, help="length of each generated clip")
@@ -93,8 +107,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="DataLoader num_workers to try")
     parser.add_argument("--batch-size", type=int, default=8, help="DataLoader batch size")
     parser.add_argument("--max-clips", type=int, default=None, help="use only the first N clips of a source")
-    parser.add_argument("--shards", action="store_true",
-                        help="also stream each source as webdataset shards (written to a temp folder first)")
+    parser.add_argument(
+        "--shards",
+        action="store_true",
+        help="also stream each source as webdataset shards (written to a temp folder first)",
+    )
     args = parser.parse_args(argv)
     device = setup(args)
     mel = MelConfig()
@@ -122,11 +139,23 @@ def main(argv: list[str] | None = None) -> int:
                     rows.append(row)
                     print(f"{label}, {workers} workers: {row['clips_per_s']:.1f} clips/s", flush=True)
 
-    columns = ["source", "workers", "clips", "first_batch_s", "total_s", "clips_per_s", "steady_clips_per_s",
-               "peak_mem_mib", "other_cpu"]
-    title = (f"AudioClipDataset + DataLoader (batch {args.batch_size}), {args.segment_seconds} s segments, "
-             f"{torch.get_num_threads()} torch threads in the main process, {len(rows)} passes")
+    columns = [
+        "source",
+        "workers",
+        "clips",
+        "first_batch_s",
+        "total_s",
+        "clips_per_s",
+        "steady_clips_per_s",
+        "peak_mem_mib",
+        "other_cpu",
+    ]
+    title = (
+        f"AudioClipDataset + DataLoader (batch {args.batch_size}), {args.segment_seconds} s segments, "
+        f"{torch.get_num_threads()} torch threads in the main process, {len(rows)} passes"
+    )
     return report(args, "data_throughput", device, title, rows, columns)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

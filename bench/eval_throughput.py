@@ -18,6 +18,7 @@ LAION-CLAP's size (HTSAT-tiny + RoBERTa-base, ``ClapConfig()``). The speed does 
 
     python bench/eval_throughput.py                 # 16 clips of 10 s, batches of 8
 """
+
 from __future__ import annotations
 
 import sys
@@ -59,8 +60,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = make_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--weights-dir", default=None, help="official VGGish / PANNs files (default: random weights)")
     parser.add_argument("--clap-ckpt", default=None, help="a CLAP checkpoint (default: random, LAION-CLAP size)")
-    parser.add_argument("--backbones", nargs="+", choices=["vggish", "cnn14", "clap"],
-                        default=["vggish", "cnn14", "clap"], help="which backbones")
+    parser.add_argument(
+        "--backbones",
+        nargs="+",
+        choices=["vggish", "cnn14", "clap"],
+        default=["vggish", "cnn14", "clap"],
+        help="which backbones",
+    )
     parser.add_argument("--clips", type=int, default=16, help="clips per timed pass")
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length (AudioCaps: 10)")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per call in the batched rows")
@@ -76,9 +82,19 @@ def main(argv: list[str] | None = None) -> int:
     def add(backbone: str, mode: str, fn, clips: int) -> None:
         with RowMonitor(device) as monitor:
             timing = measure(fn, device, warmup=1, repeats=args.repeats)
-        rows.append({"backbone": backbone, "mode": mode, "clips": clips, "seconds": timing["median"],
-                     "clips_per_s": clips / timing["median"], "ms_per_clip": 1e3 * timing["median"] / clips,
-                     "peak_mem_mib": monitor.mib, "other_cpu": monitor.other_cpu, "times_s": timing["times"]})
+        rows.append(
+            {
+                "backbone": backbone,
+                "mode": mode,
+                "clips": clips,
+                "seconds": timing["median"],
+                "clips_per_s": clips / timing["median"],
+                "ms_per_clip": 1e3 * timing["median"] / clips,
+                "peak_mem_mib": monitor.mib,
+                "other_cpu": monitor.other_cpu,
+                "times_s": timing["times"],
+            }
+        )
         print(f"{backbone} {mode}: {clips / timing['median']:.1f} clips/s", flush=True)
 
     with tempfile.TemporaryDirectory(prefix="bench_eval_") as tmp:
@@ -96,9 +112,12 @@ def main(argv: list[str] | None = None) -> int:
             if "vggish" in args.backbones:
                 vggish = load_vggish(weights, device)
                 add("VGGish", "per clip", lambda: [vggish.embed(w) for w in waves], args.clips)
-                add("VGGish", f"batched {args.batch_size}",
+                add(
+                    "VGGish",
+                    f"batched {args.batch_size}",
                     lambda: [vggish(torch.cat([waveform_to_examples(w) for w in b]).to(device)) for b in batches],
-                    args.clips)
+                    args.clips,
+                )
             if "cnn14" in args.backbones:
                 cnn14 = load_cnn14(weights, device)
                 add("PANNs CNN14", "per clip", lambda: [cnn14(w[None]) for w in waves], args.clips)
@@ -109,9 +128,12 @@ def main(argv: list[str] | None = None) -> int:
                 add("CLAP", f"batched {args.batch_size}", lambda: [clap.embed_audio(b) for b in batches], args.clips)
 
     columns = ["backbone", "mode", "clips", "seconds", "clips_per_s", "ms_per_clip", "peak_mem_mib", "other_cpu"]
-    title = (f"{args.seconds:g} s clips, device {device}, weights {args.weights_dir or 'random (official layouts)'}, "
-             f"CLAP {args.clap_ckpt or 'random ClapConfig()'}; median of {args.repeats} pass(es) after 1 warm-up")
+    title = (
+        f"{args.seconds:g} s clips, device {device}, weights {args.weights_dir or 'random (official layouts)'}, "
+        f"CLAP {args.clap_ckpt or 'random ClapConfig()'}; median of {args.repeats} pass(es) after 1 warm-up"
+    )
     return report(args, "eval_throughput", device, title, rows, columns)
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

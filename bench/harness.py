@@ -11,6 +11,7 @@ PyTorch allocated, after ``reset_peak_memory_stats``). On the CPU, the largest r
 process (Python, libraries, models and activations), so compare rows of one run. ``ru_maxrss``
 (the process's all-time peak, monotone) is recorded in the JSON beside it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,9 @@ class _Help(argparse.RawDescriptionHelpFormatter):
 def make_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description, formatter_class=_Help)
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N; auto: cuda if available")
-    parser.add_argument("--out", default=None,
-                        help="JSON result path (default bench/results/<name>-<device>-<date>.json)")
+    parser.add_argument(
+        "--out", default=None, help="JSON result path (default bench/results/<name>-<device>-<date>.json)"
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     return parser
 
@@ -63,8 +65,13 @@ def setup(args: argparse.Namespace, flush_denormal: bool = False) -> torch.devic
     """The device of ``--device``; sets ``--threads``. ``flush_denormal``: treat denormal floats as
     zero on the CPU (random weights produce them, and they make CPU arithmetic many times slower)."""
     global _FLUSH_DENORMAL
-    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available()
-                          else "cpu" if args.device == "auto" else args.device)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else "cpu"
+        if args.device == "auto"
+        else args.device
+    )
     if args.threads:
         torch.set_num_threads(args.threads)
     if flush_denormal:
@@ -121,8 +128,11 @@ class RowMonitor:
     def __init__(self, device: torch.device, interval: float = 0.005):
         self.device, self.interval = device, interval
         self.peak, self.other_cpu = 0, None
-        self.method = ("torch.cuda.max_memory_allocated" if device.type == "cuda"
-                       else "peak process RSS sampled every 5 ms (/proc/self/statm)")
+        self.method = (
+            "torch.cuda.max_memory_allocated"
+            if device.type == "cuda"
+            else "peak process RSS sampled every 5 ms (/proc/self/statm)"
+        )
 
     def __enter__(self) -> "RowMonitor":
         if self.device.type == "cuda":
@@ -183,10 +193,16 @@ def _cpu_model() -> str:
 
 def _git_commit() -> str | None:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
         return head + ("+dirty" if dirty else "") if head else None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -195,10 +211,17 @@ def _git_commit() -> str | None:
 def machine_info(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "cpu": _cpu_model(), "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-        "python": platform.python_version(), "platform": platform.platform(),
-        "torch": torch.__version__, "cuda": torch.version.cuda, "git": _git_commit(),
-        "device": str(device), "flush_denormal": _FLUSH_DENORMAL, "loadavg_at_end": os.getloadavg(),
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "git": _git_commit(),
+        "device": str(device),
+        "flush_denormal": _FLUSH_DENORMAL,
+        "loadavg_at_end": os.getloadavg(),
     }
     try:
         import diffusers
@@ -209,15 +232,20 @@ def machine_info(device: torch.device) -> dict[str, Any]:
         pass
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        info.update(gpu=props.name, gpu_memory_gib=round(props.total_memory / 2**30, 1),
-                    gpu_capability=f"{props.major}.{props.minor}", gpu_sms=props.multi_processor_count,
-                    cudnn=torch.backends.cudnn.version(),
-                    tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+        info.update(
+            gpu=props.name,
+            gpu_memory_gib=round(props.total_memory / 2**30, 1),
+            gpu_capability=f"{props.major}.{props.minor}",
+            gpu_sms=props.multi_processor_count,
+            cudnn=torch.backends.cudnn.version(),
+            tf32_matmul=torch.backends.cuda.matmul.allow_tf32,
+            tf32_cudnn=torch.backends.cudnn.allow_tf32,
+        )
     return info
 
 
 def device_label(device: torch.device) -> str:
-    """"cpu" or the GPU's name shortened for file names (e.g. "cuda-NVIDIA-H100-80GB-HBM3")."""
+    """ "cpu" or the GPU's name shortened for file names (e.g. "cuda-NVIDIA-H100-80GB-HBM3")."""
     if device.type != "cuda":
         return "cpu"
     return "cuda-" + "".join(c if c.isalnum() else "-" for c in torch.cuda.get_device_name(device)).strip("-")
@@ -246,20 +274,32 @@ def markdown_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return "\n".join(lines)
 
 
-def write_results(args: argparse.Namespace, name: str, device: torch.device, payload: dict[str, Any],
-                  command: str | None = None) -> Path:
+def write_results(
+    args: argparse.Namespace, name: str, device: torch.device, payload: dict[str, Any], command: str | None = None
+) -> Path:
     """Write ``payload`` (plus the machine and the command, default this process's) as JSON; return the path."""
     path = Path(args.out) if args.out else RESULTS / f"{name}-{device_label(device)}-{datetime.date.today()}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    record = {"benchmark": name, "command": command or " ".join([Path(sys.executable).name] + sys.argv),
-              "args": vars(args), "machine": machine_info(device), "max_rss_mib": round(max_rss_mib(), 1),
-              **payload}
+    record = {
+        "benchmark": name,
+        "command": command or " ".join([Path(sys.executable).name] + sys.argv),
+        "args": vars(args),
+        "machine": machine_info(device),
+        "max_rss_mib": round(max_rss_mib(), 1),
+        **payload,
+    }
     path.write_text(json.dumps(record, indent=2, default=str) + "\n")
     return path
 
 
-def report(args: argparse.Namespace, name: str, device: torch.device, title: str, rows: list[dict[str, Any]],
-           columns: list[str]) -> int:
+def report(
+    args: argparse.Namespace,
+    name: str,
+    device: torch.device,
+    title: str,
+    rows: list[dict[str, Any]],
+    columns: list[str],
+) -> int:
     """Print ``title`` and the table, write the JSON; the script's exit status (0)."""
     print(f"\n{title}")
     print(markdown_table(rows, columns))

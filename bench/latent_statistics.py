@@ -12,6 +12,7 @@ For the real clips captioned with one of the prompts (as ``bench/prompt_followin
 
     python bench/latent_statistics.py --ldm runs/demo_ldm/version_3/checkpoints/last.ckpt --guidance 2.5 10
 """
+
 from __future__ import annotations
 
 import sys
@@ -30,8 +31,11 @@ TIMESTEPS = (999, 900, 800, 600, 200)
 
 def channel_stats(z: torch.Tensor) -> dict:
     """Per-channel mean and std of latents z [B, C, T', F'], and max |z|."""
-    return {"mean": [round(v, 3) for v in z.mean((0, 2, 3)).tolist()],
-            "std": [round(v, 3) for v in z.std((0, 2, 3)).tolist()], "abs_max": round(z.abs().max().item(), 3)}
+    return {
+        "mean": [round(v, 3) for v in z.mean((0, 2, 3)).tolist()],
+        "std": [round(v, 3) for v in z.std((0, 2, 3)).tolist()],
+        "abs_max": round(z.abs().max().item(), 3),
+    }
 
 
 @torch.no_grad()
@@ -57,8 +61,9 @@ def run(args) -> dict:
     x0 = x0 * model.scale_factor
     decoded = model.decode(x0)
     real = channel_stats(x0)
-    rows = [{"row": "real", **real, "mel_mean": round(decoded.mean().item(), 3),
-             "mel_max": round(decoded.max().item(), 3)}]
+    rows = [
+        {"row": "real", **real, "mel_mean": round(decoded.mean().item(), 3), "mel_max": round(decoded.max().item(), 3)}
+    ]
 
     subset = per_prompt_subset(clips, prompts, args.clips_per_prompt)
     texts = [c["prompt"] for c in subset]
@@ -72,15 +77,27 @@ def run(args) -> dict:
 
         model.decode = keep
         try:
-            result = pipe.text_to_audio(texts, args.seconds, SamplingOptions(
-                steps=args.steps, sampler=args.sampler, guidance=w, seed=args.seed, batch_size=args.batch_size))
+            result = pipe.text_to_audio(
+                texts,
+                args.seconds,
+                SamplingOptions(
+                    steps=args.steps, sampler=args.sampler, guidance=w, seed=args.seed, batch_size=args.batch_size
+                ),
+            )
         finally:
             model.decode = decode
         z = captured["z"]
         stats = channel_stats(z)
         ratio = (torch.tensor(stats["std"]) / torch.tensor(real["std"]).clamp(min=1e-6)).mean().item()
-        rows.append({"row": f"sampled g={w:g}", **stats, "std_ratio": round(ratio, 3),
-                     "mel_mean": round(result.log_mel.mean().item(), 3), "mel_max": round(result.log_mel.max().item(), 3)})
+        rows.append(
+            {
+                "row": f"sampled g={w:g}",
+                **stats,
+                "std_ratio": round(ratio, 3),
+                "mel_mean": round(result.log_mel.mean().item(), 3),
+                "mel_max": round(result.log_mel.max().item(), 3),
+            }
+        )
 
     condition = model.embed_audio(waves)
     denoiser = model.denoiser(use_ema=True)
@@ -93,12 +110,24 @@ def run(args) -> dict:
         x_t = a.sqrt() * x0 + (1 - a).sqrt() * noise
         eps = denoiser(x_t, torch.full((x0.shape[0],), t, device=device), condition)
         x0_hat = (x_t - (1 - a).sqrt() * eps) / a.sqrt()
-        x0_rows.append({"t": t, "x0_mse": round((x0_hat - x0).pow(2).mean().item(), 4),
-                        "mean_mse": round(mean_mse, 4), "x0_std": round(x0_hat.std().item(), 3),
-                        "real_std": round(x0.std().item(), 3)})
-    return {"device": device, "checkpoint": ldm, "prediction_type": model.prediction_type,
-            "real_clips": len(clips), "rows": rows, "x0": x0_rows,
-            "std_ratio": {r["row"]: r["std_ratio"] for r in rows if "std_ratio" in r}}
+        x0_rows.append(
+            {
+                "t": t,
+                "x0_mse": round((x0_hat - x0).pow(2).mean().item(), 4),
+                "mean_mse": round(mean_mse, 4),
+                "x0_std": round(x0_hat.std().item(), 3),
+                "real_std": round(x0.std().item(), 3),
+            }
+        )
+    return {
+        "device": device,
+        "checkpoint": ldm,
+        "prediction_type": model.prediction_type,
+        "real_clips": len(clips),
+        "rows": rows,
+        "x0": x0_rows,
+        "std_ratio": {r["row"]: r["std_ratio"] for r in rows if "std_ratio" in r},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,8 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     device = result.pop("device")
-    print(f"latent statistics of {result['checkpoint']} ({result['prediction_type']}; "
-          f"{result['real_clips']} real clips)")
+    print(
+        f"latent statistics of {result['checkpoint']} ({result['prediction_type']}; {result['real_clips']} real clips)"
+    )
     print(markdown_table(result["rows"], ["row", "std", "abs_max", "std_ratio", "mel_mean", "mel_max"]))
     print(markdown_table(result["x0"], ["t", "x0_mse", "mean_mse", "x0_std", "real_std"]))
     command = " ".join(["python", "bench/latent_statistics.py", *(sys.argv[1:] if argv is None else argv)])

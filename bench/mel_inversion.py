@@ -16,6 +16,7 @@ against the input mel (how consistent the spectrum is).
 
     python bench/mel_inversion.py --clap runs/demo_clap/version_0/checkpoints/last.ckpt
 """
+
 from __future__ import annotations
 
 import datetime
@@ -59,8 +60,9 @@ def run(args) -> dict:
     window = torch.hann_window(mel.n_fft, device=device)
 
     def inverse(spec: torch.Tensor) -> torch.Tensor:  # frame t centred on t * hop + hop / 2, as our mel's
-        wave = torch.istft(spec, mel.n_fft, mel.hop_length, mel.n_fft, window, center=True,
-                           length=frames * mel.hop_length - shift)
+        wave = torch.istft(
+            spec, mel.n_fft, mel.hop_length, mel.n_fft, window, center=True, length=frames * mel.hop_length - shift
+        )
         return torch.nn.functional.pad(wave, (shift, 0))
 
     generator = torch.Generator(device=device).manual_seed(args.seed)
@@ -69,21 +71,28 @@ def run(args) -> dict:
         return 2 * math.pi * torch.rand(magnitude.shape, generator=generator, device=device)
 
     true = centred_stft(waves, mel.n_fft, mel.hop_length, frames)
-    makers = [("real", lambda: waves), ("pinv + random phase", lambda: inverse(torch.polar(magnitude, random_phase()))),
-              ("pinv + zero phase", lambda: inverse(torch.polar(magnitude, torch.zeros_like(magnitude))))]
-    makers += [(f"pinv + griffin-lim {n}", lambda n=n: front_end.griffin_lim(log_mel, n_iter=n))
-               for n in args.griffin_lim]
+    makers = [
+        ("real", lambda: waves),
+        ("pinv + random phase", lambda: inverse(torch.polar(magnitude, random_phase()))),
+        ("pinv + zero phase", lambda: inverse(torch.polar(magnitude, torch.zeros_like(magnitude)))),
+    ]
+    makers += [
+        (f"pinv + griffin-lim {n}", lambda n=n: front_end.griffin_lim(log_mel, n_iter=n)) for n in args.griffin_lim
+    ]
     prior = integrated_phase(magnitude.clamp(min=1e-5).log(), mel.hop_length, mel.n_fft)
 
     def from_prior(n: int) -> torch.Tensor:
-        spec = fast_griffin_lim(torch.polar(magnitude, prior), n, mel.n_fft, mel.hop_length, window,
-                                frames * mel.hop_length - shift)
+        spec = fast_griffin_lim(
+            torch.polar(magnitude, prior), n, mel.n_fft, mel.hop_length, window, frames * mel.hop_length - shift
+        )
         return inverse(spec)
 
     makers += [("pinv + integrated phase", lambda: from_prior(0))]
     makers += [(f"pinv + integrated phase + griffin-lim {n}", lambda n=n: from_prior(n)) for n in args.griffin_lim]
-    makers += [("pinv + true phase", lambda: inverse(torch.polar(magnitude, true.angle()))),
-               ("true magnitude + random", lambda: inverse(torch.polar(true.abs(), random_phase())))]
+    makers += [
+        ("pinv + true phase", lambda: inverse(torch.polar(magnitude, true.angle()))),
+        ("true magnitude + random", lambda: inverse(torch.polar(true.abs(), random_phase()))),
+    ]
     rows = []
     for name, make in makers:
         out = make()[:, :samples]
@@ -91,8 +100,14 @@ def run(args) -> dict:
         row["mel_l1"] = float((front_end(out) - log_mel).abs().mean())
         rows.append(row)
         print(f"  {name}: top1 {row['top1']:.0%}, FD(CLAP) {row['fd_clap']:.3g}", flush=True)
-    return {"device": device, "rows": rows, "prompts": prompts, "clap": clap_path,
-            "fd_clap_real_split": split_floor(reference, labels), "chance": 1 / len(prompts)}
+    return {
+        "device": device,
+        "rows": rows,
+        "prompts": prompts,
+        "clap": clap_path,
+        "fd_clap_real_split": split_floor(reference, labels),
+        "chance": 1 / len(prompts),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

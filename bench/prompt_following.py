@@ -28,7 +28,8 @@ Rows (``--clips-per-prompt`` real clips per prompt, the first by id, ``--seconds
 The VAE and vocoder are the LDM checkpoint's own (``--ldm``, default the newest demo LDM), or
 ``--vae`` / ``--vocoder`` (any format ``audioldm.formats`` reads); ``--ldm none`` runs the chain rows
 only. ``--generated DIR`` scores the clips generate.py wrote there (its generated.jsonl gives each
-clip's prompt) as the ``ldm text`` row instead of sampling them again (the demo scores its own clips). ``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
+clip's prompt) as the ``ldm text`` row instead of sampling them again (the demo scores its own clips).
+``--guidance`` takes several values (the first is the headline). ``--save DIR`` writes each row's
 wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_ranking read).
 ``--vocoder-projections N`` decodes every row with an iSTFT vocoder's N Griffin-Lim projections (its
 ``model.istft_inference_phase_iters``) instead of the checkpoint's.
@@ -37,6 +38,7 @@ wavs (DIR/<row>/, with a generated.jsonl that evaluate.py and evaluation.prompt_
     python bench/prompt_following.py --guidance 1 2.5 5 10 --ldm-rows text
     python bench/prompt_following.py --ldm none --vocoder runs/demo_vocoder/version_3/checkpoints/last.ckpt
 """
+
 from __future__ import annotations
 
 import datetime
@@ -114,10 +116,15 @@ class Judge:
         for p, ok in zip(prompts, first.tolist()):
             per[p].append(ok)
         mu, sigma = mean_cov(audio, prompts)
-        return {"row": name, "clips": len(prompts), "top1": ranking["top1"], "mean_rank": ranking["mean_rank"],
-                "clap_score": float((audio * self.text[target]).sum(dim=1).mean()),
-                "fd_clap": frechet_distance(mu, sigma, *self.reference),
-                "per_prompt": {p: sum(per[p]) / len(per[p]) for p in self.prompts if per[p]}}
+        return {
+            "row": name,
+            "clips": len(prompts),
+            "top1": ranking["top1"],
+            "mean_rank": ranking["mean_rank"],
+            "clap_score": float((audio * self.text[target]).sum(dim=1).mean()),
+            "fd_clap": frechet_distance(mu, sigma, *self.reference),
+            "per_prompt": {p: sum(per[p]) / len(per[p]) for p in self.prompts if per[p]},
+        }
 
 
 def mean_cov(x: torch.Tensor, labels: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +138,7 @@ def mean_cov(x: torch.Tensor, labels: list[str]) -> tuple[torch.Tensor, torch.Te
     w = w / w.sum()
     mu = (w[:, None] * x).sum(dim=0)
     centred = x - mu
-    sigma = (w[:, None] * centred).T @ centred / (1 - (w ** 2).sum())
+    sigma = (w[:, None] * centred).T @ centred / (1 - (w**2).sum())
     return mu, sigma
 
 
@@ -156,8 +163,9 @@ def generated_clips(folder: str, prompts: list[str], samples: int) -> tuple[torc
     entries = [e for e in read_manifest(str(Path(folder) / "generated.jsonl")) if e.captions[0] in prompts]
     if not entries:
         raise ValueError(f"{folder}/generated.jsonl: no clip was generated from one of the prompts")
-    waves = [torch.nn.functional.pad(w := load_audio(e.path, 16000)[:samples], (0, samples - w.numel()))
-             for e in entries]
+    waves = [
+        torch.nn.functional.pad(w := load_audio(e.path, 16000)[:samples], (0, samples - w.numel())) for e in entries
+    ]
     return torch.stack(waves), [e.captions[0] for e in entries]
 
 
@@ -194,8 +202,11 @@ def run(args) -> dict:
     pipe = TextToAudio.from_checkpoint(ldm_path, device) if ldm_path else None
     student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
     vae = load_part(args.vae, "vae", mel).network.to(device) if args.vae else (pipe.model.vae if pipe else None)
-    vocoder = (load_part(args.vocoder, "vocoder", mel).network.to(device) if args.vocoder
-               else (pipe.model.vocoder if pipe else None))
+    vocoder = (
+        load_part(args.vocoder, "vocoder", mel).network.to(device)
+        if args.vocoder
+        else (pipe.model.vocoder if pipe else None)
+    )
     if args.vocoder_projections is not None:  # an iSTFT vocoder's Griffin-Lim count when generating (eval mode)
         for network in (vocoder, pipe and pipe.model.vocoder, student and student.model.vocoder):
             if hasattr(network, "inference_phase_iters"):
@@ -242,35 +253,61 @@ def run(args) -> dict:
     texts = [p for p in prompts for _ in range(args.clips_per_prompt)]
     text_seeds = [args.seed + i for i in range(len(texts))]
     seeds = [args.seed + i for i in range(len(subset))]
-    for name, model, sampler, steps, text_row in (("ldm", pipe, args.sampler, args.steps, not args.generated),
-                                                  ("lcm", student, "lcm", args.student_steps, True)):
+    for name, model, sampler, steps, text_row in (
+        ("ldm", pipe, args.sampler, args.steps, not args.generated),
+        ("lcm", student, "lcm", args.student_steps, True),
+    ):
         if model is None:
             continue
         for g in args.guidance:
-            options = SamplingOptions(steps=steps, sampler=sampler, guidance=g, seed=args.seed,
-                                      batch_size=args.batch_size)
+            options = SamplingOptions(
+                steps=steps, sampler=sampler, guidance=g, seed=args.seed, batch_size=args.batch_size
+            )
             if "audio" in args.ldm_rows:
                 condition = model.model.embed_audio(waves)
-                add(f"{name} audio g={g:g}{tag}", lambda m=model, c=condition, o=options: (
-                    m.from_embeddings(c, args.seconds, o, seeds=seeds).waveform, own))
+                add(
+                    f"{name} audio g={g:g}{tag}",
+                    lambda m=model, c=condition, o=options: (
+                        m.from_embeddings(c, args.seconds, o, seeds=seeds).waveform,
+                        own,
+                    ),
+                )
             if "text" in args.ldm_rows and text_row:
-                add(f"{name} text g={g:g}{tag}", lambda m=model, o=options: (
-                    m.text_to_audio(texts, args.seconds, o, seeds=text_seeds).waveform, texts))
+                add(
+                    f"{name} text g={g:g}{tag}",
+                    lambda m=model, o=options: (
+                        m.text_to_audio(texts, args.seconds, o, seeds=text_seeds).waveform,
+                        texts,
+                    ),
+                )
     if args.generated:
         add(f"ldm text ({Path(args.generated).name})", lambda: generated_clips(args.generated, prompts, samples))
     by_name = {r["row"]: r for r in rows}
     text_rows = [r for r in rows if r["row"].startswith("ldm text")]
     headline = text_rows[0] if text_rows else None
     student_row = next((r for r in rows if r["row"].startswith("lcm text")), None)
-    return {"device": device, "rows": rows, "timings_s": timings, "prompts": prompts,
-            "checkpoints": {"clap": clap_path, "ldm": ldm_path, "vae": args.vae, "vocoder": args.vocoder,
-                            "student": args.student},
-            "top1_student": student_row["top1"] if student_row else None,
-            "fd_clap_student": student_row["fd_clap"] if student_row else None,
-            "reference_clips": len(clips), "top1": headline["top1"] if headline else None,
-            "fd_clap": headline["fd_clap"] if headline else None, "top1_real": by_name["real"]["top1"],
-            "top1_chain": by_name.get("mel > vae > vocoder", {}).get("top1"), "fd_clap_real_split": floor,
-            "chance": 1 / len(prompts)}
+    return {
+        "device": device,
+        "rows": rows,
+        "timings_s": timings,
+        "prompts": prompts,
+        "checkpoints": {
+            "clap": clap_path,
+            "ldm": ldm_path,
+            "vae": args.vae,
+            "vocoder": args.vocoder,
+            "student": args.student,
+        },
+        "top1_student": student_row["top1"] if student_row else None,
+        "fd_clap_student": student_row["fd_clap"] if student_row else None,
+        "reference_clips": len(clips),
+        "top1": headline["top1"] if headline else None,
+        "fd_clap": headline["fd_clap"] if headline else None,
+        "top1_real": by_name["real"]["top1"],
+        "top1_chain": by_name.get("mel > vae > vocoder", {}).get("top1"),
+        "fd_clap_real_split": floor,
+        "chance": 1 / len(prompts),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,8 +316,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clap", help="the judge CLAP (default: the newest demo CLAP)")
     parser.add_argument("--vae", help="a VAE to use instead of the LDM's")
     parser.add_argument("--vocoder", help="a vocoder to use instead of the LDM's")
-    parser.add_argument("--manifest", default=str(ROOT / "demo_data" / "manifest.jsonl"),
-                        help="real clips: those captioned with one of the prompts")
+    parser.add_argument(
+        "--manifest",
+        default=str(ROOT / "demo_data" / "manifest.jsonl"),
+        help="real clips: those captioned with one of the prompts",
+    )
     parser.add_argument("--prompts", default=str(ROOT / "data" / "demo" / "prompts.txt"))
     parser.add_argument("--clips-per-prompt", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=2.56)
@@ -290,11 +330,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--student", help="a consistency-distilled student (stage lcm) for the lcm rows")
-    parser.add_argument("--ldm-griffin-lim", action="store_true",
-                        help="decode the LDM (and student) rows' mels with Griffin-Lim instead of their vocoder")
-    parser.add_argument("--vocoder-projections", type=int, default=None,
-                        help="iSTFT vocoders (every row's): Griffin-Lim projections when generating "
-                             "(model.istft_inference_phase_iters; default: the checkpoint's)")
+    parser.add_argument(
+        "--ldm-griffin-lim",
+        action="store_true",
+        help="decode the LDM (and student) rows' mels with Griffin-Lim instead of their vocoder",
+    )
+    parser.add_argument(
+        "--vocoder-projections",
+        type=int,
+        default=None,
+        help="iSTFT vocoders (every row's): Griffin-Lim projections when generating "
+        "(model.istft_inference_phase_iters; default: the checkpoint's)",
+    )
     parser.add_argument("--student-steps", type=int, default=4, help="lcm sampler steps of the student")
     parser.add_argument("--ldm-rows", nargs="+", default=["audio", "text"], choices=["audio", "text"])
     parser.add_argument("--save", help="write each row's clips under this folder")
@@ -307,30 +354,36 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     device = result.pop("device")
-    print(f"\nprompt following ({len(result['prompts'])} prompts, chance {result['chance']:.1%}; judge: "
-          f"{result['checkpoints']['clap']}; {result['reference_clips']} real clips of these classes)")
+    print(
+        f"\nprompt following ({len(result['prompts'])} prompts, chance {result['chance']:.1%}; judge: "
+        f"{result['checkpoints']['clap']}; {result['reference_clips']} real clips of these classes)"
+    )
     print(markdown_table(result["rows"], ["row", "clips", "top1", "mean_rank", "clap_score", "fd_clap"]))
     print(f"FD(CLAP) floor, two halves of the real clips: {result['fd_clap_real_split']:.4g}")
     print("\nper prompt (top-1):")
-    per_rows = [{"prompt": p, **{r["row"]: r["per_prompt"].get(p) for r in result["rows"]}}
-                for p in result["prompts"]]
+    per_rows = [{"prompt": p, **{r["row"]: r["per_prompt"].get(p) for r in result["rows"]}} for p in result["prompts"]]
     print(markdown_table(per_rows, ["prompt"] + [r["row"] for r in result["rows"]]))
     if args.out is None:
         args.out = str(ROOT / "bench" / "results" / f"{NAME}-{device_label(device)}-{datetime.date.today()}.json")
     command = " ".join(["python", "bench/prompt_following.py", *(sys.argv[1:] if argv is None else argv)])
     path = write_results(args, NAME, device, {"label": args.label, **result}, command=command)
     print(f"\nwrote {path}")
+
     def pct(value: float | None) -> str:
         return "-" if value is None else f"{value:.0%}"
 
     if result["top1"] is not None:
-        print(f"headline: own prompt ranked first for {pct(result['top1'])} of the LDM's clips from text (real clips "
-              f"{pct(result['top1_real'])}, real mels through VAE + vocoder {pct(result['top1_chain'])}; chance "
-              f"{pct(result['chance'])}), FD(CLAP) {result['fd_clap']:.3g} vs {result['fd_clap_real_split']:.3g} "
-              f"between two halves of the real clips")
+        print(
+            f"headline: own prompt ranked first for {pct(result['top1'])} of the LDM's clips from text (real clips "
+            f"{pct(result['top1_real'])}, real mels through VAE + vocoder {pct(result['top1_chain'])}; chance "
+            f"{pct(result['chance'])}), FD(CLAP) {result['fd_clap']:.3g} vs {result['fd_clap_real_split']:.3g} "
+            f"between two halves of the real clips"
+        )
     if result["top1_student"] is not None:
-        print(f"headline: the lcm student ({args.student_steps} steps): own prompt first for "
-              f"{pct(result['top1_student'])}, FD(CLAP) {result['fd_clap_student']:.3g}")
+        print(
+            f"headline: the lcm student ({args.student_steps} steps): own prompt first for "
+            f"{pct(result['top1_student'])}, FD(CLAP) {result['fd_clap_student']:.3g}"
+        )
     return 0
 
 

@@ -4,6 +4,7 @@ embedding (the LDM's ``model.text_condition_prob`` mixes it with the audio embed
 Every dataset (audio, pre-encoded latents, latent shards) draws the caption the same way, so a
 clip gets the same caption for the same seed whichever way it is read.
 """
+
 from __future__ import annotations
 
 import random

@@ -9,6 +9,7 @@ Trainer runs with ``use_distributed_sampler=False``. A run restored mid-epoch co
 next batch the interrupted run would have trained on. With ``data.shards`` training streams webdataset
 shards instead (``ShardDataset``: split by rank and worker, equal steps per rank).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,7 @@ from audioldm.audio.mel import MelConfig
 from audioldm.config.schema import DataConfig
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentCacheError, LatentClipDataset
-from data.manifest import ManifestError, ManifestEntry, read_manifest
+from data.manifest import ManifestEntry, ManifestError, read_manifest
 from data.resumable_sampler import ResumableSampler
 from data.shard_dataset import ShardDataset, ShardError, ShardIndex
 
@@ -35,8 +36,9 @@ def stable_fraction(key: str) -> float:
     return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16) / 2**32
 
 
-def split_entries(train: list[ManifestEntry], val: list[ManifestEntry] | None,
-                  val_fraction: float) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
+def split_entries(
+    train: list[ManifestEntry], val: list[ManifestEntry] | None, val_fraction: float
+) -> tuple[list[ManifestEntry], list[ManifestEntry]]:
     """Return (train, val) entries following the rules in the module docstring."""
     if val is not None:
         return [e for e in train if e.split not in ("val", "test")], val
@@ -81,8 +83,9 @@ class AudioDataModule(pl.LightningDataModule):
             # a blank caption captions nothing
             train, val = ([e for e in part if any(c.strip() for c in e.captions)] for part in (train, val))
             if had and not train and not d.shards:
-                raise ManifestError(f"{d.train_manifest}: none of its {had} training clips has a caption "
-                                    f"(this stage needs captions)")
+                raise ManifestError(
+                    f"{d.train_manifest}: none of its {had} training clips has a caption (this stage needs captions)"
+                )
         if not train and not d.shards:
             raise ManifestError(f"{d.train_manifest}: no training clips after the split")
         self.train_set = self._dataset(train, d.segment_seconds, d.random_crop) if train else None
@@ -98,28 +101,50 @@ class AudioDataModule(pl.LightningDataModule):
     def _loader_options(self) -> dict:
         """DataLoader arguments every loader shares: workers (kept between epochs), collation, pinning."""
         workers = self.data.num_workers
-        return {"num_workers": workers, "collate_fn": collate_clips, "persistent_workers": workers > 0,
-                "pin_memory": self.data.pin_memory and torch.cuda.is_available()}
+        return {
+            "num_workers": workers,
+            "collate_fn": collate_clips,
+            "persistent_workers": workers > 0,
+            "pin_memory": self.data.pin_memory and torch.cuda.is_available(),
+        }
 
     def _shard_loader(self) -> DataLoader:
         trainer, d = self.trainer, self.data
         world, rank = (trainer.world_size, trainer.global_rank) if trainer else (1, 0)
         dataset = ShardDataset(
-            self.shards, self.mel, self.mel.samples_for_seconds(d.segment_seconds), rank=rank, world=world,
-            seed=self.seed, epoch=trainer.current_epoch if trainer else 0, shuffle_buffer=d.shuffle_buffer,
-            random_crop=d.random_crop, return_waveform=self.needs_waveform, return_mel=self.needs_mel,
-            batch_size=d.batch_size)
+            self.shards,
+            self.mel,
+            self.mel.samples_for_seconds(d.segment_seconds),
+            rank=rank,
+            world=world,
+            seed=self.seed,
+            epoch=trainer.current_epoch if trainer else 0,
+            shuffle_buffer=d.shuffle_buffer,
+            random_crop=d.random_crop,
+            return_waveform=self.needs_waveform,
+            return_mel=self.needs_mel,
+            batch_size=d.batch_size,
+        )
         return DataLoader(dataset, batch_size=d.batch_size, **self._loader_options())
 
     def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool) -> AudioClipDataset:
-        options = ClipOptions(segment_seconds=seconds, random_crop=random_crop,
-                              return_waveform=self.needs_waveform, return_mel=self.needs_mel,
-                              cache_dir=self.data.mel_cache_dir)
+        options = ClipOptions(
+            segment_seconds=seconds,
+            random_crop=random_crop,
+            return_waveform=self.needs_waveform,
+            return_mel=self.needs_mel,
+            cache_dir=self.data.mel_cache_dir,
+        )
         return AudioClipDataset(entries, self.mel, options)
 
     def _loader(self, dataset: AudioClipDataset, batch_size: int, train: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, sampler=self._sampler(dataset, batch_size, train),
-                          drop_last=train and len(dataset) >= batch_size, **self._loader_options())
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=self._sampler(dataset, batch_size, train),
+            drop_last=train and len(dataset) >= batch_size,
+            **self._loader_options(),
+        )
 
     def resume_after(self, batches: int) -> None:
         """The next training pass starts after its first ``batches`` batches (a run restored mid-epoch: the
@@ -180,8 +205,9 @@ class LdmDataModule(AudioDataModule):
         ``LdmModule.on_fit_start`` checks the VAE/CLAP fingerprints through ``self.cache``."""
         super()._open_shards()
         if self.shards.kind == "latents":
-            self.shards.check_meta({"segment_samples": self.mel.samples_for_seconds(self.data.segment_seconds),
-                                    "mel": asdict(self.mel)})
+            self.shards.check_meta(
+                {"segment_samples": self.mel.samples_for_seconds(self.data.segment_seconds), "mel": asdict(self.mel)}
+            )
             self.cache = self.shards
 
     def _dataset(self, entries: list[ManifestEntry], seconds: float, random_crop: bool):
@@ -191,9 +217,16 @@ class LdmDataModule(AudioDataModule):
         self.cache.check_meta({"segment_samples": self.mel.samples_for_seconds(seconds), "mel": asdict(self.mel)})
         cached = [e for e in entries if self.cache.has(self.cache.key(e.id))]
         if not cached:
-            raise LatentCacheError(f"{self.cache.root}: none of {len(entries)} clips is pre-encoded; run "
-                                   f"python -m data.preencode --config <this config>")
+            raise LatentCacheError(
+                f"{self.cache.root}: none of {len(entries)} clips is pre-encoded; run "
+                f"python -m data.preencode --config <this config>"
+            )
         if len(cached) < len(entries):
-            log.warning("%d of %d clips have no pre-encoded latents in %s (unreadable when encoded, or added "
-                        "since); they are left out", len(entries) - len(cached), len(entries), self.cache.root)
+            log.warning(
+                "%d of %d clips have no pre-encoded latents in %s (unreadable when encoded, or added "
+                "since); they are left out",
+                len(entries) - len(cached),
+                len(entries),
+                self.cache.root,
+            )
         return LatentClipDataset(cached, self.cache, random_segment=random_crop)

@@ -5,6 +5,7 @@ one warning names it, the item's ``skipped`` flag is set so the epoch's count ca
 and the next readable clip stands in so the batch keeps its size. Training never stops for one
 bad clip; it stops with a clear error only when ``max_consecutive_failures`` files in a row fail.
 """
+
 from __future__ import annotations
 
 import logging
@@ -40,17 +41,18 @@ class ClipOptions:
 class AudioClipDataset(Dataset):
     """Items are dicts::
 
-        waveform  [N]         float32, 16 kHz, zero mean, peak 0.5, N = segment samples
-        log_mel   [1, T, F]   float32, T = N / hop
-        caption   str         a random caption when cropping randomly, else the first ("" if none)
-        captions  list[str]
-        labels    list[str]
-        id        str
-        skipped   int         1 when this index's own file was unreadable and another stood in
+    waveform  [N]         float32, 16 kHz, zero mean, peak 0.5, N = segment samples
+    log_mel   [1, T, F]   float32, T = N / hop
+    caption   str         a random caption when cropping randomly, else the first ("" if none)
+    captions  list[str]
+    labels    list[str]
+    id        str
+    skipped   int         1 when this index's own file was unreadable and another stood in
     """
 
-    def __init__(self, entries: Sequence[ManifestEntry], mel: MelConfig | None = None,
-                 options: ClipOptions | None = None):
+    def __init__(
+        self, entries: Sequence[ManifestEntry], mel: MelConfig | None = None, options: ClipOptions | None = None
+    ):
         if len(entries) == 0:
             raise ValueError("AudioClipDataset: no entries (is the manifest or split empty?)")
         self.entries = list(entries)
@@ -58,8 +60,9 @@ class AudioClipDataset(Dataset):
         self.options = options or ClipOptions()
         self.segment_samples = self.mel_config.samples_for_seconds(self.options.segment_seconds)
         self.front_end = MelFrontEnd(self.mel_config)
-        self.cache = (MelCache(self.options.cache_dir, self.mel_config, self.segment_samples)
-                      if self.options.cache_dir else None)
+        self.cache = (
+            MelCache(self.options.cache_dir, self.mel_config, self.segment_samples) if self.options.cache_dir else None
+        )
         self._bad: set[int] = set()  # per process: with workers, each may warn once per file
 
     def __len__(self) -> int:
@@ -136,4 +139,3 @@ def collate_clips(items: list[dict[str, Any]]) -> dict[str, Any]:
         batch[key] = [item[key] for item in items]
     batch["skipped"] = torch.tensor(sum(item["skipped"] for item in items))
     return batch
-

@@ -8,6 +8,7 @@ parameters), "clap_audio": [K, D], "clap_text": [M, D]}`` for K consecutive segm
 ``"text_embeddings": true``; caches written before that have no ``clap_text``). Written by
 ``python -m data.preencode``.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -62,12 +63,16 @@ class LatentCache(TensorStore):
         """Raise if the cache was made with other settings (the keys of ``expected`` are compared)."""
         meta = self.read_meta()
         if meta is None:
-            raise LatentCacheError(f"{self.root}: no pre-encoded latents (meta.json missing); run "
-                                   f"python -m data.preencode --config <this config>")
+            raise LatentCacheError(
+                f"{self.root}: no pre-encoded latents (meta.json missing); run "
+                f"python -m data.preencode --config <this config>"
+            )
         diffs = [f"{k}: cache {meta.get(k)!r} vs run {v!r}" for k, v in expected.items() if meta.get(k) != v]
         if diffs:
-            raise LatentCacheError(f"{self.root}: latents were made with other settings ({'; '.join(diffs)}); "
-                                   f"re-run python -m data.preencode or set another data.latent_cache_dir")
+            raise LatentCacheError(
+                f"{self.root}: latents were made with other settings ({'; '.join(diffs)}); "
+                f"re-run python -m data.preencode or set another data.latent_cache_dir"
+            )
 
 
 class LatentClipDataset(Dataset):
@@ -93,13 +98,22 @@ class LatentClipDataset(Dataset):
         tensors = self.cache.load(self.cache.key(entry.id))
         if tensors is None:
             raise LatentCacheError(f"{self.cache.root}: the cached latents of {entry.id!r} are missing or unreadable")
-        rng = random.Random(seed if seed is not None else int(torch.randint(0, 2**62, (1,)))) \
-            if self.random_segment else None
+        rng = (
+            random.Random(seed if seed is not None else int(torch.randint(0, 2**62, (1,))))
+            if self.random_segment
+            else None
+        )
         k = rng.randrange(tensors["posterior"].shape[0]) if rng else 0
         j, caption = pick_caption(entry.captions, rng)
-        item = {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float(),
-                "id": entry.id, "captions": list(entry.captions), "labels": list(entry.labels),
-                "caption": caption, "skipped": 0}
+        item = {
+            "posterior": tensors["posterior"][k].float(),
+            "clap_audio": tensors["clap_audio"][k].float(),
+            "id": entry.id,
+            "captions": list(entry.captions),
+            "labels": list(entry.labels),
+            "caption": caption,
+            "skipped": 0,
+        }
         if "clap_text" in tensors:
             item.update(caption_text_embedding(tensors["clap_text"], j))
         return item

@@ -10,6 +10,7 @@ Each line is an object with these fields::
 (``null`` when unknown). ``split`` is one of ``train``, ``val``, ``test`` or ``null``
 (the DataModule then makes a deterministic split).
 """
+
 from __future__ import annotations
 
 import json
@@ -70,9 +71,13 @@ def _entry_from_dict(obj: dict, where: str, base_dir: Path) -> ManifestEntry:
     if not os.path.isabs(path):
         path = str(base_dir / path)
     return ManifestEntry(
-        id=obj["id"], path=path, captions=list(captions),
+        id=obj["id"],
+        path=path,
+        captions=list(captions),
         duration=None if duration is None else float(duration),
-        labels=list(labels), split=split, source=str(obj.get("source", "")),
+        labels=list(labels),
+        split=split,
+        source=str(obj.get("source", "")),
     )
 
 
@@ -83,8 +88,9 @@ def read_manifest(path: str | os.PathLike) -> list[ManifestEntry]:
     """
     path = Path(path)
     if not path.is_file():
-        raise ManifestError(f"{path}: {not_a_file(path, 'manifest file')}" if os.path.lexists(path)
-                            else f"manifest not found: {path}")
+        raise ManifestError(
+            f"{path}: {not_a_file(path, 'manifest file')}" if os.path.lexists(path) else f"manifest not found: {path}"
+        )
     entries: list[ManifestEntry] = []
     seen: set[str] = set()
     base_dir = path.resolve().parent

@@ -5,6 +5,7 @@ cropping is not random): a random crop of a longer clip differs every epoch. The
 file's path, size and modification time with the mel settings and segment length, so an edited
 file or a changed setting never reads a stale entry.
 """
+
 from __future__ import annotations
 
 import hashlib

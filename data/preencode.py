@@ -15,6 +15,7 @@ On several GPUs or machines, each process encodes every ``world``-th clip into t
     torchrun --nproc_per_node 8 -m data.preencode --config configs/ldm_s.yaml ...   # RANK/WORLD_SIZE from torchrun
     python -m data.preencode --config ... --rank 3 --world 16                         # or by hand, e.g. SLURM
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,8 +53,9 @@ class TileDataset(Dataset):
     def __getitem__(self, i: int) -> dict:
         entry = self.entries[i]
         try:
-            tiles = read_tiles(entry.path, audio_info(entry.path), self.mel.sample_rate, self.segment_samples,
-                               self.max_tiles)
+            tiles = read_tiles(
+                entry.path, audio_info(entry.path), self.mel.sample_rate, self.segment_samples, self.max_tiles
+            )
         except AudioReadError as e:
             return {"id": entry.id, "error": str(e)}
         return {"id": entry.id, "captions": list(entry.captions), "tiles": tiles}
@@ -64,8 +66,13 @@ def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
     from audioldm.checkpoint import fingerprint
 
     mel = config_mel(config)
-    return {"segment_samples": mel.samples_for_seconds(config.data.segment_seconds), "mel": asdict(mel),
-            "vae_fingerprint": fingerprint(vae), "clap_fingerprint": fingerprint(clap), "text_embeddings": True}
+    return {
+        "segment_samples": mel.samples_for_seconds(config.data.segment_seconds),
+        "mel": asdict(mel),
+        "vae_fingerprint": fingerprint(vae),
+        "clap_fingerprint": fingerprint(clap),
+        "text_embeddings": True,
+    }
 
 
 def config_mel(config) -> MelConfig:
@@ -75,8 +82,16 @@ def config_mel(config) -> MelConfig:
 
 
 @torch.no_grad()
-def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str = "cpu",
-              num_workers: int | None = None, progress: bool = True, rank: int = 0, world: int = 1) -> dict[str, int]:
+def preencode(
+    config,
+    max_segments: int = 1,
+    batch_size: int = 16,
+    device: str = "cpu",
+    num_workers: int | None = None,
+    progress: bool = True,
+    rank: int = 0,
+    world: int = 1,
+) -> dict[str, int]:
     """Encode the config's clips (every ``world``-th from ``rank``) into ``data.latent_cache_dir``; returns
     counts {"encoded", "already", "unreadable", "segments"} for this part."""
     if not 0 <= rank < world:
@@ -107,8 +122,12 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
     if not todo:
         return counts
     workers = config.data.num_workers if num_workers is None else num_workers
-    loader = DataLoader(TileDataset(todo, mel, meta["segment_samples"], max_segments), batch_size=batch_size,
-                        num_workers=workers, collate_fn=list)
+    loader = DataLoader(
+        TileDataset(todo, mel, meta["segment_samples"], max_segments),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=list,
+    )
     for batch in tqdm(loader, desc="pre-encoding", unit="batch", disable=not progress):
         good = [item for item in batch if "tiles" in item]
         for item in batch:
@@ -125,9 +144,14 @@ def preencode(config, max_segments: int = 1, batch_size: int = 16, device: str =
         start, first = 0, 0
         for item in good:
             k, m = item["tiles"].shape[0], len(item["captions"])
-            cache.save(cache.key(item["id"]), {"posterior": posterior[start:start + k].cpu(),
-                                                "clap_audio": clap_audio[start:start + k].cpu(),
-                                                "clap_text": clap_text[first:first + m].cpu()})  # [M, D]
+            cache.save(
+                cache.key(item["id"]),
+                {
+                    "posterior": posterior[start : start + k].cpu(),
+                    "clap_audio": clap_audio[start : start + k].cpu(),
+                    "clap_text": clap_text[first : first + m].cpu(),
+                },
+            )  # [M, D]
             start, first = start + k, first + m
             counts["encoded"] += 1
             counts["segments"] += k
@@ -139,13 +163,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="the ldm config that will train on the latents")
     parser.add_argument("overrides", nargs="*", help="key=value overrides, as for train.py")
-    parser.add_argument("--max-segments", type=int, default=1,
-                        help="consecutive segments stored per clip (training draws one per epoch); default 1")
+    parser.add_argument(
+        "--max-segments",
+        type=int,
+        default=1,
+        help="consecutive segments stored per clip (training draws one per epoch); default 1",
+    )
     parser.add_argument("--batch-size", type=int, default=16, help="clips per encoder batch")
-    parser.add_argument("--rank", type=int, default=int(os.environ.get("RANK", 0)),
-                        help="this process's part (default: $RANK, as torchrun sets it)")
-    parser.add_argument("--world", type=int, default=int(os.environ.get("WORLD_SIZE", 1)),
-                        help="number of parts (default: $WORLD_SIZE)")
+    parser.add_argument(
+        "--rank",
+        type=int,
+        default=int(os.environ.get("RANK", 0)),
+        help="this process's part (default: $RANK, as torchrun sets it)",
+    )
+    parser.add_argument(
+        "--world", type=int, default=int(os.environ.get("WORLD_SIZE", 1)), help="number of parts (default: $WORLD_SIZE)"
+    )
     local = int(os.environ.get("LOCAL_RANK", 0))
     parser.add_argument("--device", default=f"cuda:{local}" if torch.cuda.is_available() else "cpu")
     args = parser.parse_intermixed_args(argv)  # key=value overrides may come before or after --config
@@ -161,19 +194,22 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         if config.stage != "ldm":
             raise ConfigError(f"{args.config}: is a '{config.stage}' config; pre-encoding is for stage 'ldm'")
-        counts = preencode(config, args.max_segments, args.batch_size, args.device, rank=args.rank,
-                           world=args.world)
+        counts = preencode(config, args.max_segments, args.batch_size, args.device, rank=args.rank, world=args.world)
     except (ConfigError, CheckpointError, LatentCacheError, ManifestError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if not counts["encoded"] and not counts["already"]:
-        print(f"error: {config.data.train_manifest}: nothing encoded ({counts['unreadable']} unreadable clips)",
-              file=sys.stderr)
+        print(
+            f"error: {config.data.train_manifest}: nothing encoded ({counts['unreadable']} unreadable clips)",
+            file=sys.stderr,
+        )
         return 2
     part = f" (part {args.rank + 1} of {args.world})" if args.world > 1 else ""
-    print(f"preencode{part}: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
-          f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "
-          f"{config.data.latent_cache_dir}")
+    print(
+        f"preencode{part}: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
+        f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "
+        f"{config.data.latent_cache_dir}"
+    )
     return 0
 
 

@@ -14,6 +14,7 @@ Prints one summary line; clips whose audio is missing or unreadable are listed i
 ``--out`` never replaces a file the command reads, nor an existing file that is not a manifest
 (its own earlier output) unless ``--overwrite`` is given.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,17 +31,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m data.prepare", description=__doc__.split("\n\n")[0])
     formats = parser.add_subparsers(dest="format", required=True, metavar="FORMAT")
     for name, preparer in PREPARERS.items():
-        sub = formats.add_parser(name, help=preparer.HELP, description=preparer.__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = formats.add_parser(
+            name, help=preparer.HELP, description=preparer.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         sub.add_argument("--out", required=True, help="manifest to write (JSONL)")
         preparer.add_arguments(sub)
-        sub.add_argument("--no-probe", action="store_true",
-                         help="do not read audio headers (duration from the metadata, else null)")
-        sub.add_argument("--relative-paths", action="store_true",
-                         help="write audio paths relative to the manifest's folder")
+        sub.add_argument(
+            "--no-probe", action="store_true", help="do not read audio headers (duration from the metadata, else null)"
+        )
+        sub.add_argument(
+            "--relative-paths", action="store_true", help="write audio paths relative to the manifest's folder"
+        )
         sub.add_argument("--workers", type=int, default=8, help="threads reading headers (default: %(default)s)")
-        sub.add_argument("--overwrite", action="store_true",
-                         help="replace an existing --out that is not a manifest (never one of the inputs)")
+        sub.add_argument(
+            "--overwrite",
+            action="store_true",
+            help="replace an existing --out that is not a manifest (never one of the inputs)",
+        )
     return parser
 
 

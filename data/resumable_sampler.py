@@ -4,6 +4,7 @@ It yields ``(index, crop_seed)`` pairs. The crop seed is a function of (seed, ep
 which segment of a clip is read does not depend on the number of workers or on any global RNG
 state, and a resumed run reads exactly what an uninterrupted run would have read.
 """
+
 from __future__ import annotations
 
 from typing import Iterator
@@ -16,8 +17,9 @@ class ResumableSampler(DistributedSampler):
     """``DistributedSampler`` (seed + epoch shuffling, disjoint ranks) that can skip the start of
     its next pass (``skip_next``), used to continue an interrupted epoch."""
 
-    def __init__(self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0,
-                 pad: bool = True):
+    def __init__(
+        self, dataset, num_replicas: int = 1, rank: int = 0, shuffle: bool = True, seed: int = 0, pad: bool = True
+    ):
         """``pad=False`` (validation): ranks split the samples without padding, so none is seen twice;
         ranks may then differ by one sample."""
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=shuffle, seed=seed)

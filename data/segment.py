@@ -5,6 +5,7 @@ and the first whose peak exceeds ``silence_peak`` wins (else the loudest one), s
 rarely sees a silent crop. The crop is chosen in the file's own sample rate and read with a
 seek, so a long recording is never decoded whole.
 """
+
 from __future__ import annotations
 
 import random
@@ -46,8 +47,9 @@ def read_segment(
     return fit_length(normalize_waveform(wave[:segment_samples]), segment_samples), start
 
 
-def crop_waveform(wave: torch.Tensor, segment_samples: int, rng: random.Random | None, tries: int = 10,
-                  silence_peak: float = 1e-4) -> torch.Tensor:
+def crop_waveform(
+    wave: torch.Tensor, segment_samples: int, rng: random.Random | None, tries: int = 10, silence_peak: float = 1e-4
+) -> torch.Tensor:
     """``read_segment``'s choice on a decoded waveform [N] (already at the target rate) -> [segment_samples],
     normalised: the start when ``rng`` is None or the clip is short, else the first non-silent random crop."""
     n = wave.shape[-1]
@@ -57,7 +59,7 @@ def crop_waveform(wave: torch.Tensor, segment_samples: int, rng: random.Random |
         best: tuple[float, torch.Tensor] | None = None
         for _ in range(tries):
             start = rng.randrange(0, n - segment_samples + 1)
-            candidate = wave[start:start + segment_samples]
+            candidate = wave[start : start + segment_samples]
             peak = float(candidate.abs().max())
             if best is None or peak > best[0]:
                 best = (peak, candidate)
@@ -74,8 +76,15 @@ def fit_length(wave: torch.Tensor, n: int) -> torch.Tensor:
     return torch.nn.functional.pad(wave, (0, n - wave.shape[-1]))
 
 
-def read_tiles(path: str, info: AudioInfo, sample_rate: int, segment_samples: int, max_tiles: int,
-               min_fill: float = 0.5, silence_peak: float = 1e-4) -> torch.Tensor:
+def read_tiles(
+    path: str,
+    info: AudioInfo,
+    sample_rate: int,
+    segment_samples: int,
+    max_tiles: int,
+    min_fill: float = 0.5,
+    silence_peak: float = 1e-4,
+) -> torch.Tensor:
     """Consecutive segments from the start of a clip: [K, segment_samples], 1 <= K <= ``max_tiles``.
 
     Tile 0 is exactly ``read_segment(..., rng=None)``. A later tile is kept only if at least
@@ -86,7 +95,7 @@ def read_tiles(path: str, info: AudioInfo, sample_rate: int, segment_samples: in
     wave = load_audio(path, sample_rate, 0, min(info.frames, count * window), info=info)
     tiles = []
     for k in range(count):
-        piece = wave[k * segment_samples:(k + 1) * segment_samples]
+        piece = wave[k * segment_samples : (k + 1) * segment_samples]
         if k > 0 and (piece.numel() < min_fill * segment_samples or float(piece.abs().max()) <= silence_peak):
             continue
         tiles.append(fit_length(normalize_waveform(piece), segment_samples))

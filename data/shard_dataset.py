@@ -16,6 +16,7 @@ Splitting, so that no sample is read twice in a pass and every rank takes the sa
   (seed, epoch, sample key). A resumed run starts the restored epoch from its beginning.
 Undecodable samples are skipped; the next item carries ``skipped = 1`` so the epoch's count is logged.
 """
+
 from __future__ import annotations
 
 import io
@@ -77,13 +78,26 @@ class ShardIndex:
 class ShardDataset(IterableDataset):
     """Training items streamed from ``index``'s shards for one DDP ``rank`` of ``world``."""
 
-    def __init__(self, index: ShardIndex, mel: MelConfig, segment_samples: int, rank: int = 0, world: int = 1,
-                 seed: int = 0, epoch: int = 0, shuffle_buffer: int = 1000, random_crop: bool = True,
-                 return_waveform: bool = True, return_mel: bool = True, batch_size: int = 1):
+    def __init__(
+        self,
+        index: ShardIndex,
+        mel: MelConfig,
+        segment_samples: int,
+        rank: int = 0,
+        world: int = 1,
+        seed: int = 0,
+        epoch: int = 0,
+        shuffle_buffer: int = 1000,
+        random_crop: bool = True,
+        return_waveform: bool = True,
+        return_mel: bool = True,
+        batch_size: int = 1,
+    ):
         super().__init__()
         if index.samples < world * batch_size:
-            raise ShardError(f"{index.folder}: {index.samples} samples cannot fill a batch of {batch_size} "
-                             f"on each of {world} ranks")
+            raise ShardError(
+                f"{index.folder}: {index.samples} samples cannot fill a batch of {batch_size} on each of {world} ranks"
+            )
         self.index, self.mel, self.segment_samples = index, mel, segment_samples
         self.rank, self.world, self.seed, self.epoch = rank, world, seed, epoch
         self.shuffle_buffer, self.random_crop = shuffle_buffer, random_crop
@@ -131,8 +145,9 @@ class ShardDataset(IterableDataset):
             mine = assigned
             if repeat and not by_sample:  # another pass over the same shards, in another order
                 mine = random.Random(f"{self.seed}/{epoch}/{repeat}").sample(assigned, len(assigned))
-            pipeline = wds.WebDataset(mine, shardshuffle=False, nodesplitter=lambda s: s, workersplitter=lambda s: s,
-                                      empty_check=False)
+            pipeline = wds.WebDataset(
+                mine, shardshuffle=False, nodesplitter=lambda s: s, workersplitter=lambda s: s, empty_check=False
+            )
             found = 0
             for j, sample in enumerate(pipeline):
                 if by_sample and j % slots != slot:
@@ -151,16 +166,18 @@ class ShardDataset(IterableDataset):
             rng = random.Random(f"{self.seed}/{epoch}/{key}") if self.random_crop else None
             item = self._latent_item(sample, rng) if self.index.kind == "latents" else self._audio_item(sample, rng)
         except Exception as e:  # a corrupt member: skip it, as the map-style datasets skip unreadable files
-            log.warning("skipping undecodable sample %s in %s (%s: %s)", key, sample.get("__url__"),
-                        type(e).__name__, e)
+            log.warning(
+                "skipping undecodable sample %s in %s (%s: %s)", key, sample.get("__url__"), type(e).__name__, e
+            )
             return None
         captions = list(meta.get("captions") or [])
         j, caption = pick_caption(captions, rng)
         clap_text = item.pop("clap_text_all", None)
         if clap_text is not None:
             item.update(caption_text_embedding(clap_text, j))
-        item.update({"id": meta["id"], "captions": captions, "labels": list(meta.get("labels") or []),
-                     "caption": caption})
+        item.update(
+            {"id": meta["id"], "captions": captions, "labels": list(meta.get("labels") or []), "caption": caption}
+        )
         return item
 
     def _audio_item(self, sample: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:

@@ -13,6 +13,7 @@ latents made by other networks. Unreadable clips are skipped and counted. Shards
 webdataset's ``ShardWriter`` into a temporary folder (``<out>.partial``) that is renamed when complete;
 a failed write (full disk, no permission) removes it and stops with one line naming ``--out`` and the cause.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -53,8 +54,15 @@ def samples_in(tar_path: Path) -> int:
         return len({name.split(".", 1)[0] for name in tar.getnames()})
 
 
-def write_shards(manifest: str, out: str, latents: str | None = None, sample_rate: int = 16000,
-                 max_count: int = 1000, max_size: float = 1e9, progress: bool = True) -> dict[str, int]:
+def write_shards(
+    manifest: str,
+    out: str,
+    latents: str | None = None,
+    sample_rate: int = 16000,
+    max_count: int = 1000,
+    max_size: float = 1e9,
+    progress: bool = True,
+) -> dict[str, int]:
     """Write the shards and ``shards.json``; returns {"written", "unreadable", "shards"}."""
     from data.latent_cache import LatentCache, LatentCacheError
     from data.manifest import read_manifest
@@ -73,8 +81,18 @@ def write_shards(manifest: str, out: str, latents: str | None = None, sample_rat
         return _write(entries, cache, meta, manifest, out, tmp, sample_rate, max_count, max_size, progress)
 
 
-def _write(entries: list, cache, meta: dict | None, manifest: str, out: str, tmp: Path, sample_rate: int,
-           max_count: int, max_size: float, progress: bool) -> dict[str, int]:
+def _write(
+    entries: list,
+    cache,
+    meta: dict | None,
+    manifest: str,
+    out: str,
+    tmp: Path,
+    sample_rate: int,
+    max_count: int,
+    max_size: float,
+    progress: bool,
+) -> dict[str, int]:
     import webdataset as wds
     from tqdm import tqdm
 
@@ -85,8 +103,10 @@ def _write(entries: list, cache, meta: dict | None, manifest: str, out: str, tmp
     writer = wds.ShardWriter(str(tmp / "shard-%06d.tar"), maxcount=max_count, maxsize=max_size, verbose=0)
     try:
         for entry in tqdm(entries, desc="writing shards", unit="clip", disable=not progress):
-            sample = {"__key__": f"{written:09d}",
-                      "json": json.dumps({"id": entry.id, "captions": entry.captions, "labels": entry.labels})}
+            sample = {
+                "__key__": f"{written:09d}",
+                "json": json.dumps({"id": entry.id, "captions": entry.captions, "labels": entry.labels}),
+            }
             if cache:
                 tensors = cache.load(cache.key(entry.id))
                 if tensors is None:
@@ -108,9 +128,14 @@ def _write(entries: list, cache, meta: dict | None, manifest: str, out: str, tmp
         shutil.rmtree(tmp, ignore_errors=True)
         raise ValueError(f"{manifest}: nothing to shard ({len(entries)} entries, {unreadable} unreadable)")
     shards = [{"name": p.name, "samples": samples_in(p)} for p in sorted(tmp.glob("shard-*.tar"))]
-    index = {"kind": "latents" if cache else "audio", "sample_rate": sample_rate, "samples": written,
-             "shards": [s for s in shards if s["samples"]], "latent_meta": meta,
-             "manifest": os.path.abspath(manifest)}
+    index = {
+        "kind": "latents" if cache else "audio",
+        "sample_rate": sample_rate,
+        "samples": written,
+        "shards": [s for s in shards if s["samples"]],
+        "latent_meta": meta,
+        "manifest": os.path.abspath(manifest),
+    }
     (tmp / INDEX).write_text(json.dumps(index, indent=2), encoding="utf-8")
     os.replace(tmp, out)
     return {"written": written, "unreadable": unreadable, "shards": len(index["shards"])}
@@ -134,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, ManifestError, LatentCacheError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"{counts['written']} clips in {counts['shards']} shards ({counts['unreadable']} unreadable, skipped): "
-          f"{args.out}")
+    print(
+        f"{counts['written']} clips in {counts['shards']} shards ({counts['unreadable']} unreadable, skipped): "
+        f"{args.out}"
+    )
     return 0
 
 

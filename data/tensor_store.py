@@ -4,6 +4,7 @@ Writes go to a temporary file and are renamed into place, so a crash never leave
 entry; a failed write (full disk, no permission) removes it and raises ``OutputError`` naming the entry;
 an unreadable entry reads as missing.
 """
+
 from __future__ import annotations
 
 import os

@@ -1,5 +1,6 @@
 """CLAP score: mean over clips of the cosine similarity between a clip's CLAP audio embedding
 and its caption's CLAP text embedding (higher: the audio matches its text better)."""
+
 from __future__ import annotations
 
 import torch

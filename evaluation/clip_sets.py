@@ -7,6 +7,7 @@ them by file name; KL needs pairs, FAD/FD/IS use every clip of each set.
 Audio is read as audioldm_eval reads it: channel 0, mean removed, resampled to 16 kHz, zero-padded
 to at least 2 s. No peak normalisation.
 """
+
 from __future__ import annotations
 
 import os
@@ -55,8 +56,10 @@ def clips_from_folder(*folders: str | os.PathLike) -> list[Clip]:
             captions = {Path(e.path).stem: e.captions[0] for e in read_manifest(index) if e.captions}
         for path in sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS):
             if path.stem in clips:
-                raise ValueError(f"{path}: another file is also named {path.stem!r} ({clips[path.stem].path}); "
-                                 f"clips pair by file name, so names must be unique")
+                raise ValueError(
+                    f"{path}: another file is also named {path.stem!r} ({clips[path.stem].path}); "
+                    f"clips pair by file name, so names must be unique"
+                )
             clips[path.stem] = Clip(path.stem, str(path), captions.get(path.stem))
     return sorted(clips.values(), key=lambda c: c.key)
 

@@ -13,6 +13,7 @@ same quantity scipy's ``sqrtm`` trace gives. The reference's fallbacks (adding 1
 diagonals when ``sqrtm`` is not finite, an error when its diagonal has an imaginary part over
 1e-3) have no counterpart: the eigenvalue form is always finite.
 """
+
 from __future__ import annotations
 
 import numpy as np

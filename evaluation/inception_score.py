@@ -17,6 +17,7 @@ Without ids, rows keep arrival order (exact on one process, in sampler order und
 Every rank must call update at least once (torchmetrics gathers an empty "cat" state as
 float32 [0], which does not match the other ranks' shapes).
 """
+
 from __future__ import annotations
 
 import numpy as np

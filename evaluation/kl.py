@@ -10,6 +10,7 @@ g, r [N, C] and EPS = 1e-6:
 Computed in float64 (audioldm_eval works in the logits' float32; the two agree to ~1e-6
 relative). Pairing by file name is the caller's job: row i of both inputs is the same clip.
 """
+
 from __future__ import annotations
 
 import torch

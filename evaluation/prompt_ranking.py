@@ -10,6 +10,7 @@ DIR is a folder written by generate.py (its ``generated.jsonl`` lists each clip 
 ``--reference MANIFEST`` ranks the real clips captioned with the same prompts the same way: how well
 the CLAP itself tells these prompts apart, the level to compare the generated clips with.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,11 @@ def prompt_ranking(audio: torch.Tensor, text: torch.Tensor, target: torch.Tensor
     similarity = audio.float() @ text.float().T  # [N, K]
     own = similarity.gather(1, target[:, None])
     ranks = (similarity > own).sum(dim=1)  # 0 = first
-    return {"top1": float((ranks == 0).float().mean()), "mean_rank": float(ranks.float().mean() + 1),
-            "chance": 1.0 / text.shape[0]}
+    return {
+        "top1": float((ranks == 0).float().mean()),
+        "mean_rank": float(ranks.float().mean() + 1),
+        "chance": 1.0 / text.shape[0],
+    }
 
 
 @torch.no_grad()
@@ -43,24 +47,30 @@ def rank_clips(entries: list, prompts: list[str], clap, device: str = "cpu") -> 
 
     own = [next(c for c in e.captions if c in prompts) for e in entries]
     text = clap.embed_text(prompts)
-    audio = torch.cat([clap.embed_audio(normalize_waveform(load_audio(e.path, 16000))[None].to(device))
-                       for e in entries])
+    audio = torch.cat(
+        [clap.embed_audio(normalize_waveform(load_audio(e.path, 16000))[None].to(device)) for e in entries]
+    )
     target = torch.tensor([prompts.index(p) for p in own], device=device)
     result = prompt_ranking(audio, text, target)
     first = (audio @ text.T).argmax(dim=1) == target
     per_prompt: dict[str, list[bool]] = defaultdict(list)
     for p, ok in zip(own, first.tolist()):
         per_prompt[p].append(ok)
-    result.update({"clips": len(entries), "prompts": len(prompts),
-                   "per_prompt": {p: sum(v) / len(v) for p, v in sorted(per_prompt.items())}})
+    result.update(
+        {
+            "clips": len(entries),
+            "prompts": len(prompts),
+            "per_prompt": {p: sum(v) / len(v) for p, v in sorted(per_prompt.items())},
+        }
+    )
     return result
 
 
 def rank_generated(folder: str, clap_ckpt: str, reference: str | None = None, device: str = "cpu") -> dict:
     """Rank the clips of ``folder/generated.jsonl``; with ``reference`` (a manifest), also the real
     clips captioned with one of the same prompts: CLAP's own accuracy, the level to compare with."""
-    from audioldm.audio.mel import MelConfig
     from audioldm.assembly.parts import load_part
+    from audioldm.audio.mel import MelConfig
     from data.manifest import read_manifest
 
     entries = read_manifest(os.path.join(folder, "generated.jsonl"))
@@ -88,14 +98,18 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, ManifestError, OSError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"prompt ranking: {result['clips']} clips, {result['prompts']} prompts: own prompt ranked first for "
-          f"{result['top1']:.0%} (chance {result['chance']:.0%}), mean rank {result['mean_rank']:.2f}")
+    print(
+        f"prompt ranking: {result['clips']} clips, {result['prompts']} prompts: own prompt ranked first for "
+        f"{result['top1']:.0%} (chance {result['chance']:.0%}), mean rank {result['mean_rank']:.2f}"
+    )
     for prompt, accuracy in result["per_prompt"].items():
         print(f"  {accuracy:4.0%}  {prompt}")
     reference = result.get("reference")
     if reference:
-        print(f"reference: {reference['clips']} real clips with these captions: own prompt first for "
-              f"{reference['top1']:.0%}, mean rank {reference['mean_rank']:.2f} (what this CLAP manages on real audio)")
+        print(
+            f"reference: {reference['clips']} real clips with these captions: own prompt first for "
+            f"{reference['top1']:.0%}, mean rank {reference['mean_rank']:.2f} (what this CLAP manages on real audio)"
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(result, f, indent=2)

@@ -4,6 +4,7 @@
 the paper's copy of the set), one caption each (the first), 10 s of audio generated per caption,
 compared at 16 kHz.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,6 +36,8 @@ def protocol_clips(manifest: str, name: str | None) -> tuple[list[Clip], float |
         raise ValueError(f"{manifest}: no '{protocol.split}' clips for the {name} protocol")
     notes = []
     if protocol.expected_clips and len(clips) != protocol.expected_clips:
-        notes.append(f"{name}: {len(clips)} test clips, not the paper's {protocol.expected_clips}: "
-                     f"numbers are close to, not exactly, the published protocol")
+        notes.append(
+            f"{name}: {len(clips)} test clips, not the paper's {protocol.expected_clips}: "
+            f"numbers are close to, not exactly, the published protocol"
+        )
     return clips, protocol.seconds, notes

@@ -5,6 +5,7 @@
   (20 log10 of magnitudes = 20 / ln 10 * log-mel), averaged over frames and clips.
 - PSNR and SSIM: torchmetrics' image metrics with the log-mel's range [log 1e-5, 3] as data range.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,9 +50,12 @@ def clamp_mel(log_mel: torch.Tensor) -> torch.Tensor:
 def mel_reconstruction_metrics(prefix: str = "val/") -> MetricCollection:
     """{mel_l1, lsd, psnr, ssim}; update with ``(clamp_mel(reconstruction), clamp_mel(target))``."""
     data_range = MEL_RANGE[1] - MEL_RANGE[0]
-    return MetricCollection({
-        "mel_l1": MeanOf(lambda p, t: (p - t).abs().flatten(1).mean(1)),
-        "lsd": MeanOf(log_spectral_distance),
-        "psnr": PeakSignalNoiseRatio(data_range=data_range),
-        "ssim": StructuralSimilarityIndexMeasure(data_range=data_range),
-    }, prefix=prefix)
+    return MetricCollection(
+        {
+            "mel_l1": MeanOf(lambda p, t: (p - t).abs().flatten(1).mean(1)),
+            "lsd": MeanOf(log_spectral_distance),
+            "psnr": PeakSignalNoiseRatio(data_range=data_range),
+            "ssim": StructuralSimilarityIndexMeasure(data_range=data_range),
+        },
+        prefix=prefix,
+    )

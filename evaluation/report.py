@@ -1,4 +1,5 @@
 """Writing an evaluation's results: JSON, a markdown table, TensorBoard scalars."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,12 @@ from typing import Any
 
 # name in the results -> (table label, lower is better?)
 COLUMNS = {
-    "FAD": ("FAD (VGGish)", True), "FD": ("FD (PANNs)", True), "KL_softmax": ("KL softmax", True),
-    "KL_sigmoid": ("KL sigmoid", True), "IS": ("IS", False), "FD_clap": ("FD (CLAP)", True),
+    "FAD": ("FAD (VGGish)", True),
+    "FD": ("FD (PANNs)", True),
+    "KL_softmax": ("KL softmax", True),
+    "KL_sigmoid": ("KL sigmoid", True),
+    "IS": ("IS", False),
+    "FD_clap": ("FD (CLAP)", True),
     "CLAP_score": ("CLAP score", False),
 }
 
@@ -19,8 +24,10 @@ def markdown_table(results: dict[str, Any]) -> str:
     head = "| " + " | ".join(f"{COLUMNS[n][0]} {'↓' if COLUMNS[n][1] else '↑'}" for n in names) + " |"
     rule = "|" + "---|" * len(names)
     row = "| " + " | ".join(f"{results[n]:.3f}" for n in names) + " |"
-    sizes = (f"{results['clips_generated']} generated, {results['clips_reference']} reference clips, "
-             f"{results['pairs']} paired by name")
+    sizes = (
+        f"{results['clips_generated']} generated, {results['clips_reference']} reference clips, "
+        f"{results['pairs']} paired by name"
+    )
     return "\n".join([head, rule, row, "", sizes])
 
 

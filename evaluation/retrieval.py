@@ -3,6 +3,7 @@
 For each query the single relevant item's rank r (0 = best) gives recall@k = mean(r < k) and
 mAP@10 = mean(1 / (r + 1) if r < 10 else 0) (average precision with one relevant item).
 """
+
 from __future__ import annotations
 
 import torch
@@ -26,8 +27,9 @@ def retrieval_metrics(text: torch.Tensor, audio: torch.Tensor, ks: tuple[int, ..
     return out
 
 
-def zero_shot_correct(audio: torch.Tensor, class_text: torch.Tensor, labels: list[list[str]],
-                      classes: list[str]) -> torch.Tensor:
+def zero_shot_correct(
+    audio: torch.Tensor, class_text: torch.Tensor, labels: list[list[str]], classes: list[str]
+) -> torch.Tensor:
     """audio [B, D], class_text [C, D] -> [B] 1.0 where the top class is one of the clip's labels.
     Clips without a label among ``classes`` count as NaN (left out of the accuracy)."""
     predicted = (audio.float() @ class_text.float().T).argmax(dim=1).tolist()

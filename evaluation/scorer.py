@@ -6,6 +6,7 @@ paired by key; IS over the CNN14 softmax of the generated clips (10 splits). Bac
 on CLAP audio embeddings instead (offline, not comparable with papers). With a CLAP and captions,
 also the CLAP score (mean text-audio cosine of the generated clips).
 """
+
 from __future__ import annotations
 
 import logging
@@ -50,8 +51,9 @@ class Backbones:
 
 
 @torch.no_grad()
-def score(generated: list[Clip], reference: list[Clip], backbones: Backbones, device: str = "cpu",
-          progress: bool = True) -> dict[str, Any]:
+def score(
+    generated: list[Clip], reference: list[Clip], backbones: Backbones, device: str = "cpu", progress: bool = True
+) -> dict[str, Any]:
     """Metrics of ``generated`` against ``reference`` and how the two sets paired."""
     if not generated or not reference:
         raise ValueError(f"nothing to compare: {len(generated)} generated and {len(reference)} reference clips")
@@ -111,8 +113,15 @@ def score(generated: list[Clip], reference: list[Clip], backbones: Backbones, de
         result["CLAP_score"] = float(clap_score.compute())
     # every count is of clips actually scored: unreadable ones are counted apart
     read = read_keys
-    result.update({"clips_generated": len(read[False]), "clips_reference": len(read[True]),
-                   "pairs": sum(k in read[False] and k in read[True] for k in pairing.paired),
-                   "generated_only": len(read[False] - read[True]), "reference_only": len(read[True] - read[False]),
-                   "unreadable_generated": skipped["generated"], "unreadable_reference": skipped["reference"]})
+    result.update(
+        {
+            "clips_generated": len(read[False]),
+            "clips_reference": len(read[True]),
+            "pairs": sum(k in read[False] and k in read[True] for k in pairing.paired),
+            "generated_only": len(read[False] - read[True]),
+            "reference_only": len(read[True] - read[False]),
+            "unreadable_generated": skipped["generated"],
+            "unreadable_reference": skipped["reference"],
+        }
+    )
     return result

@@ -1,4 +1,5 @@
 """Training callbacks shared by all stages."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,15 @@ class SkippedClipsLogger(pl.Callback):
     @staticmethod
     def _log(pl_module: pl.LightningModule, batch, split: str) -> None:
         if isinstance(batch, dict) and "skipped" in batch:
-            pl_module.log(f"data/skipped_clips_{split}", batch["skipped"].float(), on_step=False,
-                          on_epoch=True, reduce_fx="sum", sync_dist=True, batch_size=1)
+            pl_module.log(
+                f"data/skipped_clips_{split}",
+                batch["skipped"].float(),
+                on_step=False,
+                on_epoch=True,
+                reduce_fx="sum",
+                sync_dist=True,
+                batch_size=1,
+            )
 
 
 class GradNormLogger(pl.Callback):
@@ -55,8 +63,11 @@ class StageCheckpoint(ModelCheckpoint):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)  # interval checkpoints
         last_step = 0 < trainer.max_steps <= trainer.global_step
-        last_epoch = (trainer.max_epochs not in (None, -1) and trainer.current_epoch + 1 >= trainer.max_epochs
-                      and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch)
+        last_epoch = (
+            trainer.max_epochs not in (None, -1)
+            and trainer.current_epoch + 1 >= trainer.max_epochs
+            and trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        )
         if last_step or last_epoch:
             self._save_final(trainer)
 
@@ -66,8 +77,11 @@ class StageCheckpoint(ModelCheckpoint):
             self._save_final(trainer)
 
     def _save_final(self, trainer: pl.Trainer) -> None:
-        if self.last_model_path == self.final_path and self._last_global_step_saved == trainer.global_step \
-                and self._last_checkpoint_saved == self.final_path:
+        if (
+            self.last_model_path == self.final_path
+            and self._last_global_step_saved == trainer.global_step
+            and self._last_checkpoint_saved == self.final_path
+        ):
             return  # the interval save of this very step already wrote it
         self.last_model_path = self.final_path  # before saving: it is part of the saved callback state
         self._save_checkpoint(trainer, self.final_path)
@@ -92,9 +106,13 @@ class TextProgress(pl.Callback):
         self._start = self._last = time.monotonic()
         self._first_step = trainer.global_step
         total = trainer.max_steps if trainer.max_steps > 0 else None
-        rank_zero_info(f"{self.name}: training from step {trainer.global_step}"
-                       + (f" to {total}" if total else "") + " (progress every "
-                       + (f"{self._interval(trainer)} steps or " if total else "") + f"{self.seconds:.0f} s)")
+        rank_zero_info(
+            f"{self.name}: training from step {trainer.global_step}"
+            + (f" to {total}" if total else "")
+            + " (progress every "
+            + (f"{self._interval(trainer)} steps or " if total else "")
+            + f"{self.seconds:.0f} s)"
+        )
 
     def _interval(self, trainer: pl.Trainer) -> int:
         return self.every or max(1, trainer.max_steps // 20)
@@ -125,5 +143,7 @@ class TextProgress(pl.Callback):
             return
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
         if metrics:
-            rank_zero_info(f"{self.name}: validation at step {trainer.global_step}: "
-                           + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items())))
+            rank_zero_info(
+                f"{self.name}: validation at step {trainer.global_step}: "
+                + ", ".join(f"{k} {v:.4g}" for k, v in sorted(metrics.items()))
+            )

@@ -5,6 +5,7 @@ Validation gathers the embeddings of all ranks and logs text-to-audio and audio-
 recall@1/5/10 and mAP@10, and zero-shot accuracy over the labels present in the validation set
 (each class name through ``zero_shot_template``, underscores read as spaces).
 """
+
 from __future__ import annotations
 
 import torch
@@ -49,12 +50,20 @@ class ClapModule(StageModule):
         return loss
 
     def on_validation_epoch_start(self) -> None:
-        classes = sorted({label for e in self.trainer.datamodule.val_set.entries for label in e.labels}) \
-            if getattr(self.trainer, "datamodule", None) is not None and self.trainer.datamodule.val_set else []
+        classes = (
+            sorted({label for e in self.trainer.datamodule.val_set.entries for label in e.labels})
+            if getattr(self.trainer, "datamodule", None) is not None and self.trainer.datamodule.val_set
+            else []
+        )
         template = self.model_config.zero_shot_template
         prompts = [template.format(label=c.replace("_", " ")) for c in classes]
-        self._val = {"audio": [], "text": [], "correct": [], "classes": classes,
-                     "class_text": self.embedder.embed_text(prompts) if prompts else None}
+        self._val = {
+            "audio": [],
+            "text": [],
+            "correct": [],
+            "classes": classes,
+            "class_text": self.embedder.embed_text(prompts) if prompts else None,
+        }
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         audio = self.embedder.embed_audio(batch["waveform"])
@@ -64,8 +73,11 @@ class ClapModule(StageModule):
         self._val["audio"].append(audio)
         self._val["text"].append(text)
         if self._val["class_text"] is not None:
-            self._val["correct"].append(zero_shot_correct(audio, self._val["class_text"], batch["labels"],
-                                                          self._val["classes"]).to(audio.device))
+            self._val["correct"].append(
+                zero_shot_correct(audio, self._val["class_text"], batch["labels"], self._val["classes"]).to(
+                    audio.device
+                )
+            )
 
     def on_validation_epoch_end(self) -> None:
         if not self._val.get("audio"):

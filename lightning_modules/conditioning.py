@@ -7,6 +7,7 @@ holds either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE a
 (``posterior`` + ``clap_audio`` (+ ``clap_text``, ``has_text``), from ``python -m data.preencode``): both give the
 same x_0 and conditions for the same clips and draws.
 """
+
 from __future__ import annotations
 
 import torch
@@ -23,8 +24,9 @@ class LatentConditioning:
     def __init__(self, model: LatentDiffusion, text_condition_prob: float):
         self.model, self.text_condition_prob = model, text_condition_prob
 
-    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
-                               text_prob: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def latents_and_conditions(
+        self, batch: dict, generator: torch.Generator | None = None, text_prob: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_0 [B, C, T', F'], condition [B, D]) from audio or from pre-encoded tensors: the CLAP audio
         embedding, or with probability ``text_prob`` (default ``text_condition_prob``) per sample the
         CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio)."""
@@ -49,8 +51,10 @@ class LatentConditioning:
         device = self.model.scale_factor.device
         if "posterior" in batch:
             if "clap_text" not in batch:
-                raise LatentCacheError("the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
-                                       "again with this version of data.preencode, or set model.text_condition_prob=0")
+                raise LatentCacheError(
+                    "the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
+                    "again with this version of data.preencode, or set model.text_condition_prob=0"
+                )
             return batch["clap_text"], batch["has_text"].to(device, torch.bool)
         captions = list(batch["caption"])
         has_text = torch.tensor([bool(c) for c in captions], device=device)
@@ -59,11 +63,13 @@ class LatentConditioning:
     def check_cache(self, cache) -> None:
         """Pre-encoded latents must come from this model's VAE and CLAP, and hold text embeddings when the
         condition mixes them in (checked before any step)."""
-        cache.check_meta({"vae_fingerprint": fingerprint(self.model.vae),
-                          "clap_fingerprint": fingerprint(self.model.clap)})
+        cache.check_meta(
+            {"vae_fingerprint": fingerprint(self.model.vae), "clap_fingerprint": fingerprint(self.model.clap)}
+        )
         if self.text_condition_prob > 0 and not cache.has_text_embeddings:
             raise LatentCacheError(
                 f"{cache.where}: these pre-encoded latents have no CLAP text embeddings of the captions (written "
                 f"before data.preencode stored them), which model.text_condition_prob={self.text_condition_prob} "
                 f"needs: pre-encode again into a new data.latent_cache_dir (then data.shard_writer for shards), "
-                f"or set model.text_condition_prob=0")
+                f"or set model.text_condition_prob=0"
+            )

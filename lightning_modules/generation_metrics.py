@@ -5,6 +5,7 @@ same metric classes ``evaluate.py`` uses: a Frechet distance (VGGish FAD when
 LDM's own CLAP audio embeddings) and the CLAP score. Logged as ``val/fad`` or ``val/fd_clap``, and
 ``val/clap_score``. Each DDP rank generates its share of the set; the metric states are reduced.
 """
+
 from __future__ import annotations
 
 import logging
@@ -47,7 +48,7 @@ class GenerationMetrics(pl.Callback):
         if not entries:
             return
         m = pl_module.model_config
-        mine = entries[trainer.global_rank::trainer.world_size]
+        mine = entries[trainer.global_rank :: trainer.world_size]
         clap = ClapBackbone(pl_module.model.clap, "the LDM's CLAP")
         vggish = self._vggish.to(pl_module.device) if self._vggish is not None else None
         frechet = FrechetDistance(128 if vggish is not None else clap.dim).to(pl_module.device)
@@ -56,7 +57,7 @@ class GenerationMetrics(pl.Callback):
         options = SamplingOptions(steps=m.val_steps, sampler=m.val_sampler, guidance=m.val_guidance)
         samples = int(m.val_seconds * pl_module.mel_config.sample_rate)
         for start in range(0, len(mine), 8):
-            chunk = mine[start:start + 8]
+            chunk = mine[start : start + 8]
             texts = [e.captions[0] for e in chunk]
             seeds = [m.val_seed + trainer.global_rank + (start + j) * trainer.world_size for j in range(len(chunk))]
             generated = pipe.text_to_audio(texts, m.val_seconds, options, seeds=seeds).waveform

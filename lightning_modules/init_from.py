@@ -6,6 +6,7 @@ The stage's network comes from any source holding one; a checkpoint of the same 
 restores the whole module (discriminators included). The config's ``model`` section must describe the same
 network shape; a mismatch is reported by name.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,7 +22,8 @@ NETWORK_ATTRIBUTE = {"vae": "vae", "clap": "embedder", "vocoder": "vocoder"}
 
 
 def apply_init_from(module, config: DictConfig) -> None:
-    """Load ``config.init_from`` into a vae/clap/vocoder module (the ldm stage reads its own: ``audioldm.assembly.latent_diffusion.ldm_for_training``)."""
+    """Load ``config.init_from`` into a vae/clap/vocoder module (the ldm stage reads its own:
+    ``audioldm.assembly.latent_diffusion.ldm_for_training``)."""
     path, stage = config.init_from, config.stage
     source = open_source(path)
     if is_checkpoint(source.raw) and source.kind == stage:
@@ -33,8 +35,12 @@ def apply_init_from(module, config: DictConfig) -> None:
     network = part.network
     target = getattr(module, NETWORK_ATTRIBUTE[stage])
     if stage == "clap" and network.config.text_layer_norm_eps != target.config.text_layer_norm_eps:
-        log.warning("init_from %s: its text LayerNorm eps is %g, the config's model.text_layer_norm_eps %g",
-                    path, network.config.text_layer_norm_eps, target.config.text_layer_norm_eps)
+        log.warning(
+            "init_from %s: its text LayerNorm eps is %g, the config's model.text_layer_norm_eps %g",
+            path,
+            network.config.text_layer_norm_eps,
+            target.config.text_layer_norm_eps,
+        )
     state = network.state_dict()
     try:
         load_weights(target, state, f"init_from {path} ({stage})")

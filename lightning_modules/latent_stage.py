@@ -3,6 +3,7 @@ VAE, CLAP and vocoder stay frozen; its conditioning (``conditioning.py``, by com
 every optimiser step; checkpoints that carry the frozen parts' configs (so one file rebuilds every network); and
 the preview of the fixed validation prompts, generated with the EMA UNet.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,8 @@ from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.pipeline.outputs import slug
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
-from lightning_modules.stage_module import StageModule
 from lightning_modules.conditioning import LatentConditioning
+from lightning_modules.stage_module import StageModule
 
 
 class LatentStage(StageModule):
@@ -36,14 +37,17 @@ class LatentStage(StageModule):
     def for_checkpoint(cls, config: DictConfig, checkpoint: dict[str, Any]) -> "LatentStage":
         """Rebuild the frozen parts from the configs the checkpoint carries (no other files needed)."""
         if "stage_configs" not in checkpoint:
-            raise ValueError(f"{config.stage} checkpoint has no 'stage_configs' entry (not written by this project's "
-                             f"train.py)")
-        model = build_latent_diffusion(OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio),
-                                       checkpoint["stage_configs"])
+            raise ValueError(
+                f"{config.stage} checkpoint has no 'stage_configs' entry (not written by this project's train.py)"
+            )
+        model = build_latent_diffusion(
+            OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio), checkpoint["stage_configs"]
+        )
         return cls(config, model)
 
-    def latents_and_conditions(self, batch: dict, generator: torch.Generator | None = None,
-                               text_prob: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def latents_and_conditions(
+        self, batch: dict, generator: torch.Generator | None = None, text_prob: float | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_0 [B, C, T', F'], condition [B, D]) of a batch (``LatentConditioning.latents_and_conditions``)."""
         return self.conditioning.latents_and_conditions(batch, generator, text_prob)
 
@@ -71,8 +75,8 @@ class LatentStage(StageModule):
         media: dict[str, torch.Tensor] = {}
         for i, prompt in enumerate(m.val_prompts):
             name = f"{i}_{slug(prompt)}"
-            media[f"mel/generated/{name}"] = result.log_mel[i:i + 1]
-            media[f"audio/generated/{name}"] = result.waveform[i:i + 1]
+            media[f"mel/generated/{name}"] = result.log_mel[i : i + 1]
+            media[f"audio/generated/{name}"] = result.waveform[i : i + 1]
         return media
 
     def configure_optimizers(self):

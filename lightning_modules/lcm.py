@@ -11,6 +11,7 @@ layout as an ldm checkpoint, so ``generate.py``, ``evaluate.py`` and the noteboo
 run reads the teacher again from ``model.teacher_ckpt``. Validation: the loss at fixed draws and the fixed
 prompts sampled with the lcm sampler from the target network.
 """
+
 from __future__ import annotations
 
 import torch
@@ -31,8 +32,9 @@ class LcmModule(LatentStage):
     def __init__(self, config: DictConfig, model: LatentDiffusion | None = None):
         teacher = None
         if model is None:
-            model, teacher, unet_config = distillation_models(OmegaConf.to_object(config.model),
-                                                              OmegaConf.to_object(config.audio))
+            model, teacher, unet_config = distillation_models(
+                OmegaConf.to_object(config.model), OmegaConf.to_object(config.audio)
+            )
             config.model.unet = OmegaConf.structured(unet_config)  # checkpoints record the student's shape
         super().__init__(config, model)
         self.__dict__["teacher"] = teacher  # not a submodule: never saved, never trained
@@ -40,8 +42,9 @@ class LcmModule(LatentStage):
         self.guidance_range = (m.guidance_min, m.guidance_max)
         self.solver_steps, self.loss_kind, self.huber_c = m.solver_steps, m.loss, m.huber_c
 
-    def distillation_loss(self, x0: torch.Tensor, condition: torch.Tensor,
-                          generator: torch.Generator | None = None) -> torch.Tensor:
+    def distillation_loss(
+        self, x0: torch.Tensor, condition: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """The consistency loss of latents x0 [B, C, T', F'] under conditions [B, D] (fresh draws, or
         the ``generator``'s)."""
         if self.teacher is None:
@@ -58,8 +61,16 @@ class LcmModule(LatentStage):
             lambda x, t, c, w: predict_noise(student, x, t, c, w),
             lambda x, t, c, w: predict_noise(target, x, t, c, w),
             lambda x, t, c: predict_noise(self.teacher, x, t, c),
-            x0, condition, self.model.null_condition, guidance, self.alphas_cumprod, self.solver_steps,
-            self.loss_kind, self.huber_c, generator)
+            x0,
+            condition,
+            self.model.null_condition,
+            guidance,
+            self.alphas_cumprod,
+            self.solver_steps,
+            self.loss_kind,
+            self.huber_c,
+            generator,
+        )
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x0, condition = self.latents_and_conditions(batch)
@@ -73,4 +84,3 @@ class LcmModule(LatentStage):
         x0, condition = self.latents_and_conditions(batch, generator, text_prob=0.0)
         loss = self.distillation_loss(x0, condition, generator)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
-

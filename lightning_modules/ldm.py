@@ -9,12 +9,14 @@ v = sqrt(a_t) e - sqrt(1 - a_t) x_0), where c is replaced by the null condition 
 the empty caption) with probability ``condition_drop_prob`` so that classifier-free guidance
 works at sampling time; with ``min_snr_gamma`` each sample's MSE is weighted by
 min(SNR_t, gamma) / SNR_t (Min-SNR-gamma; validation reports the plain epsilon MSE). The batch holds
-either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors (``posterior`` + ``clap_audio``, from
+either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors
+(``posterior`` + ``clap_audio``, from
 ``python -m data.preencode``): both give the same loss for the same clips and noise.
 
 The EMA of the UNet is updated after every optimiser step; validation (loss at fixed noise, and
 the fixed prompts rendered by ``preview``) uses it, and it is saved in every checkpoint.
 """
+
 from __future__ import annotations
 
 import logging
@@ -44,9 +46,15 @@ class LdmModule(LatentStage):
         m = self.model_config
         self.condition_drop_prob, self.min_snr_gamma = m.condition_drop_prob, m.min_snr_gamma
 
-    def diffusion_loss(self, x0: torch.Tensor, condition: torch.Tensor, use_ema: bool = False,
-                       drop_prob: float | None = None, generator: torch.Generator | None = None,
-                       weighted: bool = True) -> torch.Tensor:
+    def diffusion_loss(
+        self,
+        x0: torch.Tensor,
+        condition: torch.Tensor,
+        use_ema: bool = False,
+        drop_prob: float | None = None,
+        generator: torch.Generator | None = None,
+        weighted: bool = True,
+    ) -> torch.Tensor:
         """MSE between the UNet's output and its target (the noise, or v for a v-prediction UNet) at random t,
         with condition dropout; with ``min_snr_gamma`` each sample's MSE is weighted (``min_snr_weight``).
         ``weighted=False``: the plain epsilon MSE (validation), the same measure for every recipe."""
@@ -77,7 +85,7 @@ class LdmModule(LatentStage):
     def add_noise(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """q(x_t | x_0): sqrt(a_t) x_0 + sqrt(1 - a_t) e, as diffusers' ``add_noise`` computes it."""
         a = self.alphas_cumprod.to(x0.dtype)[t].reshape(-1, *([1] * (x0.ndim - 1)))
-        return a ** 0.5 * x0 + (1 - a) ** 0.5 * noise
+        return a**0.5 * x0 + (1 - a) ** 0.5 * noise
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         x0, condition = self.latents_and_conditions(batch)
@@ -92,14 +100,12 @@ class LdmModule(LatentStage):
         across validations), no condition dropout and no Min-SNR weights (comparable across recipes)."""
         generator = torch.Generator(device=self.device).manual_seed(batch_idx)
         x0, condition = self.latents_and_conditions(batch, generator, text_prob=0.0)
-        loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator,
-                                   weighted=False)
+        loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator, weighted=False)
         self.log("val/loss", loss, prog_bar=True, sync_dist=True, batch_size=x0.shape[0])
         if self.text_condition_prob > 0:  # the same noise with the caption's text embedding (where there is one)
             generator = torch.Generator(device=self.device).manual_seed(batch_idx)
             x0, condition = self.latents_and_conditions(batch, generator, text_prob=1.0)
-            loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator,
-                                   weighted=False)
+            loss = self.diffusion_loss(x0, condition, use_ema=True, drop_prob=0.0, generator=generator, weighted=False)
             self.log("val/loss_text", loss, sync_dist=True, batch_size=x0.shape[0])
 
 
@@ -107,6 +113,7 @@ def adopt_unet_shape(config: DictConfig, unet_config) -> None:
     """``config.model.unet`` := the shape of the UNet the run starts from (init_from's), said when it differs."""
     new_unet = OmegaConf.structured(unet_config)
     if OmegaConf.to_container(new_unet) != OmegaConf.to_container(config.model.unet):
-        log.warning("init_from %s: model.unet set to the source's shape %s", config.init_from,
-                    OmegaConf.to_container(new_unet))
+        log.warning(
+            "init_from %s: model.unet set to the source's shape %s", config.init_from, OmegaConf.to_container(new_unet)
+        )
     config.model.unet = new_unet

@@ -5,6 +5,7 @@
 A checkpoint of the wrong stage, a file that is not one of ours, or mel settings that differ
 from the caller's raise ``CheckpointError`` with one line naming the mismatch.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,9 @@ from lightning_modules.stages import module_class
 __all__ = ["CheckpointError", "check_mel", "load_stage", "read_checkpoint"]
 
 
-def load_stage(path: str | os.PathLike, stage: str | None = None, mel: MelConfig | None = None,
-               device: str | torch.device = "cpu") -> StageModule:
+def load_stage(
+    path: str | os.PathLike, stage: str | None = None, mel: MelConfig | None = None, device: str | torch.device = "cpu"
+) -> StageModule:
     """The stage's LightningModule with the checkpoint's weights, in eval mode on ``device``."""
     checkpoint = read_checkpoint(path)
     found = checkpoint_stage(path, checkpoint, stage)

@@ -5,6 +5,7 @@ batch (kept from ``on_validation_batch_end``) and logs up to ``max_items`` examp
 ``mel/<name>/<i>`` as images (the picture generate.py writes, ``audioldm.audio.mel_image``: magma
 colour map, time in seconds across, mel bin up, a colour bar) and ``audio/<name>/<i>`` as 16 kHz audio.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -33,8 +34,12 @@ class MediaLogger(pl.Callback):
             self._batch = batch
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if (self._batch is None or trainer.sanity_checking or not hasattr(pl_module, "preview")
-                or not isinstance(trainer.logger, TensorBoardLogger)):
+        if (
+            self._batch is None
+            or trainer.sanity_checking
+            or not hasattr(pl_module, "preview")
+            or not isinstance(trainer.logger, TensorBoardLogger)
+        ):
             return
         with torch.no_grad():
             media = pl_module.preview(self._batch)

@@ -6,6 +6,7 @@ samples continue exactly as in an uninterrupted run; and, through the DataModule
 the batches of the interrupted epoch that the checkpoint had already trained on are skipped (Lightning's own
 loop progress in the checkpoint says how many).
 """
+
 from __future__ import annotations
 
 import random
@@ -29,8 +30,9 @@ class ResumeState(pl.Callback):
         if hasattr(datamodule, "resume_after"):
             datamodule.resume_after(batches_done(checkpoint))
 
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         if self._rng_to_restore:
             restore_rng_states(self._rng_to_restore)
             self._rng_to_restore = None
@@ -46,8 +48,11 @@ def batches_done(checkpoint: dict) -> int:
 def capture_rng_states() -> dict[str, Any]:
     """Torch, numpy and Python RNG states in types that ``torch.load(weights_only=True)`` accepts."""
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    states: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate(),
-                              "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached)}
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": (kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, cached),
+    }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states

@@ -7,6 +7,7 @@ Stages may implement ``preview(batch) -> dict[str, Tensor]`` for the media callb
 ``"mel/<name>"`` map to log-mels [B, 1, T, F], keys ``"audio/<name>"`` to waveforms [B, N] at
 16 kHz (e.g. ``mel/target``, ``mel/reconstruction``, ``audio/generated``).
 """
+
 from __future__ import annotations
 
 from typing import Any, Iterable
@@ -46,8 +47,9 @@ class StageModule(pl.LightningModule):
     # optimiser steps per scheduler step: 2 for stages that step two optimisers per batch (VAE, vocoder)
     optimizers_per_batch = 1
 
-    def make_optimizer(self, params: Iterable[torch.nn.Parameter], lr: float | None = None,
-                       betas: tuple[float, float] | None = None) -> dict[str, Any]:
+    def make_optimizer(
+        self, params: Iterable[torch.nn.Parameter], lr: float | None = None, betas: tuple[float, float] | None = None
+    ) -> dict[str, Any]:
         """``optim.adamw_with_schedule`` over ``params``; its cosine ends at ``trainer.max_steps`` batches."""
         total = self.config.trainer.max_steps // self.optimizers_per_batch
         return adamw_with_schedule(params, self.config.optim, total, lr, betas)

@@ -1,4 +1,5 @@
 """Stage name -> (LightningModule, DataModule). Explicit, no import strings."""
+
 from __future__ import annotations
 
 import pytorch_lightning as pl
@@ -36,8 +37,13 @@ def module_class(stage: str) -> type[pl.LightningModule]:
 def datamodule_class(stage: str) -> type[pl.LightningDataModule]:
     from data.datamodule import ClapDataModule, LdmDataModule, VaeDataModule, VocoderDataModule
 
-    return {"vae": VaeDataModule, "clap": ClapDataModule, "vocoder": VocoderDataModule,
-            "ldm": LdmDataModule, "lcm": LdmDataModule}[stage]
+    return {
+        "vae": VaeDataModule,
+        "clap": ClapDataModule,
+        "vocoder": VocoderDataModule,
+        "ldm": LdmDataModule,
+        "lcm": LdmDataModule,
+    }[stage]
 
 
 def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDataModule]:

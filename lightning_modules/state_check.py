@@ -1,5 +1,6 @@
 """Resuming a run needs the network shape it was trained with: a checkpoint of another shape stops with one line
 naming the differing tensors and model settings, not a page of ``size mismatch``."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,8 +16,11 @@ def check_state_fits(module: torch.nn.Module, checkpoint: dict[str, Any], where:
     tensor names and shapes; the message names a few of them and the ``model.*`` settings in which the
     checkpoint's config differs from the module's."""
     state, own = checkpoint.get("state_dict", {}), module.state_dict()
-    shapes = [f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}" for k, v in state.items()
-              if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)]
+    shapes = [
+        f"{k} {tuple(v.shape)} vs {tuple(own[k].shape)}"
+        for k, v in state.items()
+        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape)
+    ]
     missing, unexpected = [k for k in own if k not in state], [k for k in state if k not in own]
     if not (shapes or missing or unexpected):
         return
@@ -25,12 +29,20 @@ def check_state_fits(module: torch.nn.Module, checkpoint: dict[str, Any], where:
     parts += [f"{len(unexpected)} unexpected, e.g. {unexpected[0]}"] if unexpected else []
     saved = _flat(checkpoint.get("config", {}).get("model") or {}, "model.")
     current = _flat(config_to_dict(module.config).get("model") or {}, "model.") if hasattr(module, "config") else {}
-    settings = [f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}"
-                for k in sorted(set(saved) | set(current)) if saved.get(k) != current.get(k)]
-    hint = (f"; model settings that differ: {', '.join(settings[:3])}{', ...' if len(settings) > 3 else ''}"
-            if settings else "")
-    raise CheckpointError(f"{where}: weights do not fit the model ({', '.join(parts)}){hint}; resuming needs "
-                          f"the network shape the checkpoint was trained with")
+    settings = [
+        f"{k}: checkpoint {saved.get(k)!r} vs config {current.get(k)!r}"
+        for k in sorted(set(saved) | set(current))
+        if saved.get(k) != current.get(k)
+    ]
+    hint = (
+        f"; model settings that differ: {', '.join(settings[:3])}{', ...' if len(settings) > 3 else ''}"
+        if settings
+        else ""
+    )
+    raise CheckpointError(
+        f"{where}: weights do not fit the model ({', '.join(parts)}){hint}; resuming needs "
+        f"the network shape the checkpoint was trained with"
+    )
 
 
 def _flat(tree: dict, prefix: str) -> dict:

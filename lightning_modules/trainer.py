@@ -1,4 +1,5 @@
 """Build the Lightning Trainer for a validated config and run it."""
+
 from __future__ import annotations
 
 import os
@@ -26,14 +27,18 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
     Stages with manual optimisation (GANs) clip their own gradients (``StageModule.clip_manual``),
     so ``trainer.gradient_clip_val`` is not handed to Lightning for them.
     """
-    logger = TensorBoardLogger(save_dir=config.output_dir, name=config.name, default_hp_metric=False,
-                               version=resumed_version(config))
+    logger = TensorBoardLogger(
+        save_dir=config.output_dir, name=config.name, default_hp_metric=False, version=resumed_version(config)
+    )
     c = config.checkpoint
     checkpoint = StageCheckpoint(
-        os.path.join(logger.log_dir, "checkpoints"), every_n_train_steps=c.every_n_train_steps,
+        os.path.join(logger.log_dir, "checkpoints"),
+        every_n_train_steps=c.every_n_train_steps,
         every_n_epochs=c.every_n_epochs if c.every_n_train_steps is None else None,
-        save_last=c.save_last, save_top_k=c.save_top_k,
-        monitor=c.monitor, mode=c.mode,
+        save_last=c.save_last,
+        save_top_k=c.save_top_k,
+        monitor=c.monitor,
+        mode=c.mode,
     )
     trainer_args = {k: v for k, v in OmegaConf.to_container(config.trainer).items() if v is not None}
     if not module.automatic_optimization:
@@ -44,9 +49,20 @@ def make_trainer(config: DictConfig, module: pl.LightningModule) -> pl.Trainer:
         trainer_args["enable_progress_bar"] = False
         progress = [TextProgress(config.name)]
     trainer = pl.Trainer(
-        **trainer_args, logger=logger, plugins=[AtomicCheckpointIO()], use_distributed_sampler=False,
-        callbacks=[checkpoint, ResumeState(), LearningRateMonitor(logging_interval="step"), GradNormLogger(),
-                   SkippedClipsLogger(), MediaLogger(), *progress, *stage_callbacks(config)],
+        **trainer_args,
+        logger=logger,
+        plugins=[AtomicCheckpointIO()],
+        use_distributed_sampler=False,
+        callbacks=[
+            checkpoint,
+            ResumeState(),
+            LearningRateMonitor(logging_interval="step"),
+            GradNormLogger(),
+            SkippedClipsLogger(),
+            MediaLogger(),
+            *progress,
+            *stage_callbacks(config),
+        ],
     )
     log_config(logger, config)
     return trainer
@@ -67,8 +83,11 @@ def resumed_version(config: DictConfig) -> str | None:
     if not config.resume:
         return None
     run_dir = Path(config.resume).resolve().parent.parent
-    if Path(config.resume).resolve().parent.name == "checkpoints" and \
-            run_dir.parent == Path(config.output_dir, config.name).resolve() and run_dir.name.startswith("version_"):
+    if (
+        Path(config.resume).resolve().parent.name == "checkpoints"
+        and run_dir.parent == Path(config.output_dir, config.name).resolve()
+        and run_dir.name.startswith("version_")
+    ):
         return run_dir.name
     return None
 
@@ -77,8 +96,9 @@ def resumed_version(config: DictConfig) -> str | None:
 def log_config(logger: TensorBoardLogger, config: DictConfig) -> None:
     """The resolved config as hparams.yaml and as TensorBoard's HPARAMS table (rank 0 only)."""
     logger.log_hyperparams(config_to_dict(config))  # hparams.yaml (the hparams summary needs metrics)
-    flat = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-            for k, v in _flatten(config_to_dict(config)).items()}
+    flat = {
+        k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in _flatten(config_to_dict(config)).items()
+    }
     for summary in hparams(flat, {}):
         logger.experiment.file_writer.add_summary(summary)
 

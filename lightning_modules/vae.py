@@ -11,6 +11,7 @@ samples) as an exponential moving average of their variance (momentum 0.99, star
 first batch); it is a buffer, so every checkpoint carries it (also those written mid-epoch) and
 the LDM stage reads it from there. Validation logs the same quantity on its own set.
 """
+
 from __future__ import annotations
 
 import torch
@@ -116,7 +117,7 @@ class VaeModule(StageModule):
         self._z_stats.zero_()
         if stats[2] > 1:
             mean = stats[0] / stats[2]
-            std = (stats[1] / stats[2] - mean ** 2).clamp(min=1e-12).sqrt()
+            std = (stats[1] / stats[2] - mean**2).clamp(min=1e-12).sqrt()
             self.log("val/scale_factor", (1.0 / std).float())
         self.log("train_scale_factor", self.scale_factor)
 
@@ -125,9 +126,12 @@ class VaeModule(StageModule):
         x = batch["log_mel"][:4]
         recon = self(x, sample=False)[0]
         front = MelFrontEnd(self.mel_config).to(x.device)
-        return {"mel/target": x, "mel/reconstruction": recon,
-                "audio/target_griffinlim": front.griffin_lim(x, n_iter=16),
-                "audio/reconstruction_griffinlim": front.griffin_lim(recon, n_iter=16)}
+        return {
+            "mel/target": x,
+            "mel/reconstruction": recon,
+            "audio/target_griffinlim": front.griffin_lim(x, n_iter=16),
+            "audio/reconstruction_griffinlim": front.griffin_lim(recon, n_iter=16),
+        }
 
     def configure_optimizers(self):
         betas = tuple(self.model_config.betas)

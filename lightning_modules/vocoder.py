@@ -9,6 +9,7 @@ discriminators. For the first ``disc_start`` batches only the reconstruction ter
 the discriminators are not run (their optimiser still steps, without gradients, so ``global_step`` keeps
 counting 2 per batch). Validation: ``val/mel_l1`` on whole validation segments.
 """
+
 from __future__ import annotations
 
 import torch
@@ -51,8 +52,8 @@ class VocoderModule(StageModule):
         m = self.model_config
         opt_g, opt_d = self.optimizers()
         if batch_idx == 0 and self.current_epoch > 0:  # per-epoch decay, at the start of the next epoch
-            for scheduler in self.lr_schedulers():    # (so a checkpoint from an epoch's last batch
-                scheduler.step()                      # resumes without missing or repeating it)
+            for scheduler in self.lr_schedulers():  # (so a checkpoint from an epoch's last batch
+                scheduler.step()  # resumes without missing or repeating it)
         real, log_mel = batch["waveform"], batch["log_mel"]
         spectrum_losses = m.amplitude_weight > 0 or m.phase_weight > 0
         if spectrum_losses:  # the iSTFT generator's own spectrum, before any phase projection
@@ -96,14 +97,25 @@ class VocoderModule(StageModule):
 
         n = real.shape[0]
         self.log("train/g_loss", g_loss.detach(), prog_bar=True, batch_size=n)
-        logs = {"train/mel_l1": mel_l1.detach(), "train/feature_matching": fm.detach(),
-                "train/adversarial": adv.detach(), "train/d_loss": d_loss.detach(),
-                "lr/generator": opt_g.param_groups[0]["lr"], "lr/discriminator": opt_d.param_groups[0]["lr"]}
+        logs = {
+            "train/mel_l1": mel_l1.detach(),
+            "train/feature_matching": fm.detach(),
+            "train/adversarial": adv.detach(),
+            "train/d_loss": d_loss.detach(),
+            "lr/generator": opt_g.param_groups[0]["lr"],
+            "lr/discriminator": opt_d.param_groups[0]["lr"],
+        }
         if m.stft_weight > 0:
             logs.update({"train/stft_convergence": convergence.detach(), "train/stft_magnitude": magnitude.detach()})
         if spectrum_losses:
-            logs.update({"train/amplitude": amplitude.detach(), "train/phase_ip": ip.detach(),
-                         "train/phase_gd": gd.detach(), "train/phase_iaf": iaf.detach()})
+            logs.update(
+                {
+                    "train/amplitude": amplitude.detach(),
+                    "train/phase_ip": ip.detach(),
+                    "train/phase_gd": gd.detach(),
+                    "train/phase_iaf": iaf.detach(),
+                }
+            )
         self.log_dict(logs, batch_size=n)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
@@ -114,14 +126,19 @@ class VocoderModule(StageModule):
     def preview(self, batch: dict) -> dict[str, torch.Tensor]:
         log_mel = batch["log_mel"][:4]
         fake = self(log_mel)
-        return {"mel/target": log_mel, "mel/generated": self.front_end(fake),
-                "audio/target": batch["waveform"][:4], "audio/generated": fake}
+        return {
+            "mel/target": log_mel,
+            "mel/generated": self.front_end(fake),
+            "audio/target": batch["waveform"][:4],
+            "audio/generated": fake,
+        }
 
     def configure_optimizers(self):
         m, o = self.model_config, self.config.optim
         betas = tuple(m.betas)
         opt_g = torch.optim.AdamW(self.vocoder.parameters(), lr=o.lr, betas=betas, weight_decay=o.weight_decay)
-        opt_d = torch.optim.AdamW(list(self.mpd.parameters()) + list(self.msd.parameters()), lr=o.lr,
-                                  betas=betas, weight_decay=o.weight_decay)
+        opt_d = torch.optim.AdamW(
+            list(self.mpd.parameters()) + list(self.msd.parameters()), lr=o.lr, betas=betas, weight_decay=o.weight_decay
+        )
         schedulers = [torch.optim.lr_scheduler.ExponentialLR(opt, gamma=m.lr_decay) for opt in (opt_g, opt_d)]
         return [opt_g, opt_d], schedulers

@@ -3,6 +3,7 @@ batch with identically seeded tiny CLAP weights and writes the contrastive loss 
 
 Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/clap_ddp_probe.py OUT
 """
+
 import json
 import os
 import sys
@@ -11,8 +12,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch.distributed as dist  # noqa: E402
 
-from tests.test_clap import fixed_batch, tiny_embedder  # noqa: E402
 from lightning_modules.clap import make_clip_loss  # noqa: E402
+from tests.test_clap import fixed_batch, tiny_embedder  # noqa: E402
 
 
 def main(out: str) -> None:

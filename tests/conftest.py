@@ -1,4 +1,5 @@
 """Shared fixtures: tiny audio files and manifests made on the spot (no downloads, no demo data)."""
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ import torch  # noqa: E402
 torch.set_flush_denormal(True)
 
 
-def write_tone(path: Path, seconds: float = 1.0, sample_rate: int = 16000, channels: int = 1,
-               subtype: str = "PCM_16", freq: float = 440.0, seed: int = 0) -> Path:
+def write_tone(
+    path: Path,
+    seconds: float = 1.0,
+    sample_rate: int = 16000,
+    channels: int = 1,
+    subtype: str = "PCM_16",
+    freq: float = 440.0,
+    seed: int = 0,
+) -> Path:
     """A sine tone plus a little noise, written with soundfile."""
     rng = np.random.default_rng(seed)
     t = np.arange(int(seconds * sample_rate)) / sample_rate
@@ -42,8 +50,14 @@ def tone_dataset(tmp_path: Path) -> Path:
     for i in range(24):
         rate = (16000, 22050, 44100)[i % 3]
         write_tone(tmp_path / "audio" / f"c{i}.wav", 3.0, rate, freq=200 + 50 * i, seed=i)
-        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}", f"beep {i}"],
-                     "split": "val" if i % 6 == 0 else "train"})
+        rows.append(
+            {
+                "id": f"c{i}",
+                "path": f"audio/c{i}.wav",
+                "captions": [f"tone {i}", f"beep {i}"],
+                "split": "val" if i % 6 == 0 else "train",
+            }
+        )
     (tmp_path / "audio" / "bad.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     rows.append({"id": "bad", "path": "audio/bad.wav", "captions": ["broken"], "split": "train"})
     return write_manifest_lines(tmp_path / "manifest.jsonl", rows)

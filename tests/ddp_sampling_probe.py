@@ -2,6 +2,7 @@
 
 Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/ddp_sampling_probe.py MANIFEST OUT [SHARDS]
 """
+
 import json
 import os
 import sys
@@ -35,13 +36,28 @@ class IdRecorder(pl.LightningModule):
 
 def main(manifest: str, out: str, shards: str | None = None) -> None:
     if shards:  # train from the shards (2 loader workers per rank), validate on the manifest's val clips
-        data = DataConfig(train_manifest=None, shards=shards, val_manifest=manifest, segment_seconds=0.64,
-                          batch_size=2, num_workers=2, shuffle_buffer=4)
+        data = DataConfig(
+            train_manifest=None,
+            shards=shards,
+            val_manifest=manifest,
+            segment_seconds=0.64,
+            batch_size=2,
+            num_workers=2,
+            shuffle_buffer=4,
+        )
     else:
         data = DataConfig(train_manifest=manifest, segment_seconds=0.64, batch_size=2, num_workers=0)
     module = IdRecorder()
-    trainer = pl.Trainer(accelerator="cpu", devices=2, strategy="ddp", max_epochs=2, logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, num_sanity_val_steps=0)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        num_sanity_val_steps=0,
+    )
     pl.seed_everything(0)
     trainer.fit(module, datamodule=VaeDataModule(data, MelConfig()))
     with open(os.path.join(out, f"rank{trainer.global_rank}.json"), "w") as f:

@@ -12,6 +12,7 @@ generate.json; per checkpoint, a summary of its weights (so a changed fixture is
 changed generator); and the pipeline's float32 latents and waveforms for the text case. Re-record only
 when a change of the outputs is intended, and say so in the commit.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,7 +39,10 @@ def generate_cases(ldm: Path, lcm: Path, vocoder: Path, source: Path) -> dict[st
     (1e-10 at random weights), so they speak through ``vocoder`` (a tiny mel-anchored iSTFT vocoder, whose
     untrained output is the mel's energy)."""
     text = ["--text", PROMPTS[0], "--text", PROMPTS[1], "--duration", SECONDS]
-    ldm_args, lcm_args = ["--ckpt", str(ldm), "--vocoder", str(vocoder)], ["--ckpt", str(lcm), "--vocoder", str(vocoder)]
+    ldm_args, lcm_args = (
+        ["--ckpt", str(ldm), "--vocoder", str(vocoder)],
+        ["--ckpt", str(lcm), "--vocoder", str(vocoder)],
+    )
     cases = {
         "ldm_text": [*ldm_args, *text, "--candidates", "2", "--negative", "hiss", "--sampler", "ddim", *LDM_SAMPLING],
         "lcm_text": [*lcm_args, *text, *LCM_SAMPLING],
@@ -51,9 +55,10 @@ def generate_cases(ldm: Path, lcm: Path, vocoder: Path, source: Path) -> dict[st
 
 def original_cases(original: Path, converted: Path, tokenizer: Path) -> dict[str, list[str]]:
     text = ["--text", PROMPTS[0], "--duration", SECONDS, *LDM_SAMPLING]
-    return {"original_converted_text": ["--ckpt", str(converted), *text],
-            "original_direct_text": ["--ckpt", str(original), "--tokenizer", str(tokenizer), "--head-channels", "8",
-                                     *text]}
+    return {
+        "original_converted_text": ["--ckpt", str(converted), *text],
+        "original_direct_text": ["--ckpt", str(original), "--tokenizer", str(tokenizer), "--head-channels", "8", *text],
+    }
 
 
 def run_generate(args: list[str], out: Path) -> dict[str, torch.Tensor]:
@@ -77,8 +82,11 @@ def weights_summary(path: Path) -> torch.Tensor:
     """[sum, sum of |x|] of every floating tensor of a checkpoint file's state dict, in key order."""
     raw = torch.load(path, map_location="cpu", weights_only=False)
     state = raw["state_dict"]
-    rows = [[float(v.double().sum()), float(v.double().abs().sum())] for _, v in sorted(state.items())
-            if isinstance(v, torch.Tensor) and v.is_floating_point()]
+    rows = [
+        [float(v.double().sum()), float(v.double().abs().sum())]
+        for _, v in sorted(state.items())
+        if isinstance(v, torch.Tensor) and v.is_floating_point()
+    ]
     return torch.tensor(rows, dtype=torch.float64)
 
 
@@ -119,13 +127,18 @@ def record(folder: Path) -> dict:
     original, tokenizer = write_original_checkpoint(folder / "original")
     converted = folder / "original" / "converted.ckpt"
     assert convert.main([str(original), str(converted), "--tokenizer", str(tokenizer), "--head-channels", "8"]) == 0
-    cases = {**generate_cases(ldm, lcm, vocoder, source_clip(folder)),
-             **original_cases(original, converted, tokenizer)}
+    cases = {**generate_cases(ldm, lcm, vocoder, source_clip(folder)), **original_cases(original, converted, tokenizer)}
     outputs = {name: run_generate(args, folder / "out" / name) for name, args in cases.items()}
-    return {"generate": outputs,
-            "weights": {"ldm": weights_summary(ldm), "lcm": weights_summary(lcm), "vocoder": weights_summary(vocoder),
-                        "original_converted": weights_summary(converted)},
-            "pipeline": {"ldm": pipeline_outputs(ldm, vocoder), "lcm": pipeline_outputs(lcm, vocoder)}}
+    return {
+        "generate": outputs,
+        "weights": {
+            "ldm": weights_summary(ldm),
+            "lcm": weights_summary(lcm),
+            "vocoder": weights_summary(vocoder),
+            "original_converted": weights_summary(converted),
+        },
+        "pipeline": {"ldm": pipeline_outputs(ldm, vocoder), "lcm": pipeline_outputs(lcm, vocoder)},
+    }
 
 
 if __name__ == "__main__" and sys.argv[1:] == ["record"]:

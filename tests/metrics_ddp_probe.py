@@ -4,6 +4,7 @@ writes the synced results; tests/test_metrics.py compares them with one process 
 
 Usage: python -m torch.distributed.run --standalone --nproc_per_node 2 tests/metrics_ddp_probe.py OUT
 """
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,13 @@ def make_data(seed: int = 0) -> dict[str, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     randn = lambda *shape: torch.randn(*shape, generator=g, dtype=torch.float64)  # noqa: E731
     return {
-        "real": randn(71, DIM) @ randn(DIM, DIM) + 2.0, "fake": randn(54, DIM) @ randn(DIM, DIM) + 1.5,
-        "gen_logits": 3 * randn(41, 12), "ref_logits": 3 * randn(41, 12),
+        "real": randn(71, DIM) @ randn(DIM, DIM) + 2.0,
+        "fake": randn(54, DIM) @ randn(DIM, DIM) + 1.5,
+        "gen_logits": 3 * randn(41, 12),
+        "ref_logits": 3 * randn(41, 12),
         "is_logits": 4 * randn(53, 12).float(),
-        "audio": randn(37, 32).float(), "text": randn(37, 32).float(),
+        "audio": randn(37, 32).float(),
+        "text": randn(37, 32).float(),
     }
 
 

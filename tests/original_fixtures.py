@@ -2,6 +2,7 @@
 UNet ``model.diffusion_model.*`` and its ``model_ema.*``, the VAE ``first_stage_model.*``, HiFi-GAN
 ``first_stage_model.vocoder.*`` (tests/reference/original_audioldm_probe.py, the PyPI audioldm 0.1.1 code
 in a subprocess) and LAION-CLAP ``cond_stage_model.model.*`` (tests/reference/laion_clap_reference.py)."""
+
 from __future__ import annotations
 
 import os
@@ -21,15 +22,18 @@ def run_original_probe(folder: Path) -> dict:
     """The probe's tiny original networks (UNet, its EMA, VAE, HiFi-GAN): kwargs, state dicts, inputs and
     outputs. Raises ``FileNotFoundError`` when the original code is not installed in .refs/."""
     if not (REFERENCE / "audioldm" / "latent_diffusion" / "openaimodel.py").is_file():
-        raise FileNotFoundError(f"the original AudioLDM code (PyPI audioldm==0.1.1) is missing at {REFERENCE}: "
-                                f"run `bash scripts/test.sh`, which installs it there")
+        raise FileNotFoundError(
+            f"the original AudioLDM code (PyPI audioldm==0.1.1) is missing at {REFERENCE}: "
+            f"run `bash scripts/test.sh`, which installs it there"
+        )
     folder.mkdir(parents=True, exist_ok=True)
     out = folder / "reference.pt"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
     probe = ROOT / "tests" / "reference" / "original_audioldm_probe.py"
-    proc = subprocess.run([sys.executable, str(probe), str(out)], cwd=folder, env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(probe), str(out)], cwd=folder, env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, f"probe failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     result = torch.load(out, weights_only=True)
     assert result["files"] and all(f.startswith(str(REFERENCE)) for f in result["files"])  # the original code ran
@@ -40,8 +44,9 @@ def original_state(ref: dict, laion_state: dict) -> dict[str, torch.Tensor]:
     """The original LatentDiffusion's state dict of the probe's networks and a LAION-CLAP state."""
     state = {f"model.diffusion_model.{k}": v for k, v in ref["unet"]["state"].items()}
     # the EMA differs from the raw weights, as after training
-    state.update({f"model_ema.{k}": v + 0.01 if v.is_floating_point() and v.ndim else v
-                  for k, v in ref["ema"]["state"].items()})
+    state.update(
+        {f"model_ema.{k}": v + 0.01 if v.is_floating_point() and v.ndim else v for k, v in ref["ema"]["state"].items()}
+    )
     state.update({f"first_stage_model.{k}": v for k, v in ref["vae"]["state"].items()})
     state.update({f"first_stage_model.vocoder.{k}": v for k, v in ref["vocoder"]["state"].items()})
     state.update({f"cond_stage_model.model.{k}": v for k, v in laion_state.items()})

@@ -1,17 +1,17 @@
 """app.py on a tiny checkpoint: every api_name called through gradio_client against the app launched on a
 local port (outputs, seeds, the error messages in the page), and the missing-checkpoint message."""
+
 from __future__ import annotations
 
 import socket
 
 import pytest
 import soundfile as sf
-
 from gradio_client import Client, handle_file
 
 import app
-from audioldm.request.jobs import MAX_CLIPS
 from audioldm.pipeline.text_to_audio import TextToAudio
+from audioldm.request.jobs import MAX_CLIPS
 from tests.conftest import write_tone
 
 FAST = {"negative": "", "steps": 2, "sampler": "dpmsolver++", "guidance": 2.5, "seed": 5, "candidates": 1, "eta": 1.0}
@@ -66,8 +66,12 @@ def test_text_to_audio_seeded_clips_and_settings(served):
 def test_editing_tabs(served, tmp_path):
     client, _ = served
     wav = handle_file(str(write_tone(tmp_path / "in.wav", 0.9, 22050)))
-    calls = {"/variation": (wav, "rain", 0.7, 0.5, 2), "/style_transfer": (wav, "birdsong", 0.4),
-             "/inpaint": (wav, "a bell", "0.2-0.5"), "/super_resolution": (wav, "birdsong", 3000)}
+    calls = {
+        "/variation": (wav, "rain", 0.7, 0.5, 2),
+        "/style_transfer": (wav, "birdsong", 0.4),
+        "/inpaint": (wav, "a bell", "0.2-0.5"),
+        "/super_resolution": (wav, "birdsong", 3000),
+    }
     lengths = {"/variation": 8000, "/style_transfer": 14400, "/inpaint": 14400, "/super_resolution": 14400}
     for name, inputs in calls.items():
         out = client.predict(*inputs, *FAST.values(), api_name=name)
@@ -78,14 +82,17 @@ def test_editing_tabs(served, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("api,inputs,message", [
-    ("/text_to_audio", ("  ", 0.5, 1), "a prompt is empty: type the text"),
-    ("/text_to_audio", ("x", 9.0, 1), "Value 9.0 is greater than maximum value 3.0"),  # the slider refuses it
-    ("/variation", (None, "", 0.5, 0.5, 1), "--mode variation needs a source clip (--audio)"),
-    ("/inpaint", ("{wav}", "x", "0.5-3"), "is outside the clip"),
-    ("/style_transfer", ("{bad}", "x", 0.5), "bad.wav: cannot read it"),
-    ("/style_transfer", ("{long}", "x", 0.5), "the source must be more than 0 and at most 3 s"),
-])
+@pytest.mark.parametrize(
+    "api,inputs,message",
+    [
+        ("/text_to_audio", ("  ", 0.5, 1), "a prompt is empty: type the text"),
+        ("/text_to_audio", ("x", 9.0, 1), "Value 9.0 is greater than maximum value 3.0"),  # the slider refuses it
+        ("/variation", (None, "", 0.5, 0.5, 1), "--mode variation needs a source clip (--audio)"),
+        ("/inpaint", ("{wav}", "x", "0.5-3"), "is outside the clip"),
+        ("/style_transfer", ("{bad}", "x", 0.5), "bad.wav: cannot read it"),
+        ("/style_transfer", ("{long}", "x", 0.5), "the source must be more than 0 and at most 3 s"),
+    ],
+)
 def test_bad_input_is_a_message_and_the_app_keeps_serving(served, tmp_path, api, inputs, message):
     client, _ = served
     files = {"{wav}": write_tone(tmp_path / "in.wav", 0.9), "{long}": write_tone(tmp_path / "long.wav", 4.0)}
@@ -111,8 +118,8 @@ def test_defaults_come_from_the_checkpoint(tiny_ldm_checkpoint, tiny_lcm_checkpo
     student at lcm, 4 steps; an unknown file keeps AudioLDM's 2.5."""
     import torch
 
-    from audioldm.request.jobs import default_sampling
     from audioldm.pipeline.text_to_audio import TextToAudio
+    from audioldm.request.jobs import default_sampling
 
     def previewed_at(ckpt, name: str) -> str:  # the checkpoint of a run whose config previewed at guidance 7
         raw = torch.load(ckpt, map_location="cpu", weights_only=False)

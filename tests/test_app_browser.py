@@ -1,9 +1,9 @@
 """app.py in a real browser: headless Chromium (Debian's chromium + chromium-driver, installed by
 scripts/test.sh) types a prompt, clicks Generate, waits for the audio and saves a screenshot."""
+
 from __future__ import annotations
 
 import pytest
-
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -31,8 +31,12 @@ def test_generate_in_the_browser(served, tmp_path):  # noqa: F811
         browser.find_element(By.CSS_SELECTOR, "#text-generate").click()
         # the player is labelled with the clip's seed, and shows the clip's length, only once it holds a result
         player = "#text-audio-0"
-        wait.until(lambda b: "clip 1: seed 0" in b.find_element(By.CSS_SELECTOR, player).text
-                   and "0:03" in b.find_element(By.CSS_SELECTOR, player).text)
+        wait.until(
+            lambda b: (
+                "clip 1: seed 0" in b.find_element(By.CSS_SELECTOR, player).text
+                and "0:03" in b.find_element(By.CSS_SELECTOR, player).text
+            )
+        )
         wait.until(lambda b: "000_a_dog_barks.wav" in b.page_source)  # the wav offered for download
         assert "clip 1: seed 0" in browser.find_element(By.CSS_SELECTOR, "#text-audio-0").text
         browser.save_screenshot(str(tmp_path / "app.png"))

@@ -1,5 +1,6 @@
 """VGGish and PANNs CNN14 backbones: parity with torchvggish 0.2 and frechet-audio-distance's CNN14,
 the official weight-file layouts, and one-line errors for missing, foreign or broken files."""
+
 from __future__ import annotations
 
 import copy
@@ -79,8 +80,10 @@ def test_vggish_matches_torchvggish(reference_vgg, reference_fad_vgg):
         expected_fad = reference_fad_vgg(examples.clone())
         ours_fad = fad(examples)
     assert ours.shape == (3, 128)
-    print(f"VGGish max |diff| vs torchvggish: {(ours - expected).abs().max().item():.2e} (final ReLU), "
-          f"{(ours_fad - expected_fad).abs().max().item():.2e} (FAD, none)")
+    print(
+        f"VGGish max |diff| vs torchvggish: {(ours - expected).abs().max().item():.2e} (final ReLU), "
+        f"{(ours_fad - expected_fad).abs().max().item():.2e} (FAD, none)"
+    )
     torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(ours_fad, expected_fad, rtol=1e-5, atol=1e-6)
     assert (ours_fad < 0).any() and torch.equal(ours_fad.clamp(min=0), ours)
@@ -102,8 +105,9 @@ def test_vggish_file_errors(tmp_path, vggish_dir):
     state = torch.load(vggish_dir / VGGISH_FILE, weights_only=True)
     state["embeddings.4.weights"] = state.pop("embeddings.4.weight")
     torch.save(state, tmp_path / VGGISH_FILE)
-    one_line_error(lambda: load_vggish(tmp_path), str(tmp_path / VGGISH_FILE), "embeddings.4.weight",
-                   "embeddings.4.weights")
+    one_line_error(
+        lambda: load_vggish(tmp_path), str(tmp_path / VGGISH_FILE), "embeddings.4.weight", "embeddings.4.weights"
+    )
     data = (vggish_dir / VGGISH_FILE).read_bytes()
     (tmp_path / VGGISH_FILE).write_bytes(data[: len(data) // 2])  # truncated download
     one_line_error(lambda: load_vggish(tmp_path), str(tmp_path / VGGISH_FILE), "not a readable")
@@ -114,6 +118,7 @@ def test_vggish_file_errors(tmp_path, vggish_dir):
 
 
 # PANNs CNN14: frechet-audio-distance's package import takes ~11 s, so these share one module import.
+
 
 @pytest.fixture(scope="module")
 def pann_models():

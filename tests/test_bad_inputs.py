@@ -1,5 +1,6 @@
 """Bad input (issue 15): every command stops with one line naming the file or key, exits non-zero,
 and leaves every input file byte-identical."""
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 def snapshot(folder: Path) -> dict[str, str]:
     """{relative path: sha1} of every file under ``folder``."""
-    return {str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_error_line(capsys) -> str:
@@ -28,16 +32,23 @@ def one_error_line(capsys) -> str:
 
 
 # case 4: config ranges are checked before any work
-@pytest.mark.parametrize("override, key", [
-    ("data.batch_size=0", "data.batch_size"), ("data.batch_size=-3", "data.batch_size"),
-    ("trainer.max_steps=-5", "trainer.max_steps"), ("data.val_fraction=1.5", "data.val_fraction"),
-    ("data.segment_seconds=0", "data.segment_seconds"), ("optim.lr=-1", "optim.lr"),
-])
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        ("data.batch_size=0", "data.batch_size"),
+        ("data.batch_size=-3", "data.batch_size"),
+        ("trainer.max_steps=-5", "trainer.max_steps"),
+        ("data.val_fraction=1.5", "data.val_fraction"),
+        ("data.segment_seconds=0", "data.segment_seconds"),
+        ("optim.lr=-1", "optim.lr"),
+    ],
+)
 def test_config_range_names_key(tmp_path, capsys, override, key):
     manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": "a", "path": "a.wav"}])
     before = snapshot(tmp_path)
-    code = train.main(["--config", str(REPO / "configs/demo/vae.yaml"), f"data.train_manifest={manifest}",
-                       override, "--print-config"])
+    code = train.main(
+        ["--config", str(REPO / "configs/demo/vae.yaml"), f"data.train_manifest={manifest}", override, "--print-config"]
+    )
     assert code == 2
     err = one_error_line(capsys)
     assert f"{key}=" in err and "out of range" in err
@@ -48,9 +59,16 @@ def test_config_ranges_accept_boundaries(tmp_path):
     from audioldm.config import load_config
 
     # max_steps -1 (epochs decide) needs the constant lr: the demo VAE's cosine ends at trainer.max_steps
-    config = load_config(REPO / "configs/demo/vae.yaml", ["data.train_manifest=m.jsonl", "trainer.max_steps=-1",
-                                                          "data.val_fraction=0.0", "data.batch_size=1",
-                                                          "optim.decay=constant"])
+    config = load_config(
+        REPO / "configs/demo/vae.yaml",
+        [
+            "data.train_manifest=m.jsonl",
+            "trainer.max_steps=-1",
+            "data.val_fraction=0.0",
+            "data.batch_size=1",
+            "optim.decay=constant",
+        ],
+    )
     assert config.trainer.max_steps == -1 and config.data.batch_size == 1
 
 
@@ -63,8 +81,13 @@ def folder_dataset(root: Path) -> Path:
     return audio
 
 
-@pytest.mark.parametrize("out_name, message", [("caps.csv", "is one of this command's inputs"),
-                                               ("a.wav", "already exists and is not this command's earlier output")])
+@pytest.mark.parametrize(
+    "out_name, message",
+    [
+        ("caps.csv", "is one of this command's inputs"),
+        ("a.wav", "already exists and is not this command's earlier output"),
+    ],
+)
 def test_prepare_refuses_to_overwrite(tmp_path, capsys, out_name, message):
     audio = folder_dataset(tmp_path)
     before = snapshot(tmp_path)
@@ -109,8 +132,23 @@ def test_evaluate_counts_only_scored_clips(tiny_ldm_checkpoint, tmp_path, capsys
     gen, ref = eval_folders(tmp_path / "in", unreadable=3)
     before = snapshot(tmp_path / "in")
     out = tmp_path / "eval"
-    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--backbone", "clap",
-                          "--clap-ckpt", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--out", str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--backbone",
+                "clap",
+                "--clap-ckpt",
+                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "metrics.json").read_text())
     assert results["clips_generated"] == 2 and results["pairs"] == 2 and results["unreadable_generated"] == 3
     assert snapshot(tmp_path / "in") == before
@@ -121,9 +159,23 @@ def test_evaluate_fails_without_its_metric(tiny_ldm_checkpoint, tmp_path, capsys
 
     gen, ref = eval_folders(tmp_path / "in", unreadable=5)
     before = snapshot(tmp_path / "in")
-    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--backbone", "clap",
-                          "--clap-ckpt", str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
-                          "--out", str(tmp_path / "eval")]) == 2
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--backbone",
+                "clap",
+                "--clap-ckpt",
+                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 2
+    )
     err = one_error_line(capsys)
     assert "FD_clap not computed" in err and "5 generated" in err and "unreadable" in err
     assert snapshot(tmp_path / "in") == before

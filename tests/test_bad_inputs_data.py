@@ -1,6 +1,7 @@
 """Bad input (issue 15), training, data and conversion side: one last.ckpt, one-line errors for a
 resume of another shape, directories named like audio, broken caption CSVs, empty inputs, clips that
 share a name, tokenizer folders."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,21 +22,34 @@ def small_dataset(root: Path, clips: int = 8) -> Path:
     rows = []
     for i in range(clips):
         write_tone(root / "audio" / f"c{i}.wav", 1.5, 16000, freq=200 + 50 * i, seed=i)
-        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"],
-                     "split": "val" if i == 0 else "train"})
+        rows.append(
+            {"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"], "split": "val" if i == 0 else "train"}
+        )
     return write_manifest_lines(root / "manifest.jsonl", rows)
 
 
 def vae_args(manifest: Path, out: Path, *extra: str) -> list[str]:
-    return ["--config", DEMO_VAE, f"data.train_manifest={manifest}", f"output_dir={out}", "name=run",
-            "data.num_workers=0", "data.segment_seconds=1.28", "data.batch_size=3", "trainer.log_every_n_steps=1",
-            "trainer.enable_progress_bar=false", *extra]
+    return [
+        "--config",
+        DEMO_VAE,
+        f"data.train_manifest={manifest}",
+        f"output_dir={out}",
+        "name=run",
+        "data.num_workers=0",
+        "data.segment_seconds=1.28",
+        "data.batch_size=3",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        *extra,
+    ]
 
 
 def checkpoints(out: Path) -> dict[str, int]:
     """{file name: global_step} of every checkpoint of the run."""
-    return {p.name: torch.load(p, map_location="cpu", weights_only=False)["global_step"]
-            for p in sorted((out / "run" / "version_0" / "checkpoints").glob("*.ckpt"))}
+    return {
+        p.name: torch.load(p, map_location="cpu", weights_only=False)["global_step"]
+        for p in sorted((out / "run" / "version_0" / "checkpoints").glob("*.ckpt"))
+    }
 
 
 # case 10: one last.ckpt, the final state, whatever max_steps and the interval are
@@ -47,8 +61,12 @@ def test_one_last_checkpoint_when_no_interval_save_happens(tmp_path):
     assert train.main(vae_args(manifest, out, "trainer.max_steps=6", "checkpoint.every_n_train_steps=50")) == 0
     assert checkpoints(out) == {"last.ckpt": 6}
     last = out / "run" / "version_0" / "checkpoints" / "last.ckpt"
-    assert train.main(vae_args(manifest, out, "trainer.max_steps=12", "checkpoint.every_n_train_steps=4",
-                               f"resume={last}")) == 0
+    assert (
+        train.main(
+            vae_args(manifest, out, "trainer.max_steps=12", "checkpoint.every_n_train_steps=4", f"resume={last}")
+        )
+        == 0
+    )
     assert checkpoints(out) == {"epoch=2-step=12.ckpt": 12, "last.ckpt": 12}  # save_top_k 1 keeps the newest
 
 
@@ -78,8 +96,12 @@ def test_resume_with_another_shape_is_one_line(tmp_path, capsys):
     last = out / "run" / "version_0" / "checkpoints" / "last.ckpt"
     before = snapshot(out / "run" / "version_0" / "checkpoints")
     capsys.readouterr()
-    assert train.main(vae_args(manifest, out, "trainer.max_steps=4", f"resume={last}",
-                               "model.block_out_channels=[16,32,64]")) == 2
+    assert (
+        train.main(
+            vae_args(manifest, out, "trainer.max_steps=4", f"resume={last}", "model.block_out_channels=[16,32,64]")
+        )
+        == 2
+    )
     err = one_error_line(capsys)
     assert err.startswith(f"error: resume {last}: weights do not fit the model (") and "size mismatch" not in err
     assert "model.block_out_channels: checkpoint [16, 32, 32] vs config [16, 32, 64]" in err
@@ -107,10 +129,13 @@ def test_directory_named_like_a_file_is_called_a_directory(tmp_path, capsys):
 
 
 # case 12: an unterminated quote in a caption CSV is reported with its line, not swallowing rows
-@pytest.mark.parametrize("text, line, to", [
-    ('file_name,caption\na.wav,a tone\nb.wav,"another tone\nc.wav,a third\n', 3, 4),
-    ('file_name,caption\na.wav,"a tone\nb.wav,another tone\nc.wav,"a third"\n', 2, 4),
-])
+@pytest.mark.parametrize(
+    "text, line, to",
+    [
+        ('file_name,caption\na.wav,a tone\nb.wav,"another tone\nc.wav,a third\n', 3, 4),
+        ('file_name,caption\na.wav,"a tone\nb.wav,another tone\nc.wav,"a third"\n', 2, 4),
+    ],
+)
 def test_unterminated_quote_in_captions_csv_names_its_line(tmp_path, capsys, text, line, to):
     from data import prepare
 
@@ -119,11 +144,22 @@ def test_unterminated_quote_in_captions_csv_names_its_line(tmp_path, capsys, tex
     csv_path = tmp_path / "caps.csv"
     csv_path.write_text(text, encoding="utf-8")
     before = snapshot(tmp_path)
-    code = prepare.main(["folder", "--audio-dir", str(tmp_path / "audio"), "--captions-csv", str(csv_path),
-                         "--out", str(tmp_path / "out.jsonl")])
+    code = prepare.main(
+        [
+            "folder",
+            "--audio-dir",
+            str(tmp_path / "audio"),
+            "--captions-csv",
+            str(csv_path),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+        ]
+    )
     assert code == 2
-    assert one_error_line(capsys) == (f"error: {csv_path}:{line}: a quoted value runs on to line {to} (an "
-                                      f"unterminated quote?): close the quote, or put the value on one line")
+    assert one_error_line(capsys) == (
+        f"error: {csv_path}:{line}: a quoted value runs on to line {to} (an "
+        f"unterminated quote?): close the quote, or put the value on one line"
+    )
     assert snapshot(tmp_path) == before
 
 
@@ -132,15 +168,28 @@ def test_quoted_commas_on_one_line_still_read(tmp_path):
 
     csv_path = tmp_path / "caps.csv"
     csv_path.write_text('file_name,caption\na.wav,"a dog, then a cat"\n\nb.wav, "birds"\n', encoding="utf-8")
-    assert read_csv(csv_path, ("caption",)) == [{"file_name": "a.wav", "caption": "a dog, then a cat"},
-                                                {"file_name": "b.wav", "caption": "birds"}]
+    assert read_csv(csv_path, ("caption",)) == [
+        {"file_name": "a.wav", "caption": "a dog, then a cat"},
+        {"file_name": "b.wav", "caption": "birds"},
+    ]
 
 
 # case 12: key=value overrides may come before --config
 def test_overrides_before_config_are_accepted(tmp_path, capsys):
     manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": "a", "path": "a.wav"}])
-    assert train.main([f"data.train_manifest={manifest}", "data.batch_size=5", "--config", DEMO_VAE,
-                       "trainer.max_steps=9", "--print-config"]) == 0
+    assert (
+        train.main(
+            [
+                f"data.train_manifest={manifest}",
+                "data.batch_size=5",
+                "--config",
+                DEMO_VAE,
+                "trainer.max_steps=9",
+                "--print-config",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "batch_size: 5" in out and "max_steps: 9" in out and str(manifest) in out
     from data import preencode  # the same for data.preencode: the misspelt key reaches the config check
@@ -160,12 +209,13 @@ def test_same_stem_other_extension_are_two_entries(tmp_path, capsys):
     write_tone(audio / "other.wav", 0.5, 16000, freq=500)
     (audio / "clip.txt").write_text("from the sidecar\n", encoding="utf-8")
     csv_path = tmp_path / "caps.csv"
-    csv_path.write_text("file_name,caption\nclip,both files\nclip.ogg,only the ogg\nclip.wav,both again\n"
-                        "other,the wav\n", encoding="utf-8")
+    csv_path.write_text(
+        "file_name,caption\nclip,both files\nclip.ogg,only the ogg\nclip.wav,both again\nother,the wav\n",
+        encoding="utf-8",
+    )
     before = snapshot(tmp_path)
     out = tmp_path / "out" / "m.jsonl"
-    assert prepare.main(["folder", "--audio-dir", str(audio), "--captions-csv", str(csv_path),
-                         "--out", str(out)]) == 0
+    assert prepare.main(["folder", "--audio-dir", str(audio), "--captions-csv", str(csv_path), "--out", str(out)]) == 0
     assert "wrote 3 entries" in capsys.readouterr().out
     entries = {e.id: (Path(e.path).name, e.captions) for e in read_manifest(out)}
     assert entries == {
@@ -189,18 +239,33 @@ def uncaptioned(root: Path, captions: list[str]) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config, manifest_of, message", [
-    (DEMO_VAE, lambda root: write_manifest_lines(root / "manifest.jsonl", []),
-     "the manifest is empty (no clips to train on)"),
-    (DEMO_CLAP, lambda root: uncaptioned(root, []), "none of its 3 training clips has a caption"),
-    (DEMO_CLAP, lambda root: uncaptioned(root, ["", "  "]), "none of its 3 training clips has a caption"),
-])
+@pytest.mark.parametrize(
+    "config, manifest_of, message",
+    [
+        (
+            DEMO_VAE,
+            lambda root: write_manifest_lines(root / "manifest.jsonl", []),
+            "the manifest is empty (no clips to train on)",
+        ),
+        (DEMO_CLAP, lambda root: uncaptioned(root, []), "none of its 3 training clips has a caption"),
+        (DEMO_CLAP, lambda root: uncaptioned(root, ["", "  "]), "none of its 3 training clips has a caption"),
+    ],
+)
 def test_train_on_empty_input_is_one_line(tmp_path, capsys, config, manifest_of, message):
     (tmp_path / "data").mkdir()
     manifest = manifest_of(tmp_path / "data")
     before = snapshot(tmp_path)
-    code = train.main(["--config", config, f"data.train_manifest={manifest}", f"output_dir={tmp_path / 'runs'}",
-                       "data.num_workers=0", "trainer.max_steps=1", "trainer.enable_progress_bar=false"])
+    code = train.main(
+        [
+            "--config",
+            config,
+            f"data.train_manifest={manifest}",
+            f"output_dir={tmp_path / 'runs'}",
+            "data.num_workers=0",
+            "trainer.max_steps=1",
+            "trainer.enable_progress_bar=false",
+        ]
+    )
     assert code == 2
     assert one_error_line(capsys).startswith(f"error: {manifest}: {message}")
     assert {k: v for k, v in snapshot(tmp_path).items() if not k.startswith("runs/")} == before
@@ -240,9 +305,14 @@ def test_preencode_fails_when_nothing_is_encoded(tmp_path, capsys):
     manifest = unreadable_manifest(tmp_path / "data")
     cache = tmp_path / "cache"
     before = snapshot(tmp_path)
-    code = preencode.main(["--config", str(REPO / "configs" / "demo" / "ldm.yaml"),
-                           *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
-                           f"data.latent_cache_dir={cache}"])
+    code = preencode.main(
+        [
+            "--config",
+            str(REPO / "configs" / "demo" / "ldm.yaml"),
+            *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
+            f"data.latent_cache_dir={cache}",
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert err.strip().splitlines()[-1] == f"error: {manifest}: nothing encoded (2 unreadable clips)"
@@ -267,7 +337,8 @@ def test_a_bare_vocab_and_merges_folder_is_a_tokenizer(roberta_tokenizer_dir, tm
     bare = bare_tokenizer(roberta_tokenizer_dir, tmp_path / "bare")
     ids, mask = ClapTokenizer(str(bare), max_length=12)(["a dog barks", "tin"])
     reference = RobertaTokenizer.from_pretrained(str(roberta_tokenizer_dir))(
-        ["a dog barks", "tin"], padding="max_length", max_length=12, truncation=True, return_tensors="pt")
+        ["a dog barks", "tin"], padding="max_length", max_length=12, truncation=True, return_tensors="pt"
+    )
     assert torch.equal(ids, reference["input_ids"]) and torch.equal(mask, reference["attention_mask"])
     (bare / "merges.txt").unlink()
     with pytest.raises(TokenizerError, match=r"bare: not a loadable tokenizer folder .*nor both vocab.json and"):
@@ -275,9 +346,13 @@ def test_a_bare_vocab_and_merges_folder_is_a_tokenizer(roberta_tokenizer_dir, tm
 
 
 @pytest.mark.slow
-def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt,  # noqa: F811  (the fixture)
-                                                  roberta_tokenizer_dir, tmp_path, monkeypatch,
-                                                  capsys):
+def test_converted_checkpoint_keeps_its_tokenizer(
+    original_ckpt,  # noqa: F811  (the fixture)
+    roberta_tokenizer_dir,
+    tmp_path,
+    monkeypatch,
+    capsys,
+):
     """--tokenizer given as a relative bare folder: the converted checkpoint keeps a copy beside it (absolute
     path, model_max_length 512) and loads from another folder after the original folder is gone; the
     diffusers export's tokenizer has model_max_length 512, so AudioLDMPipeline can pad to it."""
@@ -290,10 +365,25 @@ def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt,  # noqa: F811  
     work = tmp_path / "work"
     bare_tokenizer(roberta_tokenizer_dir, work / "roberta")
     monkeypatch.chdir(work)
-    assert convert.main([str(original_ckpt), "out/ours.ckpt", "--tokenizer", "roberta",
-                         "--head-channels", HEAD_CHANNELS]) == 0
-    assert convert.main([str(original_ckpt), "out/diffusers", "--to", "diffusers", "--tokenizer", "roberta",
-                         "--head-channels", HEAD_CHANNELS]) == 0
+    assert (
+        convert.main([str(original_ckpt), "out/ours.ckpt", "--tokenizer", "roberta", "--head-channels", HEAD_CHANNELS])
+        == 0
+    )
+    assert (
+        convert.main(
+            [
+                str(original_ckpt),
+                "out/diffusers",
+                "--to",
+                "diffusers",
+                "--tokenizer",
+                "roberta",
+                "--head-channels",
+                HEAD_CHANNELS,
+            ]
+        )
+        == 0
+    )
     kept = (work / "out" / "ours.tokenizer").resolve()
     checkpoint = torch.load(work / "out" / "ours.ckpt", map_location="cpu", weights_only=False)
     assert checkpoint["stage_configs"]["clap"]["model"]["tokenizer_path"] == str(kept)
@@ -305,8 +395,10 @@ def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt,  # noqa: F811  
     shutil.move(work / "out" / "ours.ckpt", work / "elsewhere.ckpt")
     capsys.readouterr()
     assert convert.main([str(original_ckpt), "out/ours.ckpt", "--tokenizer", "roberta"]) == 2
-    assert one_error_line(capsys) == (f"error: {Path('out/ours.tokenizer')}: already exists (a converted checkpoint "
-                                      f"keeps its CLAP tokenizer there); choose a new output path")
+    assert one_error_line(capsys) == (
+        f"error: {Path('out/ours.tokenizer')}: already exists (a converted checkpoint "
+        f"keeps its CLAP tokenizer there); choose a new output path"
+    )
     shutil.move(work / "elsewhere.ckpt", work / "out" / "ours.ckpt")
 
     shutil.rmtree(work / "roberta")
@@ -318,6 +410,11 @@ def test_converted_checkpoint_keeps_its_tokenizer(original_ckpt,  # noqa: F811  
     from diffusers import AudioLDMPipeline
 
     pipe = AudioLDMPipeline.from_pretrained(str(work / "out" / "diffusers"), local_files_only=True)
-    tokens = pipe.tokenizer(["a dog barks"], padding="max_length", max_length=pipe.tokenizer.model_max_length,
-                            truncation=True, return_tensors="pt")
+    tokens = pipe.tokenizer(
+        ["a dog barks"],
+        padding="max_length",
+        max_length=pipe.tokenizer.model_max_length,
+        truncation=True,
+        return_tensors="pt",
+    )
     assert tokens["input_ids"].shape == (1, 512)

@@ -1,5 +1,6 @@
 """Bad input to generate.py and the writers (issue 15 cases 6-8): one line naming the path or flag, exit
 status 2, before the model loads where the input allows it; no partial files; earlier outputs kept."""
+
 from __future__ import annotations
 
 import os
@@ -12,8 +13,9 @@ from tests.test_bad_inputs import one_error_line, snapshot
 
 
 def run(ckpt: Path, out: Path, *args: str) -> int:
-    return generate.main(["--ckpt", str(ckpt), "--out", str(out), "--steps", "2", "--sampler", "dpmsolver++",
-                          "--duration", "0.5", *args])
+    return generate.main(
+        ["--ckpt", str(ckpt), "--out", str(out), "--steps", "2", "--sampler", "dpmsolver++", "--duration", "0.5", *args]
+    )
 
 
 @pytest.fixture
@@ -53,8 +55,9 @@ def test_out_unwritable(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, mo
         locked.chmod(0o500)
     try:
         assert run(tiny_ldm_checkpoint, locked / "out", "--text", "a dog barks") == 2
-        assert one_error_line(capsys) == (f"error: --out {locked / 'out'}: cannot be written ({locked} is not a "
-                                          f"writable folder)")
+        assert one_error_line(capsys) == (
+            f"error: --out {locked / 'out'}: cannot be written ({locked} is not a writable folder)"
+        )
     finally:
         locked.chmod(0o700)
 
@@ -71,8 +74,13 @@ def test_rerun_refuses_then_overwrite_replaces(tiny_ldm_checkpoint, tmp_path, ca
     assert f"--out {out}: holds 6 earlier generate.py output file(s)" in err and "--overwrite" in err
     assert snapshot(out) == before
     assert run(tiny_ldm_checkpoint, out, "--text", "an engine", "--overwrite") == 0
-    assert sorted(p.name for p in out.iterdir()) == ["000_an_engine.png", "000_an_engine.wav", "generate.json",
-                                                     "generated.jsonl", "notes.txt"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "000_an_engine.png",
+        "000_an_engine.wav",
+        "generate.json",
+        "generated.jsonl",
+        "notes.txt",
+    ]
     assert (out / "notes.txt").read_text() == "the user's own file"
 
 
@@ -84,27 +92,37 @@ def test_other_files_in_out_are_fine(tiny_ldm_checkpoint, tmp_path):
 
 
 # case 7: ranges are checked before the model loads, and the duration bound says why it is there
-@pytest.mark.parametrize("args, message", [
-    (["--duration", "1000"], "error: --duration must be more than 0 and at most 30 s, got 1000 s (the model learned "
-                             "10.24 s clips"),
-    (["--duration", "inf"], "error: --duration must be more than 0 and at most 30 s, got inf s"),
-    (["--duration", "nan"], "error: --duration must be more than 0 and at most 30 s, got nan s"),
-    (["--duration", "0"], "error: --duration must be more than 0"),
-    (["--duration", "40", "--max-duration", "0"], "error: --max-duration must be a positive number"),
-    (["--guidance", "-1"], "error: --guidance must be from 0 to 100, got -1"),
-    (["--steps", "100000", "--sampler", "dpmsolver++"], "error: --steps must be a whole number from 1 to 1000"),
-    (["--seed", str(2**64 - 1), "--repeat", "2"], "error: --seed must be a whole number from 0 to 4294967295"),
-    (["--guidance", "nan"], "error: --guidance must be from 0 to 100, got nan"),
-    (["--eta", "-0.5"], "error: --eta must be from 0 to 1, got -0.5"),
-    (["--device", "gpu"], "error: --device 'gpu': not a device name"),
-    (["--device", "cuda:99"], "error: --device cuda:99: "),
-    (["--span", "nan-inf", "--mode", "inpaint", "--audio", "{wav}"], "START and END must be finite"),
-    (["--cutoff", "0", "--mode", "sr", "--audio", "{wav}"], "error: --cutoff must be more than 0 and less than 8000"),
-    (["--cutoff", "9000", "--mode", "sr", "--audio", "{wav}"], "error: --cutoff must be more than 0 and less than"),
-    (["--cutoff", "3000"], "error: --cutoff is for --mode sr"),
-    (["--mode", "transfer", "--audio", "{long}", "--max-duration", "1"], "the source must be more than 0 and at "
-                                                                          "most 1 s, got 1.5 s"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--duration", "1000"],
+            "error: --duration must be more than 0 and at most 30 s, got 1000 s (the model learned 10.24 s clips",
+        ),
+        (["--duration", "inf"], "error: --duration must be more than 0 and at most 30 s, got inf s"),
+        (["--duration", "nan"], "error: --duration must be more than 0 and at most 30 s, got nan s"),
+        (["--duration", "0"], "error: --duration must be more than 0"),
+        (["--duration", "40", "--max-duration", "0"], "error: --max-duration must be a positive number"),
+        (["--guidance", "-1"], "error: --guidance must be from 0 to 100, got -1"),
+        (["--steps", "100000", "--sampler", "dpmsolver++"], "error: --steps must be a whole number from 1 to 1000"),
+        (["--seed", str(2**64 - 1), "--repeat", "2"], "error: --seed must be a whole number from 0 to 4294967295"),
+        (["--guidance", "nan"], "error: --guidance must be from 0 to 100, got nan"),
+        (["--eta", "-0.5"], "error: --eta must be from 0 to 1, got -0.5"),
+        (["--device", "gpu"], "error: --device 'gpu': not a device name"),
+        (["--device", "cuda:99"], "error: --device cuda:99: "),
+        (["--span", "nan-inf", "--mode", "inpaint", "--audio", "{wav}"], "START and END must be finite"),
+        (
+            ["--cutoff", "0", "--mode", "sr", "--audio", "{wav}"],
+            "error: --cutoff must be more than 0 and less than 8000",
+        ),
+        (["--cutoff", "9000", "--mode", "sr", "--audio", "{wav}"], "error: --cutoff must be more than 0 and less than"),
+        (["--cutoff", "3000"], "error: --cutoff is for --mode sr"),
+        (
+            ["--mode", "transfer", "--audio", "{long}", "--max-duration", "1"],
+            "the source must be more than 0 and at most 1 s, got 1.5 s",
+        ),
+    ],
+)
 def test_bad_ranges_are_one_line_before_loading(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, args, message):
     from tests.conftest import write_tone
 
@@ -132,8 +150,21 @@ def test_cuda_without_a_gpu(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load
 
 @pytest.mark.slow
 def test_progress_starts_before_the_model_loads(tiny_ldm_checkpoint, tmp_path, capsys):
-    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--text", "x", "--max-duration", "40", "--duration", "0.5",
-               "--device", "cpu") == 0
+    assert (
+        run(
+            tiny_ldm_checkpoint,
+            tmp_path / "out",
+            "--text",
+            "x",
+            "--max-duration",
+            "40",
+            "--duration",
+            "0.5",
+            "--device",
+            "cpu",
+        )
+        == 0
+    )
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == f"generate: loading {tiny_ldm_checkpoint} on cpu ..."
     assert lines[1] == "generate: 1 clip(s) x 1 candidate(s), 0.5 s each, 2 dpmsolver++ steps ..."
@@ -185,8 +216,15 @@ def no_temporaries(folder: Path) -> list[str]:
     return [str(p) for p in folder.rglob("*") if ".tmp" in p.name or p.name.endswith(".partial")]
 
 
-@pytest.mark.parametrize("code, cause", [(28, "no space left on the device"), (122, "disk quota exceeded"),
-                                         (13, "permission denied"), (30, "read-only file system")])
+@pytest.mark.parametrize(
+    "code, cause",
+    [
+        (28, "no space left on the device"),
+        (122, "disk quota exceeded"),
+        (13, "permission denied"),
+        (30, "read-only file system"),
+    ],
+)
 def test_atomic_file_keeps_the_finished_file(tmp_path, failing_writes, code, cause):
     import torch
 
@@ -222,8 +260,9 @@ def test_generate_disk_full_keeps_earlier_outputs(tiny_ldm_checkpoint, tmp_path,
     capsys.readouterr()
     failing_writes("000_a_dog_barks.wav")
     assert run(tiny_ldm_checkpoint, out, "--text", "a dog barks", "--seed", "1", "--overwrite") == 2
-    assert one_error_line(capsys) == (f"error: {out / '000_a_dog_barks.wav'}: cannot write (no space left on "
-                                      f"the device)")
+    assert one_error_line(capsys) == (
+        f"error: {out / '000_a_dog_barks.wav'}: cannot write (no space left on the device)"
+    )
     assert snapshot(out) == before and no_temporaries(out) == []
 
 
@@ -257,12 +296,13 @@ def test_shard_writer_disk_full_removes_the_partial_folder(tmp_path, capsys, mon
     import webdataset as wds
 
     from data import shard_writer
-    from tests.test_bad_inputs import folder_dataset
     from tests.conftest import write_manifest_lines
+    from tests.test_bad_inputs import folder_dataset
 
     audio = folder_dataset(tmp_path)
-    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": n, "path": str(audio / f"{n}.wav"),
-                                                            "captions": ["a tone"]} for n in ("a", "b")])
+    manifest = write_manifest_lines(
+        tmp_path / "m.jsonl", [{"id": n, "path": str(audio / f"{n}.wav"), "captions": ["a tone"]} for n in ("a", "b")]
+    )
     real = wds.ShardWriter.write
     calls = []
 
@@ -333,12 +373,18 @@ def test_preencode_disk_full_keeps_the_entries_written(tmp_path, capsys, failing
     ckpts = stage_checkpoints(tmp_path / "stages")
     for i in range(2):
         write_tone(tmp_path / "audio" / f"c{i}.wav", 0.7, 16000, freq=300 + 100 * i)
-    manifest = write_manifest_lines(tmp_path / "m.jsonl", [{"id": f"c{i}", "path": f"audio/c{i}.wav",
-                                                            "captions": ["a tone"]} for i in range(2)])
+    manifest = write_manifest_lines(
+        tmp_path / "m.jsonl", [{"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": ["a tone"]} for i in range(2)]
+    )
     cache = tmp_path / "cache"
-    args = ["--config", str(Path(__file__).resolve().parents[1] / "configs/demo/ldm.yaml"),
-            *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
-            f"data.latent_cache_dir={cache}", "--batch-size", "1"]
+    args = [
+        "--config",
+        str(Path(__file__).resolve().parents[1] / "configs/demo/ldm.yaml"),
+        *ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64"),
+        f"data.latent_cache_dir={cache}",
+        "--batch-size",
+        "1",
+    ]
     inputs = snapshot(tmp_path)
     failing_writes(".pt.")  # meta.json goes in; the first clip's entry finds the disk full
     assert preencode.main(args) == 2

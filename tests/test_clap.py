@@ -1,5 +1,6 @@
 """The CLAP stage: shapes, LAION-size parameter count, feature parity with transformers,
 tokenizers, learning, DDP loss equality, retrieval metrics and an end-to-end run."""
+
 from __future__ import annotations
 
 import json
@@ -12,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-from transformers import ClapConfig as HfClapConfig, ClapFeatureExtractor, ClapModel
+from transformers import ClapConfig as HfClapConfig
+from transformers import ClapFeatureExtractor, ClapModel
 
 import train
 from audioldm.models.clap import ClapConfig, ClapEmbedder, hf_config
@@ -24,8 +26,16 @@ from tests.conftest import write_manifest_lines, write_tone
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = str(REPO / "configs" / "demo" / "clap.yaml")
-TINY = ClapConfig(text_hidden_size=32, text_layers=1, text_heads=2, text_intermediate_size=64,
-                  audio_patch_embeds_hidden_size=16, audio_depths=[1, 1], audio_heads=[1, 2], audio_seconds=1.0)
+TINY = ClapConfig(
+    text_hidden_size=32,
+    text_layers=1,
+    text_heads=2,
+    text_intermediate_size=64,
+    audio_patch_embeds_hidden_size=16,
+    audio_depths=[1, 1],
+    audio_heads=[1, 2],
+    audio_seconds=1.0,
+)
 
 
 def tiny_embedder(seed: int = 0) -> ClapEmbedder:
@@ -36,7 +46,9 @@ def tiny_embedder(seed: int = 0) -> ClapEmbedder:
 def fixed_batch() -> tuple[torch.Tensor, list[str]]:
     t = torch.arange(16000) / 16000
     freqs = [200.0, 400.0, 800.0, 1600.0]
-    return torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) for f in freqs]), [f"a tone at {int(f)} hertz" for f in freqs]
+    return torch.stack([0.3 * torch.sin(2 * torch.pi * f * t) for f in freqs]), [
+        f"a tone at {int(f)} hertz" for f in freqs
+    ]
 
 
 def test_full_size_parameter_count_matches_laion_htsat_tiny_roberta_base():
@@ -59,7 +71,9 @@ def test_embeddings_are_normalised_and_shaped():
 
 @pytest.mark.parametrize("seconds", [3.0, 10.0])
 def test_features_equal_transformers_feature_extractor(seconds):
-    reference = ClapFeatureExtractor(truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14000)
+    reference = ClapFeatureExtractor(
+        truncation="rand_trunc", padding="repeatpad", frequency_min=50, frequency_max=14000
+    )
     wave = (np.random.default_rng(0).standard_normal(int(48000 * seconds)) * 0.1).astype(np.float32)
     expected = reference(wave, sampling_rate=48000, return_tensors="np")["input_features"]
     ours = ClapAudioFeatures()(torch.from_numpy(wave)[None], already_resampled=True).numpy()
@@ -84,7 +98,9 @@ def test_tokenizers(tmp_path):
     ids, mask = roberta(["a"])
     assert roberta.vocab_size == 11 and roberta.pad_id == 1  # the 10 tokens + <mask>
     assert ids[0].tolist() == [0, 4, 2, 1, 1, 1, 1, 1] and mask[0].tolist() == [1] * 3 + [0] * 5
-    embedder = ClapEmbedder(ClapConfig(**{**TINY.__dict__, "tokenizer_path": str(tmp_path / "tok"), "max_text_length": 8}))
+    embedder = ClapEmbedder(
+        ClapConfig(**{**TINY.__dict__, "tokenizer_path": str(tmp_path / "tok"), "max_text_length": 8})
+    )
     assert embedder.embed_text(["a dog barks"]).shape == (1, 512)
 
 
@@ -109,11 +125,22 @@ def test_two_process_ddp_loss_equals_full_batch_loss(tmp_path):
     embedder = tiny_embedder().eval()
     waves, captions = fixed_batch()
     with torch.no_grad():
-        full = float(make_clip_loss(0, 1)(embedder.embed_audio(waves), embedder.embed_text(captions),
-                                          embedder.logit_scale))
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "clap_ddp_probe.py"), str(tmp_path)]
-    result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300)
+        full = float(
+            make_clip_loss(0, 1)(embedder.embed_audio(waves), embedder.embed_text(captions), embedder.logit_scale)
+        )
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "tests" / "clap_ddp_probe.py"),
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     losses = [json.loads((tmp_path / f"rank{r}.json").read_text())["loss"] for r in (0, 1)]
     assert losses == pytest.approx([full, full], rel=1e-5)
@@ -138,18 +165,47 @@ def test_train_logs_retrieval_and_zero_shot(tmp_path):
     for i in range(16):
         label = ["low", "high"][i % 2]
         write_tone(tmp_path / f"{i}.wav", 1.0, freq=(200 if label == "low" else 2000) + 10 * i, seed=i)
-        rows.append({"id": f"t{i}", "path": f"{i}.wav", "captions": [f"a {label} tone"], "labels": [label],
-                     "split": "val" if i < 4 else "train"})
+        rows.append(
+            {
+                "id": f"t{i}",
+                "path": f"{i}.wav",
+                "captions": [f"a {label} tone"],
+                "labels": [label],
+                "split": "val" if i < 4 else "train",
+            }
+        )
     manifest = write_manifest_lines(tmp_path / "m.jsonl", rows)
     out = tmp_path / "runs"
-    args = ["--config", DEMO, f"data.train_manifest={manifest}", f"output_dir={out}", "name=c", "data.num_workers=0",
-            "data.batch_size=4", "data.segment_seconds=1.0", "model.audio_seconds=1.0", "trainer.max_steps=3",
-            "trainer.check_val_every_n_epoch=1", "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false"]
+    args = [
+        "--config",
+        DEMO,
+        f"data.train_manifest={manifest}",
+        f"output_dir={out}",
+        "name=c",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.segment_seconds=1.0",
+        "model.audio_seconds=1.0",
+        "trainer.max_steps=3",
+        "trainer.check_val_every_n_epoch=1",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+    ]
     assert train.main(args) == 0
     events = EventAccumulator(str(out / "c" / "version_0")).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/logit_scale", "val/loss", "val/t2a_R@1", "val/t2a_R@5", "val/t2a_R@10",
-            "val/a2t_R@1", "val/a2t_mAP@10", "val/t2a_mAP@10", "val/zeroshot_acc"} <= tags
+    assert {
+        "train/loss",
+        "train/logit_scale",
+        "val/loss",
+        "val/t2a_R@1",
+        "val/t2a_R@5",
+        "val/t2a_R@10",
+        "val/a2t_R@1",
+        "val/a2t_mAP@10",
+        "val/t2a_mAP@10",
+        "val/zeroshot_acc",
+    } <= tags
     acc = events.Scalars("val/zeroshot_acc")[-1].value
     assert 0.0 <= acc <= 1.0
 

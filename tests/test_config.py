@@ -1,4 +1,5 @@
 """Configs: a typo, a wrong type or a missing value fails before any work, naming key and file."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -19,8 +20,10 @@ def test_every_shipped_config_validates():
     for path in sorted((REPO / "configs").rglob("*.yaml")):
         if path.parent.name == "data":
             continue
-        required = {"ldm": ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"],
-                    "lcm": ["model.teacher_ckpt=t.ckpt"]}.get(path.name[:3], [])
+        required = {
+            "ldm": ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"],
+            "lcm": ["model.teacher_ckpt=t.ckpt"],
+        }.get(path.name[:3], [])
         config = load_config(path, ["data.train_manifest=x.jsonl", *required])
         assert config.stage in ("clap", "vae", "vocoder", "ldm", "lcm"), path
 
@@ -116,8 +119,20 @@ def test_every_constraint_names_a_real_field():
 
     classes = config_dataclasses()
     names = {c.__name__ for c in classes}
-    assert {"ExperimentConfig", "DataConfig", "OptimConfig", "TrainerConfig", "CheckpointConfig", "MelConfig",
-            "VaeConfig", "ClapConfig", "VocoderConfig", "LdmConfig", "LcmConfig", "UnetConfig"} <= names
+    assert {
+        "ExperimentConfig",
+        "DataConfig",
+        "OptimConfig",
+        "TrainerConfig",
+        "CheckpointConfig",
+        "MelConfig",
+        "VaeConfig",
+        "ClapConfig",
+        "VocoderConfig",
+        "LdmConfig",
+        "LcmConfig",
+        "UnetConfig",
+    } <= names
     count = 0
     for cls in classes:
         fields = {f.name for f in dataclasses.fields(cls)}
@@ -135,14 +150,17 @@ def test_every_constraint_names_a_real_field():
     assert count >= 49  # the 49 dotted keys of the tables this replaced, and more
 
 
-@pytest.mark.parametrize("override,message", [
-    ("model.text_condition_prob=1.5", "model.text_condition_prob=1.5 is out of range (must be in [0.0, 1.0])"),
-    ("data.val_fraction=1.0", "data.val_fraction=1.0 is out of range (must be in [0.0, 1.0))"),
-    ("optim.lr=0", "optim.lr=0.0 is out of range (must be in (0.0, inf))"),
-    ("audio.n_mels=0", "audio.n_mels=0 is out of range (must be in [1, inf])"),
-    ("model.unet.prediction_type=x0", "model.unet.prediction_type='x0' is unknown (one of epsilon, v_prediction)"),
-    ("optim.decay=linear", "optim.decay='linear' is unknown (one of constant, cosine)"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("model.text_condition_prob=1.5", "model.text_condition_prob=1.5 is out of range (must be in [0.0, 1.0])"),
+        ("data.val_fraction=1.0", "data.val_fraction=1.0 is out of range (must be in [0.0, 1.0))"),
+        ("optim.lr=0", "optim.lr=0.0 is out of range (must be in (0.0, inf))"),
+        ("audio.n_mels=0", "audio.n_mels=0 is out of range (must be in [1, inf])"),
+        ("model.unet.prediction_type=x0", "model.unet.prediction_type='x0' is unknown (one of epsilon, v_prediction)"),
+        ("optim.decay=linear", "optim.decay='linear' is unknown (one of constant, cosine)"),
+    ],
+)
 def test_a_broken_constraint_names_the_dotted_key(override, message):
     cfg = REPO / "configs" / "demo" / "ldm.yaml"
     with pytest.raises(ConfigError) as err:
@@ -153,8 +171,9 @@ def test_a_broken_constraint_names_the_dotted_key(override, message):
 def test_sibling_constraints_name_both_keys():
     lcm = REPO / "configs" / "demo" / "lcm.yaml"
     with pytest.raises(ConfigError, match=r"model\.guidance_min=6.0 is above model\.guidance_max=5.0"):
-        load_config(lcm, ["data.train_manifest=x", "model.teacher_ckpt=t", "model.guidance_min=6",
-                          "model.guidance_max=5"])
+        load_config(
+            lcm, ["data.train_manifest=x", "model.teacher_ckpt=t", "model.guidance_min=6", "model.guidance_max=5"]
+        )
     hifigan = REPO / "configs" / "demo" / "hifigan.yaml"
     with pytest.raises(ConfigError, match=r"model\.istft_phase_iters=4 needs model\.generator=istft \(it is hifigan\)"):
         load_config(hifigan, ["data.train_manifest=x", "model.istft_phase_iters=4"])

@@ -4,6 +4,7 @@ own AudioLDMPipeline loads the exported folder, generate.py runs on a diffusers 
 starts each stage from another layout, and broken inputs give one-line errors naming the problem.
 (The original AudioLDM and LAION-CLAP layouts: tests/test_convert_original.py, test_convert_laion_clap.py,
 test_convert_official.py.)"""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,8 +14,8 @@ import torch
 
 import convert
 import generate
-from audioldm.checkpoint import CheckpointError
 from audioldm.assembly.latent_diffusion import load_ldm, read_ldm
+from audioldm.checkpoint import CheckpointError
 from audioldm.formats.registry import open_source
 from audioldm.models.latent_diffusion import LatentDiffusion
 
@@ -38,9 +39,14 @@ def network_outputs(model: LatentDiffusion) -> dict[str, torch.Tensor]:
     condition = torch.nn.functional.normalize(torch.randn(2, model.null_condition.shape[0], generator=g), dim=-1)
     mel = torch.randn(1, 1, 16, model.mel.n_mels, generator=g)
     with torch.no_grad():
-        return {"unet": model.denoiser(False)(latent, torch.tensor([10, 500]), condition),
-                "vae": model.decode(latent), "vocoder": model.vocode(mel), "clap_text": model.embed_text(PROMPTS),
-                "null": model.null_condition.clone(), "scale": model.scale_factor.clone()}
+        return {
+            "unet": model.denoiser(False)(latent, torch.tensor([10, 500]), condition),
+            "vae": model.decode(latent),
+            "vocoder": model.vocode(mel),
+            "clap_text": model.embed_text(PROMPTS),
+            "null": model.null_condition.clone(),
+            "scale": model.scale_factor.clone(),
+        }
 
 
 def assert_same_outputs(a: LatentDiffusion, b: LatentDiffusion, tol: float = 1e-5) -> None:
@@ -57,8 +63,15 @@ def test_layouts_are_recognised(roberta_ldm, exported):
     assert open_source(exported / "vae").name == "diffusers (vae)"
     assert open_source(exported / "vocoder").name == "transformers (hifigan)"
     assert open_source(exported / "text_encoder").name == "transformers (clap_text)"
-    assert {p.name for p in exported.iterdir()} >= {"model_index.json", "unet", "vae", "vocoder", "text_encoder",
-                                                    "tokenizer", "scheduler"}
+    assert {p.name for p in exported.iterdir()} >= {
+        "model_index.json",
+        "unet",
+        "vae",
+        "vocoder",
+        "text_encoder",
+        "tokenizer",
+        "scheduler",
+    }
 
 
 @pytest.mark.slow
@@ -89,14 +102,18 @@ def test_diffusers_pipeline_loads_the_export_and_matches_our_text_embedding(robe
 @pytest.mark.slow
 def test_generate_runs_on_a_diffusers_folder(exported, tmp_path):
     out = tmp_path / "gen"
-    assert generate.main(["--ckpt", str(exported), "--text", "a dog barks", "--out", str(out), "--steps", "2",
-                          "--duration", "0.32"]) == 0
+    assert (
+        generate.main(
+            ["--ckpt", str(exported), "--text", "a dog barks", "--out", str(out), "--steps", "2", "--duration", "0.32"]
+        )
+        == 0
+    )
     assert len(list(out.glob("*.wav"))) == 1
 
 
 def test_stage_conversions_write_checkpoints_our_loaders_read(roberta_ldm, exported, tmp_path):
-    from audioldm.audio.mel import MelConfig
     from audioldm.assembly.parts import load_part
+    from audioldm.audio.mel import MelConfig
 
     mel = MelConfig()
     assert convert.main([str(exported / "vocoder"), str(tmp_path / "voc.ckpt")]) == 0
@@ -111,14 +128,19 @@ def test_stage_conversions_write_checkpoints_our_loaders_read(roberta_ldm, expor
         assert float(scale) == float(model.scale_factor)
         z = torch.randn(1, 8, 4, 16)
         assert torch.equal(vae.decode(z).sample, model.vae.decode(z).sample)
-        assert torch.equal(load_part(tmp_path / "clap.ckpt", "clap", mel).network.embed_text(PROMPTS), model.embed_text(PROMPTS))
+        assert torch.equal(
+            load_part(tmp_path / "clap.ckpt", "clap", mel).network.embed_text(PROMPTS), model.embed_text(PROMPTS)
+        )
 
 
-@pytest.mark.parametrize("content, message", [
-    (b"PK\x03\x04 truncated zip", "not a readable checkpoint"),
-    ({"foo.weight": torch.zeros(2)}, "not a weights layout this project knows"),
-    ({"state_dict": {"x": 1}}, "no tensor state dict"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"PK\x03\x04 truncated zip", "not a readable checkpoint"),
+        ({"foo.weight": torch.zeros(2)}, "not a weights layout this project knows"),
+        ({"state_dict": {"x": 1}}, "no tensor state dict"),
+    ],
+)
 def test_unreadable_or_foreign_files_are_named(tmp_path, content, message):
     path = tmp_path / "bad.ckpt"
     path.write_bytes(content) if isinstance(content, bytes) else torch.save(content, path)
@@ -165,8 +187,8 @@ def test_text_only_clap_refuses_audio(exported):
 def test_transformers_clap_folder(roberta_ldm, roberta_tokenizer_dir, tmp_path):
     """A transformers ClapModel folder (save_pretrained) gives the same weights, audio tower included,
     and text embeddings; its audio window is transformers' 10 s (the folder does not record one)."""
-    from audioldm.audio.mel import MelConfig
     from audioldm.assembly.parts import load_part
+    from audioldm.audio.mel import MelConfig
 
     model = load_ldm(roberta_ldm)
     model.clap.model.save_pretrained(tmp_path / "clap")

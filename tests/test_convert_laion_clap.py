@@ -1,14 +1,15 @@
-"""LAION-CLAP weights -> our ClapModel (``audioldm.formats.keymaps.laion_clap``), checked against the original LAION-CLAP
-code (``laion_clap`` 1.1.7): a tiny, seeded, randomly perturbed LAION ``CLAP`` (HTSAT audio branch with 4 stages as
-in HTSAT-tiny but 8 channels wide; a 2-layer RoBERTa) is built once, its state dict (official key names) is
-converted, and the text and audio embeddings of both are compared. Also: the DDP ``.pt`` and AudioLDM ``.ckpt``
-prefixes, the tokenizer, and the errors.
+"""LAION-CLAP weights -> our ClapModel (``audioldm.formats.keymaps.laion_clap``), checked against the original
+LAION-CLAP code (``laion_clap`` 1.1.7): a tiny, seeded, randomly perturbed LAION ``CLAP`` (HTSAT audio branch
+with 4 stages as in HTSAT-tiny but 8 channels wide; a 2-layer RoBERTa) is built once, its state dict (official key
+names) is converted, and the text and audio embeddings of both are compared. Also: the DDP ``.pt`` and AudioLDM
+``.ckpt`` prefixes, the tokenizer, and the errors.
 
 laion_clap builds its text branch with ``RobertaModel.from_pretrained("roberta-base")`` (a download) and its HTSAT at
 a fixed size: both are monkeypatched (to ``RobertaModel(RobertaConfig(...))`` and a small
 ``HTSAT_Swin_Transformer``); its projection head's input width is fixed at 768, so that ``Sequential`` is rebuilt
 with the same structure and names at the tiny width.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,8 +27,12 @@ from audioldm.models.clap_features import ClapAudioFeatures
 from audioldm.models.clap_tokenizer import ClapTokenizer
 from tests.reference.laion_clap_reference import AUDIO_CFG, PROJ, ROBERTA_BASE_EPS
 
-CAPTIONS = ["a dog barks", "Rain falls on a tin roof, then thunder!", "",
-            " ".join(["a dog barks while the engine idles"] * 12)]  # the last one is cut at 77 tokens
+CAPTIONS = [
+    "a dog barks",
+    "Rain falls on a tin roof, then thunder!",
+    "",
+    " ".join(["a dog barks while the engine idles"] * 12),
+]  # the last one is cut at 77 tokens
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +42,16 @@ def ref(laion_reference) -> SimpleNamespace:
     config, converted = clap_from_laion(r.state, text_vocab_size=r.vocab)
     ours = ClapModel(hf_config(config, r.vocab, pad_id=1)).eval()
     load_weights(ours, converted, "converted LAION-CLAP")
-    return SimpleNamespace(laion=r.laion, state=r.state, config=config, converted=converted, ours=ours,
-                           vocab=r.vocab, tokenizer_dir=r.tokenizer_dir, get_audio_features=r.get_audio_features)
+    return SimpleNamespace(
+        laion=r.laion,
+        state=r.state,
+        config=config,
+        converted=converted,
+        ours=ours,
+        vocab=r.vocab,
+        tokenizer_dir=r.tokenizer_dir,
+        get_audio_features=r.get_audio_features,
+    )
 
 
 def text_inputs(ref: SimpleNamespace) -> dict[str, torch.Tensor]:
@@ -63,10 +76,20 @@ def test_every_key_is_mapped_or_dropped_by_exactly_one_rule(ref):
     rules = [re.compile(p) for p, _ in RENAMED] + [re.compile(QKV)] + [re.compile(p) for p, _ in DROPPED]
     for key in ref.state:
         assert sum(bool(r.fullmatch(key)) for r in rules) == 1, key
-    dropped = {k.split(".")[1] if k.startswith("audio_branch.") else k.split(".")[0]
-               for k in ref.state if any(re.fullmatch(p, k) for p, _ in DROPPED)}
-    assert dropped == {"spectrogram_extractor", "logmel_extractor", "layers", "tscam_conv", "head", "text_transform",
-                       "audio_transform"}  # "layers": the shifted blocks' attn_mask
+    dropped = {
+        k.split(".")[1] if k.startswith("audio_branch.") else k.split(".")[0]
+        for k in ref.state
+        if any(re.fullmatch(p, k) for p, _ in DROPPED)
+    }
+    assert dropped == {
+        "spectrogram_extractor",
+        "logmel_extractor",
+        "layers",
+        "tscam_conv",
+        "head",
+        "text_transform",
+        "audio_transform",
+    }  # "layers": the shifted blocks' attn_mask
     assert set(ref.converted) == set(ref.ours.state_dict())  # and load_weights (strict) took them
 
 
@@ -143,8 +166,9 @@ def test_audio_embedding_from_waveform_equals_laion(ref):
 def test_short_clip_is_repeat_padded_as_laion(ref):
     """A 3 s clip: LAION's get_audio_features (repeatpad) and ours fill 10 s the same way."""
     wave = 0.1 * torch.randn(3 * 48000, generator=torch.Generator().manual_seed(3))
-    sample = ref.get_audio_features({}, wave, 480000, data_truncating="rand_trunc", data_filling="repeatpad",
-                                    audio_cfg=AUDIO_CFG)
+    sample = ref.get_audio_features(
+        {}, wave, 480000, data_truncating="rand_trunc", data_filling="repeatpad", audio_cfg=AUDIO_CFG
+    )
     assert torch.equal(ClapAudioFeatures().fit_length(wave, random_crop=False), sample["waveform"])
     with torch.no_grad():
         ours = ref.ours.get_audio_features(input_features=ClapAudioFeatures()(wave[None], already_resampled=True))
@@ -161,8 +185,11 @@ def test_ddp_pt_file_and_audioldm_ckpt_prefixes(ref, tmp_path):
         config, converted = clap_from_laion(stripped)
         assert config == ref.config and converted.keys() == ref.converted.keys()
         assert all(torch.equal(converted[k], ref.converted[k]) for k in converted)
-    audioldm = {"model.diffusion_model.out.0.weight": torch.ones(2), "first_stage_model.encoder.conv_in.weight":
-                torch.ones(2), **{"cond_stage_model.model." + k: v for k, v in ref.state.items()}}
+    audioldm = {
+        "model.diffusion_model.out.0.weight": torch.ones(2),
+        "first_stage_model.encoder.conv_in.weight": torch.ones(2),
+        **{"cond_stage_model.model." + k: v for k, v in ref.state.items()},
+    }
     assert strip_laion_prefix(audioldm).keys() == ref.state.keys()
     with pytest.raises(CheckpointError, match="strip_laion_prefix"):
         clap_from_laion(loaded["state_dict"])
@@ -178,8 +205,11 @@ def test_missing_keys_are_listed(ref):
 
 
 def test_unexpected_keys_are_listed(ref):
-    state = {**ref.state, "audio_branch.absolute_pos_embed": torch.zeros(1, 4096, 8),
-             "text_branch.extra.w": torch.ones(1)}
+    state = {
+        **ref.state,
+        "audio_branch.absolute_pos_embed": torch.zeros(1, 4096, 8),
+        "text_branch.extra.w": torch.ones(1),
+    }
     with pytest.raises(CheckpointError, match="2 unexpected keys") as e:
         clap_from_laion(state)
     assert "audio_branch.absolute_pos_embed" in str(e.value) and "text_branch.extra.w" in str(e.value)
@@ -193,8 +223,11 @@ def test_state_of_another_model_is_refused(ref):
 
 
 def test_fusion_checkpoints_are_refused(ref):
-    fusion = {**ref.state, "audio_branch.patch_embed.mel_conv2d.weight": torch.ones(8, 1, 4, 12),
-              "audio_branch.patch_embed.fusion_model.local_att.0.weight": torch.ones(2, 8, 1, 1)}
+    fusion = {
+        **ref.state,
+        "audio_branch.patch_embed.mel_conv2d.weight": torch.ones(8, 1, 4, 12),
+        "audio_branch.patch_embed.fusion_model.local_att.0.weight": torch.ones(2, 8, 1, 1),
+    }
     with pytest.raises(CheckpointError, match="fusion CLAP checkpoints are not supported"):
         clap_from_laion(fusion)
     channel_map = {**ref.state, "audio_branch.patch_embed.proj.weight": torch.ones(8, 4, 4, 4)}

@@ -3,6 +3,7 @@ from networks built with the original code (UNet ``model.diffusion_model.*`` and
 VAE ``first_stage_model.*``, HiFi-GAN ``first_stage_model.vocoder.*``, LAION-CLAP
 ``cond_stage_model.model.*``, ``scale_factor``). Loaded, converted to ours and to the diffusers folder,
 each network's output must equal the original's to 1e-5; generate.py and init_from take it directly."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,8 +13,8 @@ import torch
 
 import convert
 import generate
-from audioldm.checkpoint import CheckpointError
 from audioldm.assembly.latent_diffusion import LdmWeights, load_ldm, read_ldm, to_latent_diffusion
+from audioldm.checkpoint import CheckpointError
 from audioldm.formats.registry import open_source
 from audioldm.models.latent_diffusion import LatentDiffusion
 from tests.original_fixtures import SCALE, original_state, save_original_checkpoint
@@ -72,23 +73,38 @@ def test_the_original_checkpoint_is_recognised_and_read(original_ckpt, weights):
 
 
 def test_every_network_equals_the_original(weights, original_audioldm_reference, laion_reference):
-    assert_matches_original(to_latent_diffusion(weights, use_ema=False), original_audioldm_reference,
-                            laion_reference)
+    assert_matches_original(to_latent_diffusion(weights, use_ema=False), original_audioldm_reference, laion_reference)
     with_ema = to_latent_diffusion(weights, use_ema=True)  # the EMA set: the raw one + 0.01
     torch.testing.assert_close(with_ema.unet.conv_in.weight, weights.unet["conv_in.weight"] + 0.01)
 
 
 @pytest.mark.slow
-def test_converted_to_ours_and_to_diffusers_the_outputs_stay(original_ckpt, laion_reference,
-                                                            original_audioldm_reference, tmp_path):
+def test_converted_to_ours_and_to_diffusers_the_outputs_stay(
+    original_ckpt, laion_reference, original_audioldm_reference, tmp_path
+):
     tokenizer = str(laion_reference.tokenizer_dir)
     ours = tmp_path / "ours.ckpt"
-    assert convert.main([str(original_ckpt), str(ours), "--tokenizer", tokenizer,
-                         "--head-channels", HEAD_CHANNELS]) == 0
+    assert (
+        convert.main([str(original_ckpt), str(ours), "--tokenizer", tokenizer, "--head-channels", HEAD_CHANNELS]) == 0
+    )
     assert_matches_original(load_ldm(ours, use_ema=False), original_audioldm_reference, laion_reference)
     folder = tmp_path / "diffusers"
-    assert convert.main([str(original_ckpt), str(folder), "--to", "diffusers", "--no-ema", "--tokenizer", tokenizer,
-                         "--head-channels", HEAD_CHANNELS]) == 0
+    assert (
+        convert.main(
+            [
+                str(original_ckpt),
+                str(folder),
+                "--to",
+                "diffusers",
+                "--no-ema",
+                "--tokenizer",
+                tokenizer,
+                "--head-channels",
+                HEAD_CHANNELS,
+            ]
+        )
+        == 0
+    )
     from_folder = load_ldm(folder)
     assert from_folder.unet.config.attention_head_dim == [4, 8, 12, 20]  # heads per level = channels / 8
     assert_matches_original(from_folder, original_audioldm_reference, laion_reference)
@@ -97,9 +113,27 @@ def test_converted_to_ours_and_to_diffusers_the_outputs_stay(original_ckpt, laio
 @pytest.mark.slow
 def test_generate_takes_the_original_checkpoint(original_ckpt, laion_reference, tmp_path):
     out = tmp_path / "gen"
-    assert generate.main(["--ckpt", str(original_ckpt), "--tokenizer", str(laion_reference.tokenizer_dir),
-                          "--head-channels", HEAD_CHANNELS, "--text", "a dog barks", "--out", str(out),
-                          "--steps", "2", "--duration", "0.32"]) == 0
+    assert (
+        generate.main(
+            [
+                "--ckpt",
+                str(original_ckpt),
+                "--tokenizer",
+                str(laion_reference.tokenizer_dir),
+                "--head-channels",
+                HEAD_CHANNELS,
+                "--text",
+                "a dog barks",
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--duration",
+                "0.32",
+            ]
+        )
+        == 0
+    )
     assert len(list(out.glob("*.wav"))) == 1
 
 
@@ -108,16 +142,29 @@ def test_init_from_the_original_checkpoint(original_ckpt, laion_reference, tmp_p
     from lightning_modules.stages import build_stage
     from tests.ldm_fixtures import REPO
 
-    ldm = load_config(REPO / "configs" / "ldm_s.yaml", [
-        "data.train_manifest=unused.jsonl", f"init_from={original_ckpt}",
-        f"model.clap_tokenizer={laion_reference.tokenizer_dir}", "model.unet.head_channels=8"])
+    ldm = load_config(
+        REPO / "configs" / "ldm_s.yaml",
+        [
+            "data.train_manifest=unused.jsonl",
+            f"init_from={original_ckpt}",
+            f"model.clap_tokenizer={laion_reference.tokenizer_dir}",
+            "model.unet.head_channels=8",
+        ],
+    )
     module, _ = build_stage(ldm)  # ldm_s's own UNet shape is replaced by the checkpoint's
     assert module.config.model.unet.model_channels == 32 and module.model.unet_ema is not None
     assert module.model.unet.config.attention_head_dim == [4, 8, 12, 20]  # model.unet.head_channels=8
     torch.testing.assert_close(module.model.unet_ema.module.conv_in.weight, module.model.unet.conv_in.weight + 0.01)
-    vae = load_config(REPO / "configs" / "demo" / "vae.yaml", [
-        "data.train_manifest=unused.jsonl", f"init_from={original_ckpt}", "model.block_out_channels=[32,64,64]",
-        "model.layers_per_block=2", "model.norm_num_groups=32"])
+    vae = load_config(
+        REPO / "configs" / "demo" / "vae.yaml",
+        [
+            "data.train_manifest=unused.jsonl",
+            f"init_from={original_ckpt}",
+            "model.block_out_channels=[32,64,64]",
+            "model.layers_per_block=2",
+            "model.norm_num_groups=32",
+        ],
+    )
     vae_module, _ = build_stage(vae)
     assert float(vae_module.scale_factor) == pytest.approx(SCALE)
 
@@ -130,7 +177,7 @@ def test_without_a_tokenizer_the_error_says_what_to_pass(original_ckpt, tmp_path
 
 def test_truncated_and_incomplete_original_checkpoints_are_named(original_ckpt, laion_reference, tmp_path):
     truncated = tmp_path / "truncated.ckpt"
-    truncated.write_bytes(original_ckpt.read_bytes()[: 100_000])
+    truncated.write_bytes(original_ckpt.read_bytes()[:100_000])
     with pytest.raises(CheckpointError, match="not a readable checkpoint"):
         read_ldm(truncated)
     checkpoint = torch.load(original_ckpt, weights_only=True)
@@ -145,8 +192,8 @@ def test_truncated_and_incomplete_original_checkpoints_are_named(original_ckpt, 
 def test_standalone_hifigan_and_vae_files(original_audioldm_reference, tmp_path):
     """A HiFi-GAN generator file as HiFi-GAN saves it ({"generator": weight-norm state}) and an AudioLDM
     VAE alone convert to our stage checkpoints that reproduce the original outputs."""
-    from audioldm.audio.mel import MelConfig
     from audioldm.assembly.parts import load_part
+    from audioldm.audio.mel import MelConfig
 
     ref = original_audioldm_reference
     hifigan = tmp_path / "g_02500000"
@@ -179,12 +226,33 @@ def test_evaluate_generates_with_the_original_checkpoint(original_ckpt, laion_re
     rows = []
     for i in range(2):
         write_tone(tmp_path / "ref" / f"k{i}.wav", 0.64, freq=300 + 100 * i, seed=i)
-        rows.append({"id": f"k{i}", "path": str(tmp_path / "ref" / f"k{i}.wav"), "captions": [f"tone {i}"],
-                     "split": "test"})
+        rows.append(
+            {"id": f"k{i}", "path": str(tmp_path / "ref" / f"k{i}.wav"), "captions": [f"tone {i}"], "split": "test"}
+        )
     manifest = write_manifest_lines(tmp_path / "test.jsonl", rows)
     out = tmp_path / "eval"
-    assert evaluate.main(["--ckpt", str(original_ckpt), "--tokenizer", str(laion_reference.tokenizer_dir),
-                          "--head-channels", HEAD_CHANNELS, "--manifest", str(manifest), "--backbone", "clap",
-                          "--out", str(out), "--steps", "2", "--duration", "0.64"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--ckpt",
+                str(original_ckpt),
+                "--tokenizer",
+                str(laion_reference.tokenizer_dir),
+                "--head-channels",
+                HEAD_CHANNELS,
+                "--manifest",
+                str(manifest),
+                "--backbone",
+                "clap",
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--duration",
+                "0.64",
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "metrics.json").read_text())
     assert results["pairs"] == 2 and "CLAP_score" in results and "FD_clap" in json.dumps(results)

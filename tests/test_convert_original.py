@@ -4,6 +4,7 @@
 sizes in a subprocess (the original package is also named ``audioldm``) and saves their state
 dicts, inputs and outputs; here they are converted, loaded strictly and run (float32, CPU).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -78,14 +79,16 @@ def test_ema_keys_unflatten(ref):
     unet_from_original(restored, 8)
     partial = {k: v for k, v in ema.items() if k != "diffusion_modelout2weight"}
     assert "out.2.weight" in _one_line_error(unflatten_ema_keys, partial, state.keys())
-    assert "diffusion_modelfoo" in _one_line_error(unflatten_ema_keys, {**ema, "diffusion_modelfoo": torch.ones(1)},
-                                                   state.keys())
+    assert "diffusion_modelfoo" in _one_line_error(
+        unflatten_ema_keys, {**ema, "diffusion_modelfoo": torch.ones(1)}, state.keys()
+    )
 
 
 def test_unet_errors(ref):
     state = ref["unet"]["state"]
-    message = _one_line_error(unet_from_original, {k: v for k, v in state.items()
-                                                   if k != "input_blocks.4.1.proj_in.weight"}, 8)
+    message = _one_line_error(
+        unet_from_original, {k: v for k, v in state.items() if k != "input_blocks.4.1.proj_in.weight"}, 8
+    )
     assert "missing 1 ['input_blocks.4.1.proj_in.weight']" in message
     extra = dict(state, **{"input_blocks.1.1.norm.weight": torch.ones(32)})  # attention at the first level
     assert "unexpected 1 ['input_blocks.1.1.norm.weight']" in _one_line_error(unet_from_original, extra, 8)
@@ -128,8 +131,16 @@ def test_vae_errors(ref):
     assert "missing" in _one_line_error(vae_from_original, ref["unet"]["state"])
 
 
-@pytest.mark.parametrize("name, variant", [("vocoder", "state"), ("vocoder", "state_wn"), ("vocoder", "generator"),
-                                           ("vocoder_small", "state"), ("vocoder_small", "state_wn")])
+@pytest.mark.parametrize(
+    "name, variant",
+    [
+        ("vocoder", "state"),
+        ("vocoder", "state_wn"),
+        ("vocoder", "generator"),
+        ("vocoder_small", "state"),
+        ("vocoder_small", "state_wn"),
+    ],
+)
 def test_vocoder_matches_original(ref, name, variant):
     r = ref[name]
     h = r["kwargs"]
@@ -159,14 +170,17 @@ def test_vocoder_errors(ref):
     assert "resblock_dilation_sizes" in _one_line_error(vocoder_from_original, small, [4, 3], [[1, 3]] * 2)
     state = ref["vocoder"]["state"]
     gone = "resblocks.7.convs2.1.weight"
-    assert f"missing 1 ['{gone}']" in _one_line_error(vocoder_from_original,
-                                                      {k: v for k, v in state.items() if k != gone})
-    assert "unexpected 1 ['ups.5.bias']" in _one_line_error(vocoder_from_original,
-                                                            dict(state, **{"ups.5.bias": torch.ones(1)}))
+    assert f"missing 1 ['{gone}']" in _one_line_error(
+        vocoder_from_original, {k: v for k, v in state.items() if k != gone}
+    )
+    assert "unexpected 1 ['ups.5.bias']" in _one_line_error(
+        vocoder_from_original, dict(state, **{"ups.5.bias": torch.ones(1)})
+    )
     half = {k: v for k, v in ref["vocoder"]["state_wn"].items() if k != "conv_pre.weight_v"}
     assert "conv_pre.weight_g" in _one_line_error(vocoder_from_original, half)
-    assert "strip" in _one_line_error(vocoder_from_original, {f"first_stage_model.vocoder.{k}": v
-                                                              for k, v in state.items()})
+    assert "strip" in _one_line_error(
+        vocoder_from_original, {f"first_stage_model.vocoder.{k}": v for k, v in state.items()}
+    )
     assert "missing" in _one_line_error(vocoder_from_original, ref["vae"]["state"])
 
 
@@ -184,8 +198,11 @@ def test_fold_weight_norm_matches_torch(transposed):
     folded = fold_weight_norm(module.weight_g, module.weight_v)
     assert torch.allclose(folded, module.weight, atol=1e-7)
     # the newer parametrisation stores the same pair as original0 / original1
-    state = {"conv.parametrizations.weight.original0": module.weight_g.detach(),
-             "conv.parametrizations.weight.original1": module.weight_v.detach(), "conv.bias": module.bias.detach()}
+    state = {
+        "conv.parametrizations.weight.original0": module.weight_g.detach(),
+        "conv.parametrizations.weight.original1": module.weight_v.detach(),
+        "conv.bias": module.bias.detach(),
+    }
     folded_state = fold_weight_norms(state)
     assert sorted(folded_state) == ["conv.bias", "conv.weight"]
     assert torch.allclose(folded_state["conv.weight"], module.weight, atol=1e-7)

@@ -1,4 +1,5 @@
 """DataModules: deterministic splits and batches of the right shape for each stage."""
+
 from __future__ import annotations
 
 from audioldm.audio.mel import MelConfig
@@ -20,8 +21,10 @@ def test_hash_split_is_deterministic_and_disjoint():
 
 
 def test_split_field_wins_and_test_never_trains():
-    rows = entries(4, "train") + [ManifestEntry(id="v", path="v", split="val"),
-                                  ManifestEntry(id="t", path="t", split="test")]
+    rows = entries(4, "train") + [
+        ManifestEntry(id="v", path="v", split="val"),
+        ManifestEntry(id="t", path="t", split="test"),
+    ]
     train, val = split_entries(rows, None, 0.5)
     assert [e.id for e in val] == ["v"] and "t" not in {e.id for e in train} and len(train) == 4
     train, val = split_entries(rows, [ManifestEntry(id="x", path="x")], 0.5)

@@ -1,4 +1,5 @@
 """Decoding and the Dataset: odd files load, bad files are skipped, warned about once, counted."""
+
 from __future__ import annotations
 
 import logging
@@ -34,17 +35,27 @@ def make_odd_folder(root: Path) -> tuple[list[ManifestEntry], set[str]]:
     full = write_tone(root / "truncated_src.wav", seconds=2.0).read_bytes()
     (root / "truncated.wav").write_bytes(full[: len(full) // 3])
     (root / "notaudio.wav").write_text("this is a text file")
-    bad = {"corrupt": root / "corrupt.wav", "empty": root / "empty.wav",
-           "truncated": root / "truncated.wav", "notaudio": root / "notaudio.wav",
-           "missing": root / "missing.wav"}
+    bad = {
+        "corrupt": root / "corrupt.wav",
+        "empty": root / "empty.wav",
+        "truncated": root / "truncated.wav",
+        "notaudio": root / "notaudio.wav",
+        "missing": root / "missing.wav",
+    }
     entries = [ManifestEntry(id=k, path=str(p), captions=[k]) for k, p in {**good, **bad}.items()]
     return entries, set(bad)
 
 
-@pytest.mark.parametrize("name, reason", [
-    ("corrupt", "cannot open"), ("empty", "empty"), ("truncated", "truncated"),
-    ("notaudio", "cannot open"), ("missing", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        ("corrupt", "cannot open"),
+        ("empty", "empty"),
+        ("truncated", "truncated"),
+        ("notaudio", "cannot open"),
+        ("missing", "does not exist"),
+    ],
+)
 def test_bad_files_raise_named_errors(tmp_path, name, reason):
     make_odd_folder(tmp_path)
     with pytest.raises(AudioReadError) as err:
@@ -98,10 +109,13 @@ def test_normalised_padded_and_cropped(tmp_path):
 def test_random_crop_avoids_silence(tmp_path):
     rate = 16000
     wave = np.zeros(rate * 20, dtype=np.float32)
-    wave[rate * 15: rate * 17] = 0.3 * np.sin(np.arange(rate * 2) * 0.1)  # 2 s of sound in 20 s
+    wave[rate * 15 : rate * 17] = 0.3 * np.sin(np.arange(rate * 2) * 0.1)  # 2 s of sound in 20 s
     sf.write(str(tmp_path / "sparse.wav"), wave, rate)
-    ds = AudioClipDataset([ManifestEntry(id="x", path=str(tmp_path / "sparse.wav"))], MelConfig(),
-                          ClipOptions(segment_seconds=2.56, random_crop=True))
+    ds = AudioClipDataset(
+        [ManifestEntry(id="x", path=str(tmp_path / "sparse.wav"))],
+        MelConfig(),
+        ClipOptions(segment_seconds=2.56, random_crop=True),
+    )
     torch.manual_seed(0)
     loud = sum(float(ds[0]["waveform"].abs().max()) > 0.1 for _ in range(20))
     assert loud >= 15  # a single random crop would hit sound ~25% of the time
@@ -127,6 +141,7 @@ def test_mel_cache_gives_identical_items(tmp_path):
         torch.testing.assert_close(a["log_mel"], b["log_mel"], rtol=0, atol=0)
         torch.testing.assert_close(a["waveform"], c["waveform"], rtol=0, atol=0)
     # a different segment length is a different cache entry, never a stale read
-    other = AudioClipDataset(entries, MelConfig(), ClipOptions(segment_seconds=2.56, random_crop=False,
-                                                               cache_dir=str(tmp_path / "cache")))
+    other = AudioClipDataset(
+        entries, MelConfig(), ClipOptions(segment_seconds=2.56, random_crop=False, cache_dir=str(tmp_path / "cache"))
+    )
     assert other[0]["log_mel"].shape == (1, 256, 64)

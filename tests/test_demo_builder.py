@@ -3,6 +3,7 @@
 No network, no apt and no built dataset: packages are faked as small trees of
 synthesized audio under ``<out>/.unpacked/<package>/``.
 """
+
 from __future__ import annotations
 
 import subprocess
@@ -35,13 +36,19 @@ def _write_rules(path: Path, rows: list[str]) -> Path:
 
 # --- rules ---------------------------------------------------------------------------
 
+
 def test_rules_first_match_wins_and_unmatched_files_are_ignored(tmp_path):
-    rules = load_rules(_write_rules(tmp_path / "rules.csv", [
-        "# a comment row,,,,,",
-        "pkg-a,*/misc/dog_small*.wav,puppy,a puppy yelps|a small dog yelping,,0.5",
-        "pkg-a,*/misc/dog*.wav,dog_bark,a dog barks|barking of a dog|a dog barking,2,",
-        "pkg-b,*/birds/*.ogg,birdsong,birds sing|birdsong outdoors,,",
-    ]))
+    rules = load_rules(
+        _write_rules(
+            tmp_path / "rules.csv",
+            [
+                "# a comment row,,,,,",
+                "pkg-a,*/misc/dog_small*.wav,puppy,a puppy yelps|a small dog yelping,,0.5",
+                "pkg-a,*/misc/dog*.wav,dog_bark,a dog barks|barking of a dog|a dog barking,2,",
+                "pkg-b,*/birds/*.ogg,birdsong,birds sing|birdsong outdoors,,",
+            ],
+        )
+    )
     assert len(rules) == 3
     assert rule_packages(rules) == ["pkg-a", "pkg-b"]
     assert match_rule(rules, "pkg-a", "usr/share/x/misc/dog_small1.wav").label == "puppy"
@@ -53,11 +60,14 @@ def test_rules_first_match_wins_and_unmatched_files_are_ignored(tmp_path):
     assert match_rule(rules, "pkg-b", "a/b/birds/robin.ogg").label == "birdsong"  # * crosses '/'
 
 
-@pytest.mark.parametrize("row", [
-    "pkg,*.wav,dog,only one caption,,",
-    "pkg,*.wav,,a|b,,",
-    "pkg,*.wav,dog,a|b,many,",
-])
+@pytest.mark.parametrize(
+    "row",
+    [
+        "pkg,*.wav,dog,only one caption,,",
+        "pkg,*.wav,,a|b,,",
+        "pkg,*.wav,dog,a|b,many,",
+    ],
+)
 def test_malformed_rules_are_rejected(tmp_path, row):
     with pytest.raises(RulesError):
         load_rules(_write_rules(tmp_path / "rules.csv", [row]))
@@ -77,6 +87,7 @@ def test_shipped_rules_table_loads_and_matches_known_paths():
 
 
 # --- cutting and looping ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seconds", [0.03, 0.4, 1.0, 2.6, 4.9, 5.0, 7.0, 10.0, 10.5, 14.5, 38.0, 61.0, 200.0])
 def test_clips_last_5_to_10_seconds(seconds):
@@ -119,6 +130,7 @@ def test_recording_index_spots_reencoded_copies():
 
 # --- building from unpacked trees ------------------------------------------------------
 
+
 def _fake_tree(out: Path) -> None:
     """Two fake packages laid out like ``<out>/.unpacked/<package>/...`` (kept if present)."""
     if (out / ".unpacked").exists():
@@ -144,13 +156,16 @@ def _fake_tree(out: Path) -> None:
 def fake_build(tmp_path):
     out = tmp_path / "demo"
     _fake_tree(out)
-    rules = _write_rules(tmp_path / "rules.csv", [
-        "pkg-a,*/dog*.wav,dog_bark,a dog barks|barking of a dog,,0.3",
-        "pkg-a,*/rain.ogg,rain,rain falls|the sound of rain,,",
-        "pkg-a,*/silent.wav,rain,rain falls|the sound of rain,,",
-        "pkg-a,*/broken.wav,rain,rain falls|the sound of rain,,",
-        "pkg-b,*/cheer.flac,crowd,a crowd cheers|people cheering,,",
-    ])
+    rules = _write_rules(
+        tmp_path / "rules.csv",
+        [
+            "pkg-a,*/dog*.wav,dog_bark,a dog barks|barking of a dog,,0.3",
+            "pkg-a,*/rain.ogg,rain,rain falls|the sound of rain,,",
+            "pkg-a,*/silent.wav,rain,rain falls|the sound of rain,,",
+            "pkg-a,*/broken.wav,rain,rain falls|the sound of rain,,",
+            "pkg-b,*/cheer.flac,crowd,a crowd cheers|people cheering,,",
+        ],
+    )
     calls: list[str] = []
 
     def fake_fetch(package: str) -> str:  # like AptFetcher: leaves the unpacked tree behind
@@ -235,6 +250,7 @@ def test_summary_lists_classes_and_splits(fake_build):
 
 
 # --- apt step (faked) --------------------------------------------------------------------
+
 
 def test_cached_deb_is_not_downloaded_again(tmp_path, monkeypatch):
     commands: list[list[str]] = []

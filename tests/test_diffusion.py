@@ -1,4 +1,5 @@
 """AudioLDM's schedule and the guided sampling loop."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,7 +11,7 @@ from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 
 
 def test_betas_are_sqrt_linear_from_0_0015_to_0_0195():
-    expected = torch.linspace(0.0015 ** 0.5, 0.0195 ** 0.5, 1000, dtype=torch.float64) ** 2
+    expected = torch.linspace(0.0015**0.5, 0.0195**0.5, 1000, dtype=torch.float64) ** 2
     for kind in ("ddpm", "ddim", "dpmsolver++"):
         betas = make_scheduler(kind).betas.double()
         torch.testing.assert_close(betas, expected, rtol=0, atol=1e-8)
@@ -36,7 +37,9 @@ def test_deterministic_sampling_repeats_exactly(sampler):
 
 def test_ddim_eta_draws_from_the_generator():
     denoiser, noise, cond, null = denoiser_and_inputs()
-    run = lambda seed: sample(denoiser, noise, cond, null, steps=4, eta=1.0,  # noqa: E731
-                              generator=torch.Generator().manual_seed(seed))
+
+    def run(seed: int):
+        return sample(denoiser, noise, cond, null, steps=4, eta=1.0, generator=torch.Generator().manual_seed(seed))
+
     torch.testing.assert_close(run(1), run(1), rtol=0, atol=0)
     assert not torch.allclose(run(1), run(2))

@@ -1,5 +1,6 @@
 """evaluate.py and its parts: clip sets and pairing, audio as audioldm_eval reads it, the AudioCaps
 preset, generation with resume, reports, one-line errors, and the LDM's validation metrics."""
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,15 @@ def test_audio_is_read_as_audioldm_eval_reads_it(tmp_path):
 
 
 def test_audiocaps_preset_takes_test_clips_and_first_captions(tmp_path):
-    rows = [{"id": f"c{i}", "path": f"c{i}.wav", "captions": [f"first {i}", f"second {i}"],
-             "split": "test" if i < 3 else "train"} for i in range(5)]
+    rows = [
+        {
+            "id": f"c{i}",
+            "path": f"c{i}.wav",
+            "captions": [f"first {i}", f"second {i}"],
+            "split": "test" if i < 3 else "train",
+        }
+        for i in range(5)
+    ]
     manifest = write_manifest_lines(tmp_path / "m.jsonl", rows)
     clips, seconds, notes = protocol_clips(str(manifest), "audiocaps")
     assert [c.key for c in clips] == ["c0", "c1", "c2"] and clips[0].caption == "first 0" and seconds == 10.0
@@ -66,13 +74,29 @@ def test_audiocaps_preset_takes_test_clips_and_first_captions(tmp_path):
 
 def test_clap_backbone_on_folders(tiny_ldm_checkpoint, tmp_path, capsys):
     gen = tone_folder(tmp_path / "gen", ["a", "b", "c", "x"])
-    write_manifest_lines(gen / "generated.jsonl", [{"id": k, "path": f"{k}.wav", "captions": [f"tone {k}"]}
-                                                   for k in "abcx"])
+    write_manifest_lines(
+        gen / "generated.jsonl", [{"id": k, "path": f"{k}.wav", "captions": [f"tone {k}"]} for k in "abcx"]
+    )
     ref = tone_folder(tmp_path / "ref", ["a", "b", "c", "d"], freq=500.0)
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
     out = tmp_path / "eval"
-    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--backbone", "clap",
-                          "--clap-ckpt", str(clap), "--out", str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--backbone",
+                "clap",
+                "--clap-ckpt",
+                str(clap),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "| FD (CLAP) ↓ | CLAP score ↑ |" in printed and "4 generated, 4 reference clips, 3 paired by name" in printed
     results = json.loads((out / "metrics.json").read_text())
@@ -82,21 +106,57 @@ def test_clap_backbone_on_folders(tiny_ldm_checkpoint, tmp_path, capsys):
     events = EventAccumulator(str(out / "tb")).Reload()
     assert {"eval/FD_clap", "eval/CLAP_score"} <= set(events.Tags()["scalars"])
     # the same set against itself: FD about 0
-    assert evaluate.main(["--generated", str(ref), "--reference", str(ref), "--backbone", "clap",
-                          "--clap-ckpt", str(clap), "--out", str(tmp_path / "self")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(ref),
+                "--reference",
+                str(ref),
+                "--backbone",
+                "clap",
+                "--clap-ckpt",
+                str(clap),
+                "--out",
+                str(tmp_path / "self"),
+            ]
+        )
+        == 0
+    )
     assert abs(json.loads((tmp_path / "self" / "metrics.json").read_text())["FD_clap"]) < 1e-6
 
 
 @pytest.mark.slow
 def test_generate_then_score_resumes(tiny_ldm_checkpoint, tmp_path, capsys):
     ref = tone_folder(tmp_path / "ref", ["k0", "k1", "k2"])
-    manifest = write_manifest_lines(tmp_path / "test.jsonl", [
-        {"id": f"k{i}", "path": str(ref / f"k{i}.wav"), "captions": [f"a tone number {i}"], "split": "test"}
-        for i in range(3)])
+    manifest = write_manifest_lines(
+        tmp_path / "test.jsonl",
+        [
+            {"id": f"k{i}", "path": str(ref / f"k{i}.wav"), "captions": [f"a tone number {i}"], "split": "test"}
+            for i in range(3)
+        ],
+    )
     out = tmp_path / "eval"
-    args = ["--ckpt", str(tiny_ldm_checkpoint), "--manifest", str(manifest), "--preset", "audiocaps",
-            "--backbone", "clap", "--out", str(out), "--steps", "2", "--sampler", "dpmsolver++",
-            "--duration", "0.64", "--batch-size", "2"]
+    args = [
+        "--ckpt",
+        str(tiny_ldm_checkpoint),
+        "--manifest",
+        str(manifest),
+        "--preset",
+        "audiocaps",
+        "--backbone",
+        "clap",
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--sampler",
+        "dpmsolver++",
+        "--duration",
+        "0.64",
+        "--batch-size",
+        "2",
+    ]
     assert evaluate.main(args) == 0
     made = {p.name: p.stat().st_mtime_ns for p in (out / "generated").glob("*.wav")}
     assert set(made) == {"k0.wav", "k1.wav", "k2.wav"}
@@ -110,13 +170,18 @@ def test_generate_then_score_resumes(tiny_ldm_checkpoint, tmp_path, capsys):
     assert "generated.jsonl" in os.listdir(out / "generated")
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--generated", "{gen}", "--reference", "{ref}"], "VGGish weights not found: vggish-10086976.pth"),
-    (["--generated", "{gen}", "--reference", "{ref}", "--backbone", "clap"], "needs a CLAP checkpoint"),
-    (["--generated", "{gen}"], "exactly one of --reference DIR or --manifest FILE"),
-    (["--generated", "{tmp}/nowhere", "--reference", "{ref}", "--backbone", "clap", "--clap-ckpt", "{clap}"],
-     "folder not found"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--generated", "{gen}", "--reference", "{ref}"], "VGGish weights not found: vggish-10086976.pth"),
+        (["--generated", "{gen}", "--reference", "{ref}", "--backbone", "clap"], "needs a CLAP checkpoint"),
+        (["--generated", "{gen}"], "exactly one of --reference DIR or --manifest FILE"),
+        (
+            ["--generated", "{tmp}/nowhere", "--reference", "{ref}", "--backbone", "clap", "--clap-ckpt", "{clap}"],
+            "folder not found",
+        ),
+    ],
+)
 def test_bad_input_is_one_line(tiny_ldm_checkpoint, tmp_path, capsys, args, message):
     gen, ref = tone_folder(tmp_path / "gen", ["a"]), tone_folder(tmp_path / "ref", ["a"])
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
@@ -134,14 +199,32 @@ def test_ldm_validation_logs_generation_metrics(tmp_path):
     rows = []
     for i in range(8):
         write_tone(tmp_path / "audio" / f"c{i}.wav", 0.64, freq=200 + 90 * i, seed=i)
-        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"],
-                     "split": "val" if i < 3 else "train"})
+        rows.append(
+            {"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"], "split": "val" if i < 3 else "train"}
+        )
     manifest = write_manifest_lines(tmp_path / "m.jsonl", rows)
     out = tmp_path / "runs"
-    assert train.main(["--config", str(REPO / "configs" / "demo" / "ldm.yaml"),
-                       *ldm_overrides(ckpts, manifest, out, "name=m", "data.segment_seconds=0.64",
-                                      "data.batch_size=5", "data.latent_cache_dir=null", "trainer.max_steps=2",
-                                      "trainer.check_val_every_n_epoch=1", "model.val_eval_clips=3")]) == 0
+    assert (
+        train.main(
+            [
+                "--config",
+                str(REPO / "configs" / "demo" / "ldm.yaml"),
+                *ldm_overrides(
+                    ckpts,
+                    manifest,
+                    out,
+                    "name=m",
+                    "data.segment_seconds=0.64",
+                    "data.batch_size=5",
+                    "data.latent_cache_dir=null",
+                    "trainer.max_steps=2",
+                    "trainer.check_val_every_n_epoch=1",
+                    "model.val_eval_clips=3",
+                ),
+            ]
+        )
+        == 0
+    )
     tags = set(EventAccumulator(str(out / "m" / "version_0")).Reload().Tags()["scalars"])
     assert {"val/fd_clap", "val/clap_score", "val/loss"} <= tags
 
@@ -151,8 +234,21 @@ def test_paper_backbones_on_folders(official_weights_dir, tiny_ldm_checkpoint, t
     gen = tone_folder(tmp_path / "gen", ["a", "b", "c", "d"])  # fewer than IS's 10 splits: IS is left out
     ref = tone_folder(tmp_path / "ref", ["a", "b", "c", "e"], freq=700.0)
     out = tmp_path / "eval"
-    assert evaluate.main(["--generated", str(gen), "--reference", str(ref), "--weights-dir", str(official_weights_dir),
-                          "--out", str(out)]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(gen),
+                "--reference",
+                str(ref),
+                "--weights-dir",
+                str(official_weights_dir),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     results = json.loads((out / "metrics.json").read_text())
     assert {"FAD", "FD", "KL_softmax", "KL_sigmoid"} <= set(results) and results["pairs"] == 3
     # audioldm_eval's KL adds 1e-6 to the predicted probabilities, so it can dip to -527e-6
@@ -160,14 +256,40 @@ def test_paper_backbones_on_folders(official_weights_dir, tiny_ldm_checkpoint, t
     assert "| FAD (VGGish) ↓ | FD (PANNs) ↓ | KL softmax ↓ | KL sigmoid ↓ |" in capsys.readouterr().out
     assert any(n.startswith("IS not computed: InceptionScore needs at least splits=10") for n in results["notes"])
     # a set against itself: FAD and FD about 0, KL 0
-    assert evaluate.main(["--generated", str(ref), "--reference", str(ref), "--weights-dir", str(official_weights_dir),
-                          "--out", str(tmp_path / "self")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(ref),
+                "--reference",
+                str(ref),
+                "--weights-dir",
+                str(official_weights_dir),
+                "--out",
+                str(tmp_path / "self"),
+            ]
+        )
+        == 0
+    )
     same = json.loads((tmp_path / "self" / "metrics.json").read_text())
     assert abs(same["FAD"]) < 1e-6 * max(1.0, results["FAD"]) and abs(same["FD"]) < 1e-6 * max(1.0, results["FD"])
     assert abs(same["KL_softmax"]) < 1e-3 and abs(same["KL_sigmoid"]) < 1e-3
     many = tone_folder(tmp_path / "many", [f"m{i}" for i in range(12)])
-    assert evaluate.main(["--generated", str(many), "--reference", str(ref), "--weights-dir", str(official_weights_dir),
-                          "--out", str(tmp_path / "many_eval")]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(many),
+                "--reference",
+                str(ref),
+                "--weights-dir",
+                str(official_weights_dir),
+                "--out",
+                str(tmp_path / "many_eval"),
+            ]
+        )
+        == 0
+    )
     scored = json.loads((tmp_path / "many_eval" / "metrics.json").read_text())
     assert scored["IS"] >= 1.0 and scored["IS_std"] >= 0 and scored["pairs"] == 0 and "KL_softmax" not in scored
 
@@ -177,11 +299,34 @@ def test_distilled_student_generates_and_scores(tiny_lcm_checkpoint, tmp_path):
     """evaluate.py --ckpt takes a consistency-distilled student (--sampler lcm, 4 steps by default), and its own
     CLAP is the backbone, as for an ldm checkpoint."""
     ref = tone_folder(tmp_path / "ref", ["k0", "k1"])
-    manifest = write_manifest_lines(tmp_path / "test.jsonl", [
-        {"id": f"k{i}", "path": str(ref / f"k{i}.wav"), "captions": [f"a tone number {i}"], "split": "test"}
-        for i in range(2)])
+    manifest = write_manifest_lines(
+        tmp_path / "test.jsonl",
+        [
+            {"id": f"k{i}", "path": str(ref / f"k{i}.wav"), "captions": [f"a tone number {i}"], "split": "test"}
+            for i in range(2)
+        ],
+    )
     out = tmp_path / "eval"
-    assert evaluate.main(["--ckpt", str(tiny_lcm_checkpoint), "--manifest", str(manifest), "--backbone", "clap",
-                          "--out", str(out), "--sampler", "lcm", "--guidance", "4", "--duration", "0.64"]) == 0
+    assert (
+        evaluate.main(
+            [
+                "--ckpt",
+                str(tiny_lcm_checkpoint),
+                "--manifest",
+                str(manifest),
+                "--backbone",
+                "clap",
+                "--out",
+                str(out),
+                "--sampler",
+                "lcm",
+                "--guidance",
+                "4",
+                "--duration",
+                "0.64",
+            ]
+        )
+        == 0
+    )
     assert {p.name for p in (out / "generated").glob("*.wav")} == {"k0.wav", "k1.wav"}
     assert json.loads((out / "metrics.json").read_text())["pairs"] == 2

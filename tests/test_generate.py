@@ -1,4 +1,5 @@
 """generate.py: every mode writes a wav and a mel PNG per output plus an index; bad input is one line."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,21 @@ def test_prompts_file_writes_wavs_images_and_a_manifest(tiny_ldm_checkpoint, tmp
     prompts = tmp_path / "prompts.txt"
     prompts.write_text("a dog barks\n\nrain on a roof\n")
     out = tmp_path / "out"
-    assert run(tiny_ldm_checkpoint, out, "--prompts", str(prompts), "--text", "an engine", "--duration", "0.5",
-               "--candidates", "2") == 0
+    assert (
+        run(
+            tiny_ldm_checkpoint,
+            out,
+            "--prompts",
+            str(prompts),
+            "--text",
+            "an engine",
+            "--duration",
+            "0.5",
+            "--candidates",
+            "2",
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "generated.jsonl").read_text().splitlines()]
     assert [r["captions"] for r in rows] == [["an engine"], ["a dog barks"], ["rain on a roof"]]
     for row in rows:
@@ -34,8 +48,10 @@ def test_prompts_file_writes_wavs_images_and_a_manifest(tiny_ldm_checkpoint, tmp
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode,extra", [("transfer", ["--strength", "0.4"]), ("inpaint", ["--span", "0.2-0.5"]),
-                                        ("sr", ["--cutoff", "3000"])])
+@pytest.mark.parametrize(
+    "mode,extra",
+    [("transfer", ["--strength", "0.4"]), ("inpaint", ["--span", "0.2-0.5"]), ("sr", ["--cutoff", "3000"])],
+)
 def test_editing_modes(tiny_ldm_checkpoint, tmp_path, mode, extra):
     source = write_tone(tmp_path / "in.wav", 0.9, 22050)
     out = tmp_path / mode
@@ -52,19 +68,33 @@ def test_low_rate_source_sets_the_cutoff(tiny_ldm_checkpoint, tmp_path):
     assert settings["cutoff"] is None  # taken from the file: 4 kHz
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--text", " "], "error: a prompt is empty"),
-    (["--prompts", "missing.txt"], "error: --prompts: file not found: missing.txt"),
-    (["--mode", "inpaint", "--text", "x", "--span", "0.2-0.4"], "error: --mode inpaint needs a source clip (--audio)"),
-    (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "0.5-3"],
-     "error: span 0.5-3 s is outside the clip (0-0.9 s) or empty"),
-    (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "a-b"], "must look like START-END"),
-    (["--mode", "transfer", "--audio", "{bad}", "--text", "x"], "cannot open as audio"),
-    (["--mode", "transfer", "--audio", "nope.wav", "--text", "x"], "error: --audio nope.wav: cannot read it (file does not exist)"),
-    (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--strength", "2"], "--strength must be from 0 to 1, got 2"),
-    (["--mode", "sr", "--audio", "{wav}", "--text", "x"], "say which band to keep with --cutoff"),
-    (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--text", "y"], "takes exactly one --text"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--text", " "], "error: a prompt is empty"),
+        (["--prompts", "missing.txt"], "error: --prompts: file not found: missing.txt"),
+        (
+            ["--mode", "inpaint", "--text", "x", "--span", "0.2-0.4"],
+            "error: --mode inpaint needs a source clip (--audio)",
+        ),
+        (
+            ["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "0.5-3"],
+            "error: span 0.5-3 s is outside the clip (0-0.9 s) or empty",
+        ),
+        (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "a-b"], "must look like START-END"),
+        (["--mode", "transfer", "--audio", "{bad}", "--text", "x"], "cannot open as audio"),
+        (
+            ["--mode", "transfer", "--audio", "nope.wav", "--text", "x"],
+            "error: --audio nope.wav: cannot read it (file does not exist)",
+        ),
+        (
+            ["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--strength", "2"],
+            "--strength must be from 0 to 1, got 2",
+        ),
+        (["--mode", "sr", "--audio", "{wav}", "--text", "x"], "say which band to keep with --cutoff"),
+        (["--mode", "transfer", "--audio", "{wav}", "--text", "x", "--text", "y"], "takes exactly one --text"),
+    ],
+)
 def test_bad_input_is_one_line(tiny_ldm_checkpoint, tmp_path, capsys, args, message):
     wav = write_tone(tmp_path / "in.wav", 0.9, 16000)
     bad = tmp_path / "bad.wav"

@@ -2,6 +2,7 @@
 on the tiny LDM and its tiny lcm student for text, style transfer and inpainting, and a tiny checkpoint in the
 original AudioLDM layout converted and run, to float32 rounding (16-bit wavs within 8 steps of the 32768;
 latents and float waveforms within 1e-4 of their scale)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,8 +11,16 @@ import pytest
 import torch
 
 import convert
-from tests.golden_cases import (GOLDEN, generate_cases, original_cases, pipeline_outputs, run_generate,
-                                source_clip, weights_summary, write_vocoder)
+from tests.golden_cases import (
+    GOLDEN,
+    generate_cases,
+    original_cases,
+    pipeline_outputs,
+    run_generate,
+    source_clip,
+    weights_summary,
+    write_vocoder,
+)
 
 pytestmark = pytest.mark.slow
 WAV_STEPS = 8  # 16-bit steps (2.4e-4 of full scale): float32 rounding, e.g. of another thread count, moved 3
@@ -35,8 +44,9 @@ def original_pair(original_audioldm_reference, laion_reference, tmp_path_factory
     from tests.original_fixtures import original_state, save_original_checkpoint
 
     folder = tmp_path_factory.mktemp("golden_original")
-    original = save_original_checkpoint(folder / "audioldm-tiny-full.ckpt",
-                                        original_state(original_audioldm_reference, laion_reference.state))
+    original = save_original_checkpoint(
+        folder / "audioldm-tiny-full.ckpt", original_state(original_audioldm_reference, laion_reference.state)
+    )
     converted = folder / "converted.ckpt"
     tokenizer = str(laion_reference.tokenizer_dir)
     assert convert.main([str(original), str(converted), "--tokenizer", tokenizer, "--head-channels", "8"]) == 0
@@ -63,8 +73,12 @@ def assert_outputs_match(found: dict, wanted: dict, case: str) -> None:
 
 def test_checkpoint_fixtures_are_unchanged(golden, tiny_ldm_checkpoint, tiny_lcm_checkpoint, vocoder, original_pair):
     """The tiny checkpoints hold the weights the goldens were made from (else a fixture changed, not the code)."""
-    for name, path in (("ldm", tiny_ldm_checkpoint), ("lcm", tiny_lcm_checkpoint), ("vocoder", vocoder),
-                       ("original_converted", original_pair[1])):
+    for name, path in (
+        ("ldm", tiny_ldm_checkpoint),
+        ("lcm", tiny_lcm_checkpoint),
+        ("vocoder", vocoder),
+        ("original_converted", original_pair[1]),
+    ):
         found, wanted = weights_summary(path), golden["weights"][name]
         assert found.shape == wanted.shape, name
         torch.testing.assert_close(found, wanted, rtol=1e-5, atol=1e-6, msg=name)

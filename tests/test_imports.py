@@ -3,6 +3,7 @@ a leaf, one assembly path, foreign formats only behind their registry.
 
 ``python -m tests.test_imports`` prints the cycles it finds, each as the chain of files that import each other.
 """
+
 from __future__ import annotations
 
 import ast
@@ -116,8 +117,11 @@ def test_networks_are_a_leaf():
     no checkpoint formats, config loading, data, Lightning or pipeline."""
     allowed = ("audioldm.models", "audioldm.audio", "audioldm.diffusion", "audioldm.constraints")
     graph = import_graph()
-    leaks = {m: sorted(t for t in targets if not t.startswith(allowed))
-             for m, targets in graph.items() if m.startswith("audioldm.models")}
+    leaks = {
+        m: sorted(t for t in targets if not t.startswith(allowed))
+        for m, targets in graph.items()
+        if m.startswith("audioldm.models")
+    }
     assert not {m: t for m, t in leaks.items() if t}, leaks
 
 
@@ -127,8 +131,13 @@ def test_the_torch_layer_never_imports_lightning():
     for module, path in project_modules().items():
         if module.startswith("audioldm"):
             for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                names = (
+                    [a.name for a in node.names]
+                    if isinstance(node, ast.Import)
+                    else [node.module or ""]
+                    if isinstance(node, ast.ImportFrom)
+                    else []
+                )
                 if any(n.split(".")[0] in ("pytorch_lightning", "lightning") for n in names):
                     users.append(module)
     assert not users, users

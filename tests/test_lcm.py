@@ -1,6 +1,7 @@
 """Consistency distillation (stage lcm): the LCM scheduler and the loss against their formulas, the guidance
 embedding against diffusers', the student's start, a tiny train.py run (loss falls, exact resume), and the
 student's checkpoint through load_stage and generate.py."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,11 +12,16 @@ from diffusers import LatentConsistencyModelPipeline
 
 import generate
 import train
-from audioldm.config import load_config
-from audioldm.diffusion.consistency import (boundary_scalings, consistency_function, consistency_loss,
-                                            guidance_embedding, solver_grid)
-from audioldm.diffusion.schedule import make_scheduler
 from audioldm.assembly.student import student_unet
+from audioldm.config import load_config
+from audioldm.diffusion.consistency import (
+    boundary_scalings,
+    consistency_function,
+    consistency_loss,
+    guidance_embedding,
+    solver_grid,
+)
+from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
 from lightning_modules.lcm import LcmModule
@@ -37,7 +43,7 @@ def test_lcm_scheduler_samples_the_distillation_grid():
     assert steps[0] == 999 and (steps.diff() < 0).all() and set(steps.tolist()) <= set(grid.tolist())
     skip, out = boundary_scalings(torch.tensor([0, 999]))
     assert skip[0] == 1 and out[0] == 0  # f(x, 0) = x: the boundary condition
-    torch.testing.assert_close(skip[1], torch.tensor(0.25 / (9990.0 ** 2 + 0.25)))
+    torch.testing.assert_close(skip[1], torch.tensor(0.25 / (9990.0**2 + 0.25)))
     x, eps = torch.randn(2, 8, 4, 4), torch.randn(2, 8, 4, 4)
     torch.testing.assert_close(consistency_function(x, torch.tensor([0, 0]), eps, ALPHAS), x)
 
@@ -116,10 +122,12 @@ def test_guidance_one_ignores_the_unconditional_teacher():
     losses = []
     args = (torch.randn(2, 8, 4, 4), torch.randn(2, 512), torch.zeros(512), torch.ones(2), ALPHAS)
     for garbage in (0.0, 5.0):
+
         def teacher(x, t, c, garbage=garbage):
             e = 0.3 * x
-            e[x.shape[0] // 2:] += garbage  # the unconditional half
+            e[x.shape[0] // 2 :] += garbage  # the unconditional half
             return e
+
         losses.append(consistency_loss(student, student, teacher, *args, generator=torch.Generator().manual_seed(1)))
     torch.testing.assert_close(losses[0], losses[1])
 
@@ -130,17 +138,35 @@ def tone_clips(tmp_path: Path) -> Path:
     rows = []
     for i in range(8):
         write_tone(tmp_path / "audio" / f"c{i}.wav", 0.64, freq=200 + 90 * i, seed=i)
-        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"],
-                     "split": "val" if i % 4 == 0 else "train"})
+        rows.append(
+            {
+                "id": f"c{i}",
+                "path": f"audio/c{i}.wav",
+                "captions": [f"tone {i}"],
+                "split": "val" if i % 4 == 0 else "train",
+            }
+        )
     return write_manifest_lines(tmp_path / "manifest.jsonl", rows)
 
 
 def lcm_overrides(teacher: Path, manifest: Path, out: Path, *extra: str) -> list[str]:
-    return [f"model.teacher_ckpt={teacher}", f"data.train_manifest={manifest}", f"output_dir={out}",
-            "data.latent_cache_dir=null", "data.segment_seconds=0.64", "data.batch_size=3", "data.num_workers=0",
-            "model.guidance_embed_dim=32", "model.val_seconds=0.64", "model.val_prompts=[a low tone]",
-            "trainer.enable_progress_bar=false", "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1",
-            "optim.warmup_steps=0", *extra]
+    return [
+        f"model.teacher_ckpt={teacher}",
+        f"data.train_manifest={manifest}",
+        f"output_dir={out}",
+        "data.latent_cache_dir=null",
+        "data.segment_seconds=0.64",
+        "data.batch_size=3",
+        "data.num_workers=0",
+        "model.guidance_embed_dim=32",
+        "model.val_seconds=0.64",
+        "model.val_prompts=[a low tone]",
+        "trainer.enable_progress_bar=false",
+        "trainer.log_every_n_steps=1",
+        "trainer.check_val_every_n_epoch=1",
+        "optim.warmup_steps=0",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -172,12 +198,44 @@ def test_distillation_trains_resumes_exactly_and_generates(tiny_ldm_checkpoint, 
         pipe.text_to_audio(["a low tone"], 0.64, SamplingOptions(steps=2, sampler="ddim"))
     with pytest.raises(ValueError, match="negative prompts"):
         pipe.text_to_audio(["a low tone"], 0.64, SamplingOptions(steps=2, sampler="lcm", negative="noise"))
-    assert generate.main(["--ckpt", str(resume), "--text", "a low tone", "--out", str(tmp_path / "gen"),
-                          "--sampler", "lcm", "--guidance", "4", "--duration", "0.64"]) == 0
+    assert (
+        generate.main(
+            [
+                "--ckpt",
+                str(resume),
+                "--text",
+                "a low tone",
+                "--out",
+                str(tmp_path / "gen"),
+                "--sampler",
+                "lcm",
+                "--guidance",
+                "4",
+                "--duration",
+                "0.64",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "gen" / "000_a_low_tone.wav").is_file()
     capsys.readouterr()
-    assert generate.main(["--ckpt", str(tiny_ldm_checkpoint), "--text", "a low tone", "--out", str(tmp_path / "g2"),
-                          "--sampler", "lcm", "--duration", "0.64"]) == 2
+    assert (
+        generate.main(
+            [
+                "--ckpt",
+                str(tiny_ldm_checkpoint),
+                "--text",
+                "a low tone",
+                "--out",
+                str(tmp_path / "g2"),
+                "--sampler",
+                "lcm",
+                "--duration",
+                "0.64",
+            ]
+        )
+        == 2
+    )
     assert "needs a consistency-distilled checkpoint" in capsys.readouterr().err
 
 
@@ -188,8 +246,9 @@ def test_distillation_lowers_the_loss(tone_clips, tmp_path):
     epsilon UNet at guidance 5-12: its ODE is far from consistent, so there is something to learn (a random
     v-prediction teacher implies x_0 ~ sqrt(a_t) x_t, nearly consistent already: its loss starts at 0.018)."""
     teacher = write_ldm_checkpoint(tmp_path / "teacher", extra=("model.unet.prediction_type=epsilon",))
-    config = load_config(DEMO_LCM, lcm_overrides(teacher, tone_clips, tmp_path, "model.guidance_min=5.0",
-                                                 "model.guidance_max=12.0"))
+    config = load_config(
+        DEMO_LCM, lcm_overrides(teacher, tone_clips, tmp_path, "model.guidance_min=5.0", "model.guidance_max=12.0")
+    )
     torch.manual_seed(0)
     module = LcmModule(config)
     x0 = torch.randn(6, 8, 16, 16)
@@ -214,9 +273,15 @@ def test_distillation_lowers_the_loss(tone_clips, tmp_path):
 def test_paper_config_runs_one_distillation_step(tiny_ldm_checkpoint, tmp_path):
     """configs/lcm_s.yaml (10.24 s segments, AudioLDM-S's solver grid and loss) for one step on a tiny teacher;
     the AudioLDM-S student itself is built on the meta device (185.0M + its guidance embedding)."""
-    config = load_config(REPO / "configs" / "lcm_s.yaml",
-                         [f"model.teacher_ckpt={tiny_ldm_checkpoint}", "data.train_manifest=unused.jsonl",
-                          "model.teacher_head_channels=null", "trainer.precision=32-true"])
+    config = load_config(
+        REPO / "configs" / "lcm_s.yaml",
+        [
+            f"model.teacher_ckpt={tiny_ldm_checkpoint}",
+            "data.train_manifest=unused.jsonl",
+            "model.teacher_head_channels=null",
+            "trainer.precision=32-true",
+        ],
+    )
     module = LcmModule(config)
     frames = round(10.24 * 16000 / 160) // 4
     loss = module.training_step({"posterior": torch.randn(1, 16, frames, 16), "clap_audio": torch.randn(1, 512)}, 0)

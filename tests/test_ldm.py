@@ -1,5 +1,6 @@
 """The LDM stage: EMA, condition dropout, pre-encoded vs raw-audio training, and train.py end to end
 (TensorBoard media, exact resume, loading for generation) on tiny random stage checkpoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -51,19 +52,32 @@ def short_clips(tmp_path: Path) -> Path:
     every 4th in 'val', plus one unreadable file."""
     rows = []
     for i in range(12):
-        write_tone(tmp_path / "audio" / f"c{i}.wav", 0.5 + 0.01 * i, (16000, 22050)[i % 2], freq=200 + 60 * i,
-                   seed=i)
-        rows.append({"id": f"c{i}", "path": f"audio/c{i}.wav", "captions": [f"tone {i}"],
-                     "split": "val" if i % 4 == 0 else "train"})
+        write_tone(tmp_path / "audio" / f"c{i}.wav", 0.5 + 0.01 * i, (16000, 22050)[i % 2], freq=200 + 60 * i, seed=i)
+        rows.append(
+            {
+                "id": f"c{i}",
+                "path": f"audio/c{i}.wav",
+                "captions": [f"tone {i}"],
+                "split": "val" if i % 4 == 0 else "train",
+            }
+        )
     (tmp_path / "audio" / "bad.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
     rows.append({"id": "bad", "path": "audio/bad.wav", "captions": ["broken"], "split": "train"})
     return write_manifest_lines(tmp_path / "manifest.jsonl", rows)
 
 
 def overrides(ckpts, manifest, out, *extra):
-    return ldm_overrides(ckpts, manifest, out, "data.segment_seconds=0.64", "data.batch_size=4",
-                         "data.latent_cache_dir=null", "trainer.log_every_n_steps=1",
-                         "trainer.check_val_every_n_epoch=1", *extra)
+    return ldm_overrides(
+        ckpts,
+        manifest,
+        out,
+        "data.segment_seconds=0.64",
+        "data.batch_size=4",
+        "data.latent_cache_dir=null",
+        "trainer.log_every_n_steps=1",
+        "trainer.check_val_every_n_epoch=1",
+        *extra,
+    )
 
 
 @pytest.mark.slow
@@ -75,8 +89,9 @@ def test_preencoded_and_raw_audio_give_the_same_loss(tiny_ckpts, short_clips, tm
     module = LdmModule(config)
     entries = [e for e in read_manifest(short_clips) if e.id != "bad"][:5]
     raw = collate_clips([AudioClipDataset(entries, options=ClipOptions(0.64, random_crop=False))[i] for i in range(5)])
-    cached = collate_clips([LatentClipDataset(entries, LatentCache(cache_dir), random_segment=False)[i]
-                            for i in range(5)])
+    cached = collate_clips(
+        [LatentClipDataset(entries, LatentCache(cache_dir), random_segment=False)[i] for i in range(5)]
+    )
     assert cached["posterior"].shape == (5, 16, 16, 16) and cached["clap_audio"].shape == (5, 512)
 
     losses = []
@@ -98,8 +113,9 @@ def test_condition_dropout_uses_the_null_condition(tiny_ckpts):
     x0, condition = torch.randn(64, 8, 4, 16), torch.randn(64, 512)
     seen = []
     # both the training path (the UNet's own output: v for the demo recipe) and validation's (epsilon)
-    module.model.network = module.model.denoiser = (
-        lambda use_ema, compile=False: (lambda x, t, c: seen.append(c) or torch.zeros_like(x)))
+    module.model.network = module.model.denoiser = lambda use_ema, compile=False: (
+        lambda x, t, c: seen.append(c) or torch.zeros_like(x)
+    )
     module.diffusion_loss(x0, condition, drop_prob=0.5)
     dropped = (seen[0] == null).all(dim=1)
     assert 16 < int(dropped.sum()) < 48 and (seen[0][~dropped] == condition[~dropped]).all()
@@ -110,6 +126,7 @@ def test_train_resume_generate_end_to_end(tiny_ckpts, short_clips, tmp_path):
     """Raw audio: 8 train clips (one unreadable stands in) in batches of 4. Run A stops at step 3
     (mid-epoch) and resumes to 6; run B goes straight to 6: same weights and EMA."""
     out = tmp_path / "runs"
+
     def run(*extra: str) -> int:
         return train.main(["--config", DEMO, *overrides(tiny_ckpts, short_clips, out, *extra)])
 
@@ -136,8 +153,23 @@ def test_train_resume_generate_end_to_end(tiny_ckpts, short_clips, tmp_path):
     try:
         module = load_stage(resume, stage="ldm")
         assert module.model.unet_ema is not None
-        assert generate.main(["--ckpt", str(resume), "--text", "a low tone", "--out", str(tmp_path / "gen"),
-                              "--steps", "2", "--duration", "0.64"]) == 0
+        assert (
+            generate.main(
+                [
+                    "--ckpt",
+                    str(resume),
+                    "--text",
+                    "a low tone",
+                    "--out",
+                    str(tmp_path / "gen"),
+                    "--steps",
+                    "2",
+                    "--duration",
+                    "0.64",
+                ]
+            )
+            == 0
+        )
         assert (tmp_path / "gen" / "000_a_low_tone.wav").is_file()
     finally:
         for path in tiny_ckpts.values():
@@ -157,8 +189,9 @@ def test_training_on_preencoded_latents(tiny_ckpts, short_clips, tmp_path, capsy
     assert train.main(["--config", DEMO, *args]) == 0
     # latents made by another VAE are refused before the first step
     other_vae = write_stage_checkpoint("vae", tmp_path / "other_vae.ckpt", seed=5)
-    other = overrides({**tiny_ckpts, "vae": other_vae}, short_clips, out, f"data.latent_cache_dir={cache}",
-                      "trainer.max_steps=2")
+    other = overrides(
+        {**tiny_ckpts, "vae": other_vae}, short_clips, out, f"data.latent_cache_dir={cache}", "trainer.max_steps=2"
+    )
     assert train.main(["--config", DEMO, *other]) == 2
     assert "latents were made with other settings (vae_fingerprint" in capsys.readouterr().err
 
@@ -181,8 +214,14 @@ def test_preencode_in_parts_covers_every_clip_once(tiny_ckpts, short_clips, tmp_
 def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
     """Epsilon prediction (AudioLDM's): min(SNR_t, gamma) / SNR_t from the schedule, and the loss is the weighted
     mean of per-sample MSEs (v-prediction's weights: tests/test_v_prediction.py)."""
-    module = LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts, "unused.jsonl", "runs", "model.min_snr_gamma=5.0",
-                                                       "model.unet.prediction_type=epsilon")))
+    module = LdmModule(
+        load_config(
+            DEMO,
+            ldm_overrides(
+                tiny_ckpts, "unused.jsonl", "runs", "model.min_snr_gamma=5.0", "model.unet.prediction_type=epsilon"
+            ),
+        )
+    )
     a = module.alphas_cumprod
     t = torch.tensor([0, 100, 500, 999])
     snr = a[t] / (1 - a[t])
@@ -192,7 +231,7 @@ def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
 
     x0, condition = torch.randn(6, 8, 4, 16), torch.randn(6, 512)
     eps = torch.randn(6, 8, 4, 16)
-    module.model.network = module.model.denoiser = lambda use_ema, compile=False: (lambda x, t, c: eps)
+    module.model.network = module.model.denoiser = lambda use_ema, compile=False: lambda x, t, c: eps
     torch.manual_seed(5)
     weighted = module.diffusion_loss(x0, condition)
     torch.manual_seed(5)
@@ -209,5 +248,6 @@ def test_min_snr_weights_each_sample_by_its_timestep(tiny_ckpts):
 @pytest.mark.parametrize("value", ["0", "-1.0"])
 def test_min_snr_gamma_must_be_positive(value):
     from audioldm.config.loader import ConfigError
+
     with pytest.raises(ConfigError, match=rf"model.min_snr_gamma={float(value)}? is out of range"):
         load_config(DEMO, [f"model.min_snr_gamma={value}"])

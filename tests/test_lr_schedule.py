@@ -1,5 +1,6 @@
 """optim.decay: the learning-rate multiplier against its formula, the default unchanged, bad settings refused
 before training, and stages that step two optimisers per batch ending their cosine at the last batch."""
+
 from __future__ import annotations
 
 import math
@@ -47,9 +48,17 @@ def test_vae_cosine_ends_at_its_last_batch():
     from lightning_modules.vae import VaeModule
     from tests.ldm_fixtures import TINY_OVERRIDES
 
-    config = load_config(REPO / "configs" / "demo" / "vae.yaml",
-                         ["data.train_manifest=x", *TINY_OVERRIDES["vae"], "optim.decay=cosine",
-                          "optim.min_lr_ratio=0.05", "optim.warmup_steps=0", "trainer.max_steps=600"])
+    config = load_config(
+        REPO / "configs" / "demo" / "vae.yaml",
+        [
+            "data.train_manifest=x",
+            *TINY_OVERRIDES["vae"],
+            "optim.decay=cosine",
+            "optim.min_lr_ratio=0.05",
+            "optim.warmup_steps=0",
+            "trainer.max_steps=600",
+        ],
+    )
     _, schedulers = VaeModule(config).configure_optimizers()
     for entry in schedulers:
         factor = entry["scheduler"].lr_lambdas[0]

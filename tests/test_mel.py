@@ -1,4 +1,5 @@
 """The mel front-end equals AudioLDM's reference computation, written with librosa."""
+
 import librosa
 import numpy as np
 import pytest
@@ -10,8 +11,11 @@ from audioldm.audio.mel import MelConfig, MelFrontEnd, normalize_waveform
 def librosa_log_mel(wave: np.ndarray, c: MelConfig) -> np.ndarray:
     """AudioLDM's recipe in numpy/librosa: reflect pad, centre-less STFT, slaney mel, log."""
     padded = np.pad(wave, (c.pad, c.pad), mode="reflect")
-    magnitude = np.abs(librosa.stft(padded, n_fft=c.n_fft, hop_length=c.hop_length,
-                                    win_length=c.win_length, window="hann", center=False))
+    magnitude = np.abs(
+        librosa.stft(
+            padded, n_fft=c.n_fft, hop_length=c.hop_length, win_length=c.win_length, window="hann", center=False
+        )
+    )
     basis = librosa.filters.mel(sr=c.sample_rate, n_fft=c.n_fft, n_mels=c.n_mels, fmin=c.f_min, fmax=c.f_max)
     return np.log(np.maximum(basis @ magnitude, c.log_floor)).T  # [T, n_mels]
 

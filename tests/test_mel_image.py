@@ -1,4 +1,5 @@
 """The one mel picture: generate.py's PNG and the TensorBoard image are the same pixels, magma, low bins down."""
+
 from __future__ import annotations
 
 import numpy as np

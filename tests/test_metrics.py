@@ -1,5 +1,6 @@
 """Evaluation metrics: Frechet math against frechet-audio-distance and scipy, KL and IS on
 hand-computed cases, streaming == one-shot, reset, and 2-process DDP == one process."""
+
 from __future__ import annotations
 
 import json
@@ -117,7 +118,7 @@ def test_inception_score_hand_cases():
     perm = np.random.RandomState(2020).permutation(len(one_hot))
     expected = []
     for i in range(10):
-        counts = np.bincount(labels[perm][i * 55 // 10:(i + 1) * 55 // 10], minlength=classes)
+        counts = np.bincount(labels[perm][i * 55 // 10 : (i + 1) * 55 // 10], minlength=classes)
         freq = counts[counts > 0] / counts.sum()
         expected.append(math.exp(-(freq * np.log(freq)).sum()))
     isc = InceptionScore()
@@ -160,8 +161,7 @@ def _values(metric) -> dict[str, float]:
 def test_streaming_equals_one_shot_and_reset():
     data, rng = make_data(1), np.random.default_rng(0)
     feeds = {  # metric, list of update argument tuples for all rows at once
-        "fd": (lambda: FrechetDistance(data["real"].shape[1]),
-               [(data["real"], True), (data["fake"], False)]),
+        "fd": (lambda: FrechetDistance(data["real"].shape[1]), [(data["real"], True), (data["fake"], False)]),
         "kl": (PairedKL, [(data["gen_logits"], data["ref_logits"])]),
         "is": (InceptionScore, [(data["is_logits"],)]),
         "clap": (ClapScore, [(data["audio"], data["text"])]),
@@ -189,10 +189,19 @@ def test_streaming_equals_one_shot_and_reset():
 @pytest.mark.slow
 def test_two_process_ddp_equals_one_process(tmp_path):
     expected = run_metrics(make_data())
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / "tests" / "metrics_ddp_probe.py"), str(tmp_path)]
-    result = subprocess.run(cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                            timeout=300)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / "tests" / "metrics_ddp_probe.py"),
+        str(tmp_path),
+    ]
+    result = subprocess.run(
+        cmd, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     for rank in (0, 1):
         got = json.loads((tmp_path / f"rank{rank}.json").read_text())

@@ -1,5 +1,6 @@
 """notebooks/quickstart.ipynb runs top to bottom (on a tiny random LDM, 2 steps, 0.64 s) and is
 committed without outputs."""
+
 from __future__ import annotations
 
 import json
@@ -18,9 +19,15 @@ def pin_kernel(folder: Path) -> None:
     a user-level python3 kernel must not run the notebook on another Python."""
     spec = folder / "kernels" / "python3"
     spec.mkdir(parents=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (test)", "language": "python"}))
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (test)",
+                "language": "python",
+            }
+        )
+    )
 
 
 @pytest.mark.slow
@@ -40,8 +47,9 @@ def test_quickstart_runs(tiny_ldm_checkpoint: Path, tmp_path: Path, monkeypatch:
     n_cells = len(nb.cells)
     nb.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     # raises CellExecutionError (with the traceback) if any cell fails
-    NotebookClient(nb, kernel_name="python3", timeout=120,
-                   resources={"metadata": {"path": str(REPO / "notebooks")}}).execute()
+    NotebookClient(
+        nb, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(REPO / "notebooks")}}
+    ).execute()
 
     assert nb.cells[-1].outputs[0]["text"].strip() == sys.executable, "the kernel ran on another Python"
     outputs = [o for cell in nb.cells[:n_cells] if cell.cell_type == "code" for o in cell.outputs]

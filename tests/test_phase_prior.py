@@ -1,5 +1,6 @@
 """The magnitude-implied phase (audioldm/audio/phase_prior.py) against a sinusoid's true phase, and fast
 Griffin-Lim from a given phase against torchaudio's."""
+
 import math
 
 import pytest
@@ -12,8 +13,16 @@ N_FFT, HOP = 1024, 160
 
 
 def stft(wave: torch.Tensor) -> torch.Tensor:
-    return torch.stft(wave, N_FFT, HOP, N_FFT, torch.hann_window(N_FFT, dtype=wave.dtype), center=True,
-                      pad_mode="reflect", return_complex=True)
+    return torch.stft(
+        wave,
+        N_FFT,
+        HOP,
+        N_FFT,
+        torch.hann_window(N_FFT, dtype=wave.dtype),
+        center=True,
+        pad_mode="reflect",
+        return_complex=True,
+    )
 
 
 @pytest.mark.parametrize("bin_position", [40.3, 40.5, 97.7])
@@ -74,6 +83,7 @@ def test_fast_griffin_lim_keeps_the_magnitude_and_matches_torchaudio_from_zero_p
     out = fast_griffin_lim(spec.abs().to(spec.dtype), 8, N_FFT, HOP, window, 8000)
     torch.testing.assert_close(out.abs(), spec.abs(), atol=1e-4, rtol=1e-5)
     ours = torch.istft(out, N_FFT, HOP, N_FFT, window, center=True, length=8000)
-    reference = AF.griffinlim(spec.abs(), window, N_FFT, HOP, N_FFT, power=1.0, n_iter=8, momentum=0.99,
-                              length=8000, rand_init=False)
+    reference = AF.griffinlim(
+        spec.abs(), window, N_FFT, HOP, N_FFT, power=1.0, n_iter=8, momentum=0.99, length=8000, rand_init=False
+    )
     torch.testing.assert_close(ours, reference, atol=1e-6, rtol=1e-5)

@@ -1,5 +1,6 @@
 """The generation pipeline on a tiny random checkpoint (CPU): text to audio, seeds, candidates,
 style transfer, inpainting, super-resolution, DDIM inversion and the editing masks."""
+
 from __future__ import annotations
 
 import pytest
@@ -41,8 +42,9 @@ def test_seeded_and_independent_of_the_batch(pipe):
     # output i draws from seed + i: "rain" alone with seed 8 is the second clip of the batch
     alone = pipe.text_to_audio(["rain"], 0.64, SamplingOptions(steps=3, sampler="dpmsolver++", seed=8))
     torch.testing.assert_close(alone.latent[0], both.latent[1], rtol=1e-3, atol=1e-4)  # batched float sums
-    split = pipe.text_to_audio(["a dog barks", "rain"], 0.64,
-                               SamplingOptions(steps=3, sampler="dpmsolver++", seed=7, batch_size=1))
+    split = pipe.text_to_audio(
+        ["a dog barks", "rain"], 0.64, SamplingOptions(steps=3, sampler="dpmsolver++", seed=7, batch_size=1)
+    )
     torch.testing.assert_close(split.latent, both.latent, rtol=1e-3, atol=1e-4)
     other_seed = pipe.text_to_audio(["a dog barks"], 0.64, SamplingOptions(steps=3, sampler="dpmsolver++", seed=1))
     assert not torch.allclose(other_seed.latent[0], both.latent[0])
@@ -55,8 +57,9 @@ def test_candidates_are_ranked_by_clap(pipe):
     assert best.waveform.shape == (2, 10240) and best.clap_score.shape == (2,)
     model = pipe.model
     for k in range(3):  # candidate k of prompt i is the single draw with seed + i + 1_000_003 k
-        draw = pipe.text_to_audio(["a dog barks", "rain"], 0.64,
-                                  SamplingOptions(steps=2, sampler="dpmsolver++", seed=3 + 1_000_003 * k))
+        draw = pipe.text_to_audio(
+            ["a dog barks", "rain"], 0.64, SamplingOptions(steps=2, sampler="dpmsolver++", seed=3 + 1_000_003 * k)
+        )
         score = (model.embed_audio(normalize_waveform(draw.waveform)) * model.embed_text(draw.texts)).sum(-1)
         assert (best.clap_score >= score - 1e-5).all()
 
@@ -152,6 +155,7 @@ def gaussian_denoiser(mu: float, s: float):
     def denoise(x, t, c):
         a = alphas[t.long()].view(-1, *[1] * (x.dim() - 1)).to(x)
         return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * s * s + 1 - a)
+
     return denoise
 
 

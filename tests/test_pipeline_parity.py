@@ -6,10 +6,10 @@ tolerance for DDIM (eta 0 and 1) and DPM-Solver++. A ``ClapTextModelWithProjecti
 CLAP text tower's weights must also reproduce our text embeddings. Together this shows that our
 sampling loop, guidance, latent scaling, decoding, vocoding and per-sample seeding are AudioLDM's as
 diffusers' reference pipeline implements it, so a difference in our samples is the weights' doing."""
+
 from __future__ import annotations
 
 import copy
-
 from pathlib import Path
 
 import pytest
@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from transformers import ClapTextModelWithProjection
 
+from audioldm.assembly.latent_diffusion import load_ldm
 from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
-from audioldm.assembly.latent_diffusion import load_ldm
 from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
 
 try:
@@ -27,8 +27,9 @@ try:
 except ImportError:  # later diffusers releases may drop the deprecated pipeline
     AudioLDMPipeline = None
 
-pytestmark = pytest.mark.skipif(AudioLDMPipeline is None,
-                                reason="this diffusers version no longer ships the deprecated AudioLDMPipeline")
+pytestmark = pytest.mark.skipif(
+    AudioLDMPipeline is None, reason="this diffusers version no longer ships the deprecated AudioLDMPipeline"
+)
 
 PROMPTS = ["a dog barks", "rain falls on a tin roof"]
 SECONDS = 0.64  # 64 mel frames on both sides: diffusers int(0.64 / 0.01), ours ceil(10240 / 160)
@@ -57,8 +58,14 @@ def diffusers_pipeline(model: LatentDiffusion, sampler: str) -> AudioLDMPipeline
     # the scheduler is told what the UNet outputs (the demo recipe's fixture is a v-prediction UNet)
     scheduler = make_scheduler(sampler)
     scheduler = type(scheduler).from_config(scheduler.config, prediction_type=model.prediction_type)
-    pipe = AudioLDMPipeline(vae=model.vae, text_encoder=clap_text_encoder(model), tokenizer=None, unet=model.unet,
-                            scheduler=scheduler, vocoder=model.vocoder.generator)
+    pipe = AudioLDMPipeline(
+        vae=model.vae,
+        text_encoder=clap_text_encoder(model),
+        tokenizer=None,
+        unet=model.unet,
+        scheduler=scheduler,
+        vocoder=model.vocoder.generator,
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -85,18 +92,27 @@ def test_text_encoder_matches_our_clap_text_embedding(model: LatentDiffusion) ->
 @pytest.mark.parametrize("kind", ["epsilon", "v_prediction"])
 @pytest.mark.parametrize("sampler,eta", [("ddim", 0.0), ("ddim", 1.0), ("dpmsolver++", 0.0)])
 @torch.no_grad()
-def test_waveforms_match_diffusers_audioldm_pipeline(model: LatentDiffusion, sampler: str, eta: float,
-                                                     kind: str) -> None:
+def test_waveforms_match_diffusers_audioldm_pipeline(
+    model: LatentDiffusion, sampler: str, eta: float, kind: str
+) -> None:
     model = read_as(model, kind)  # AudioLDM's epsilon UNet, and the demo recipe's v-prediction one
     ours = TextToAudio(model).text_to_audio(
-        PROMPTS, SECONDS, SamplingOptions(steps=STEPS, sampler=sampler, guidance=GUIDANCE, eta=eta, seed=SEED))
+        PROMPTS, SECONDS, SamplingOptions(steps=STEPS, sampler=sampler, guidance=GUIDANCE, eta=eta, seed=SEED)
+    )
     pipe = diffusers_pipeline(model, sampler)
     latents: list[torch.Tensor] = []  # the pipeline's latent after each step (its callback)
     condition = model.embed_text(PROMPTS)
-    theirs = pipe(audio_length_in_s=SECONDS, num_inference_steps=STEPS, guidance_scale=GUIDANCE, eta=eta,
-                  generator=[torch.Generator().manual_seed(SEED + i) for i in range(len(PROMPTS))],
-                  prompt_embeds=condition, negative_prompt_embeds=model.null_condition.expand_as(condition),
-                  output_type="pt", callback=lambda step, t, latent: latents.append(latent)).audios
+    theirs = pipe(
+        audio_length_in_s=SECONDS,
+        num_inference_steps=STEPS,
+        guidance_scale=GUIDANCE,
+        eta=eta,
+        generator=[torch.Generator().manual_seed(SEED + i) for i in range(len(PROMPTS))],
+        prompt_embeds=condition,
+        negative_prompt_embeds=model.null_condition.expand_as(condition),
+        output_type="pt",
+        callback=lambda step, t, latent: latents.append(latent),
+    ).audios
     assert len(latents) == STEPS
     # the log-mel (order 1) is compared absolutely; the waveform relative to its peak, since a random
     # tiny HiFi-GAN (weights ~ N(0, 0.01)) outputs a signal of about 1e-10
@@ -113,6 +129,8 @@ def test_the_prediction_type_changes_the_samples(model: LatentDiffusion) -> None
     """The same weights read as epsilon and as v give other samples, so the v-prediction case above really tests
     the conversion from v (predict_noise) against diffusers' scheduler told v_prediction."""
     options = SamplingOptions(steps=STEPS, sampler="dpmsolver++", guidance=GUIDANCE, seed=SEED)
-    v, epsilon = (TextToAudio(read_as(model, kind)).text_to_audio(PROMPTS, SECONDS, options).log_mel
-                  for kind in ("v_prediction", "epsilon"))
+    v, epsilon = (
+        TextToAudio(read_as(model, kind)).text_to_audio(PROMPTS, SECONDS, options).log_mel
+        for kind in ("v_prediction", "epsilon")
+    )
     assert (v - epsilon).abs().max() > 1e-3

@@ -1,4 +1,5 @@
 """Each preparer turns tiny files in its official metadata format into the expected manifest."""
+
 import json
 import os
 from pathlib import Path
@@ -14,8 +15,8 @@ from data.preparers.audiocaps import prepare_audiocaps
 from data.preparers.audioset import labels_caption, prepare_audioset
 from data.preparers.bbc import prepare_bbc
 from data.preparers.clotho import prepare_clotho
-from data.preparers.manifest_builder import AudioIndex, seconds_text, youtube_clip_names
 from data.preparers.folder import prepare_folder
+from data.preparers.manifest_builder import AudioIndex, seconds_text, youtube_clip_names
 from data.preparers.wavcaps import prepare_wavcaps
 
 SR = 8000
@@ -44,6 +45,7 @@ def log_lines(report) -> list[list[str]]:
 
 # ----------------------------------------------------------------------------- helpers
 
+
 def test_seconds_text_and_youtube_names():
     assert seconds_text("30.000") == "30" and seconds_text("7.50") == "7.5"
     names = youtube_clip_names("abc", "30")
@@ -63,24 +65,28 @@ def test_audio_index_finds_names_extensions_and_subfolders(tmp_path):
 
 
 def test_labels_caption():
-    assert labels_caption(["Dog", "Bark", "Domestic animals, pets"]) == \
-        "The sound of dog, bark and domestic animals"
+    assert labels_caption(["Dog", "Bark", "Domestic animals, pets"]) == "The sound of dog, bark and domestic animals"
     assert labels_caption(["Speech"], "{labels} can be heard") == "speech can be heard"
     assert labels_caption([]) == ""
 
 
 # ----------------------------------------------------------------------------- formats
 
+
 def test_audiocaps(tmp_path):
-    train = text(tmp_path / "train.csv",
-                 "audiocap_id,youtube_id,start_time,caption\n"
-                 "1,vidA,30,A dog barks\n"
-                 "2,-vidB,0,\"Rain falls, thunder\"\n"
-                 "3,vidGone,10,Nobody downloaded this\n")
-    test = text(tmp_path / "test.csv",
-                "audiocap_id,youtube_id,start_time,caption\n"
-                + "".join(f"{100 + i},vidC,20,caption {i}\n" for i in range(5))
-                + "".join(f"{200 + i},vidD,50,other {i}\n" for i in range(5)))
+    train = text(
+        tmp_path / "train.csv",
+        "audiocap_id,youtube_id,start_time,caption\n"
+        "1,vidA,30,A dog barks\n"
+        '2,-vidB,0,"Rain falls, thunder"\n'
+        "3,vidGone,10,Nobody downloaded this\n",
+    )
+    test = text(
+        tmp_path / "test.csv",
+        "audiocap_id,youtube_id,start_time,caption\n"
+        + "".join(f"{100 + i},vidC,20,caption {i}\n" for i in range(5))
+        + "".join(f"{200 + i},vidD,50,other {i}\n" for i in range(5)),
+    )
     wav(tmp_path / "train" / "vidA.wav", 1.0)
     wav(tmp_path / "train" / "Y-vidB.flac", 0.5)
     wav(tmp_path / "test" / "102.wav", 0.25)  # named by one audiocap_id of the clip
@@ -106,8 +112,7 @@ def test_audiocaps_name_template_split_override_and_bad_csv(tmp_path):
     wav(tmp_path / "audio" / "vidA_30.wav", 0.5)
     wav(tmp_path / "audio" / "vidA.wav", 0.1)  # would win without the template
     out = tmp_path / "m.jsonl"
-    report = prepare_audiocaps([csv], [tmp_path / "audio"], out, split="val",
-                               name_template="{youtube_id}_{start_time}")
+    report = prepare_audiocaps([csv], [tmp_path / "audio"], out, split="val", name_template="{youtube_id}_{start_time}")
     (entry,) = read_manifest(out)
     assert entry.path.endswith("vidA_30.wav") and entry.split == "val" and report.log is None
     bad = text(tmp_path / "bad.csv", "audiocap_id,youtube_id,start_time\n1,vidA,30\n")
@@ -116,17 +121,21 @@ def test_audiocaps_name_template_split_override_and_bad_csv(tmp_path):
 
 
 def test_audioset(tmp_path):
-    labels = text(tmp_path / "class_labels_indices.csv",
-                  'index,mid,display_name\n0,/m/0bt9lr,"Dog"\n1,/m/05tny_,"Bark"\n'
-                  '2,/m/068hy,"Domestic animals, pets"\n3,/m/09x0r,"Speech"\n')
-    segments = text(tmp_path / "balanced_train_segments.csv",
-                    "# Segments csv created Sun Mar  5 10:54:31 2017\n"
-                    "# num_ytids=4, num_segs=4, num_unique_labels=4, num_positive_labels=6\n"
-                    "# YTID, start_seconds, end_seconds, positive_labels\n"
-                    '--dogvid01, 30.000, 40.000, "/m/0bt9lr,/m/05tny_,/m/068hy"\n'
-                    'speechvid1, 0.000, 10.000, "/m/09x0r"\n'
-                    'brokenvid1, 10.000, 20.000, "/m/09x0r"\n'
-                    'missingvid, 5.500, 15.500, "/m/09x0r,/m/unknown"\n')
+    labels = text(
+        tmp_path / "class_labels_indices.csv",
+        'index,mid,display_name\n0,/m/0bt9lr,"Dog"\n1,/m/05tny_,"Bark"\n'
+        '2,/m/068hy,"Domestic animals, pets"\n3,/m/09x0r,"Speech"\n',
+    )
+    segments = text(
+        tmp_path / "balanced_train_segments.csv",
+        "# Segments csv created Sun Mar  5 10:54:31 2017\n"
+        "# num_ytids=4, num_segs=4, num_unique_labels=4, num_positive_labels=6\n"
+        "# YTID, start_seconds, end_seconds, positive_labels\n"
+        '--dogvid01, 30.000, 40.000, "/m/0bt9lr,/m/05tny_,/m/068hy"\n'
+        'speechvid1, 0.000, 10.000, "/m/09x0r"\n'
+        'brokenvid1, 10.000, 20.000, "/m/09x0r"\n'
+        'missingvid, 5.500, 15.500, "/m/09x0r,/m/unknown"\n',
+    )
     wav(tmp_path / "audio" / "Y--dogvid01.wav", 1.0)
     wav(tmp_path / "audio" / "part01" / "speechvid1_0.000_10.000.flac", 0.5)
     (tmp_path / "audio" / "Ybrokenvid1.wav").write_bytes(b"not a wav file at all")
@@ -149,19 +158,66 @@ def test_audioset(tmp_path):
 
 def test_wavcaps_json_variants(tmp_path):
     fsd = tmp_path / "json" / "fsd_final.json"
-    text(fsd, json.dumps({"num_captions_per_audio": 1, "data": [
-        {"id": "180913", "file_name": "UK Mello.wav", "href": "x", "tags": ["bell", "ring"],
-         "caption": "A bell rings.", "duration": 3.2, "author": "a", "download_link": "d"},
-        {"id": "999", "file_name": "gone.wav", "caption": "Missing.", "duration": 1.0}]}))
-    audioset_sl = text(tmp_path / "json" / "as_final.json", json.dumps({"num_captions_per_audio": 1, "data": [
-        {"id": "Y7fmOlUlwoNg.wav", "caption": "Music plays.", "audio": "wav_path", "duration": 10.0}]}))
-    bbc = text(tmp_path / "json" / "bbc_final.json", json.dumps({"num_captions_per_audio": 1, "data": [
-        {"id": "07070001", "description": "d", "category": "['Boats', 'Water']",
-         "caption": "A boat approaches.", "duration": 2.0}]}))
-    soundbible = text(tmp_path / "json" / "sb_final.json", json.dumps([
-        {"title": "t", "id": "2219", "caption": "An airplane lands.", "duration": 14.1}]))
-    clotho_style = text(tmp_path / "json" / "clotho_val.json", json.dumps({"num_captions_per_audio": 2, "data": [
-        {"id": "c1", "audio": "/x/y/c1.wav", "caption_1": "one", "caption_2": "two", "duration": 0.5}]}))
+    text(
+        fsd,
+        json.dumps(
+            {
+                "num_captions_per_audio": 1,
+                "data": [
+                    {
+                        "id": "180913",
+                        "file_name": "UK Mello.wav",
+                        "href": "x",
+                        "tags": ["bell", "ring"],
+                        "caption": "A bell rings.",
+                        "duration": 3.2,
+                        "author": "a",
+                        "download_link": "d",
+                    },
+                    {"id": "999", "file_name": "gone.wav", "caption": "Missing.", "duration": 1.0},
+                ],
+            }
+        ),
+    )
+    audioset_sl = text(
+        tmp_path / "json" / "as_final.json",
+        json.dumps(
+            {
+                "num_captions_per_audio": 1,
+                "data": [{"id": "Y7fmOlUlwoNg.wav", "caption": "Music plays.", "audio": "wav_path", "duration": 10.0}],
+            }
+        ),
+    )
+    bbc = text(
+        tmp_path / "json" / "bbc_final.json",
+        json.dumps(
+            {
+                "num_captions_per_audio": 1,
+                "data": [
+                    {
+                        "id": "07070001",
+                        "description": "d",
+                        "category": "['Boats', 'Water']",
+                        "caption": "A boat approaches.",
+                        "duration": 2.0,
+                    }
+                ],
+            }
+        ),
+    )
+    soundbible = text(
+        tmp_path / "json" / "sb_final.json",
+        json.dumps([{"title": "t", "id": "2219", "caption": "An airplane lands.", "duration": 14.1}]),
+    )
+    clotho_style = text(
+        tmp_path / "json" / "clotho_val.json",
+        json.dumps(
+            {
+                "num_captions_per_audio": 2,
+                "data": [{"id": "c1", "audio": "/x/y/c1.wav", "caption_1": "one", "caption_2": "two", "duration": 0.5}],
+            }
+        ),
+    )
     wav(tmp_path / "audio" / "FreeSound" / "180913.flac", 0.5)
     wav(tmp_path / "audio" / "AudioSet_SL" / "Y7fmOlUlwoNg.flac", 0.25)
     wav(tmp_path / "audio" / "BBC" / "07070001.flac", 0.5)
@@ -171,8 +227,13 @@ def test_wavcaps_json_variants(tmp_path):
     report = prepare_wavcaps([fsd, audioset_sl, bbc, soundbible, clotho_style], [tmp_path / "audio"], out)
     assert (report.written, report.missing) == (5, 1)
     entries = by_id(out)
-    assert set(entries) == {"wavcaps_freesound_180913", "wavcaps_audioset_sl_Y7fmOlUlwoNg", "wavcaps_bbc_07070001",
-                            "wavcaps_soundbible_2219", "wavcaps_c1"}
+    assert set(entries) == {
+        "wavcaps_freesound_180913",
+        "wavcaps_audioset_sl_Y7fmOlUlwoNg",
+        "wavcaps_bbc_07070001",
+        "wavcaps_soundbible_2219",
+        "wavcaps_c1",
+    }
     fs = entries["wavcaps_freesound_180913"]
     assert fs.captions == ["A bell rings."] and fs.labels == ["bell", "ring"] and fs.source == "wavcaps_freesound"
     assert fs.duration == pytest.approx(0.5) and fs.split is None
@@ -181,8 +242,9 @@ def test_wavcaps_json_variants(tmp_path):
     (line,) = log_lines(report)
     assert line[0] == "wavcaps_freesound_999"
     # without probing, durations come from the metadata; a source override renames ids
-    report = prepare_wavcaps([fsd], [tmp_path / "audio"], out, source="fsd", split="train",
-                             options=BuildOptions(probe=False))
+    report = prepare_wavcaps(
+        [fsd], [tmp_path / "audio"], out, source="fsd", split="train", options=BuildOptions(probe=False)
+    )
     (entry,) = read_manifest(out)
     assert (entry.id, entry.duration, entry.split, entry.source) == ("fsd_180913", 3.2, "train", "fsd")
     no_caption = text(tmp_path / "json" / "broken.json", json.dumps({"data": [{"id": "1", "duration": 1}]}))
@@ -191,11 +253,13 @@ def test_wavcaps_json_variants(tmp_path):
 
 
 def test_bbc(tmp_path):
-    csv = text(tmp_path / "BBCSoundEffects.csv",
-               '"location","description","secs","category","CDNumber","CDName","tracknum"\n'
-               '"07070001.wav","Boat, motor: approach and stop.","158","Boats: Motor","EC1T5","Boats","1"\n'
-               '"07070002.wav","Seagulls calling.","60","Birds","EC1T5","Boats","2"\n'
-               '"07070003.wav","Never downloaded.","30","Birds","EC1T5","Boats","3"\n')
+    csv = text(
+        tmp_path / "BBCSoundEffects.csv",
+        '"location","description","secs","category","CDNumber","CDName","tracknum"\n'
+        '"07070001.wav","Boat, motor: approach and stop.","158","Boats: Motor","EC1T5","Boats","1"\n'
+        '"07070002.wav","Seagulls calling.","60","Birds","EC1T5","Boats","2"\n'
+        '"07070003.wav","Never downloaded.","30","Birds","EC1T5","Boats","3"\n',
+    )
     wav(tmp_path / "audio" / "07070001.wav", 1.0)
     wav(tmp_path / "audio" / "07070002.flac", 0.5)
     out = tmp_path / "bbc.jsonl"
@@ -214,8 +278,10 @@ def test_bbc(tmp_path):
 
 def test_clotho(tmp_path):
     header = "file_name,caption_1,caption_2,caption_3,caption_4,caption_5\n"
-    dev = text(tmp_path / "clotho_captions_development.csv",
-               header + '"Radio Garble.wav",r1,r2,r3,r4,"r5, with comma"\nabsent.wav,a1,a2,a3,a4,a5\n')
+    dev = text(
+        tmp_path / "clotho_captions_development.csv",
+        header + '"Radio Garble.wav",r1,r2,r3,r4,"r5, with comma"\nabsent.wav,a1,a2,a3,a4,a5\n',
+    )
     ev = text(tmp_path / "clotho_captions_evaluation.csv", header + "café.wav,c1,c2,c3,c4,c5\n")
     wav(tmp_path / "development" / "Radio Garble.wav", 0.5)
     wav(tmp_path / "evaluation" / "café.wav", 0.25)
@@ -238,9 +304,11 @@ def test_folder_with_sidecars_and_csv(tmp_path):
     text(root / "dogs" / "bark1.txt", "A dog barks\n\n  Barking twice \n")
     wav(root / "rain.flac", 0.25)
     wav(root / "silent.wav", 0.1)
-    captions = text(tmp_path / "captions.csv",
-                    "file_name,caption\nrain.wav,Rain on a roof\nrain.flac,Steady rain\n"
-                    "dogs/bark1.wav,A small dog\nghost.wav,Not there\n")
+    captions = text(
+        tmp_path / "captions.csv",
+        "file_name,caption\nrain.wav,Rain on a roof\nrain.flac,Steady rain\n"
+        "dogs/bark1.wav,A small dog\nghost.wav,Not there\n",
+    )
     out = tmp_path / "manifests" / "folder.jsonl"
     report = prepare_folder(root, out, captions_csv=captions, options=BuildOptions(relative_paths=True))
     assert (report.written, report.missing, report.skipped) == (3, 1, 0)
@@ -263,12 +331,14 @@ def test_folder_with_sidecars_and_csv(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 
+
 def test_cli_summary_and_errors(tmp_path, capsys):
     csv = text(tmp_path / "val.csv", "audiocap_id,youtube_id,start_time,caption\n1,vidA,0,x\n2,vidB,0,y\n")
     wav(tmp_path / "audio" / "vidA.wav", 0.5)
     out = tmp_path / "val.jsonl"
-    code = main(["audiocaps", "--csv", str(csv), "--audio-dir", str(tmp_path / "audio"), "--out", str(out),
-                 "--no-probe"])
+    code = main(
+        ["audiocaps", "--csv", str(csv), "--audio-dir", str(tmp_path / "audio"), "--out", str(out), "--no-probe"]
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert code == 0 and len(lines) == 1
     assert "wrote 1 entries" in lines[0] and "1 missing" in lines[0] and "val.jsonl.missing.txt" in lines[0]

@@ -1,4 +1,5 @@
 """The prompt-ranking check: hand-computed ranks, and the CLI on a folder written by generate.py."""
+
 from __future__ import annotations
 
 import json
@@ -7,8 +8,8 @@ import pytest
 import torch
 
 import generate
-from tests.conftest import write_tone
 from evaluation import prompt_ranking
+from tests.conftest import write_tone
 
 
 def tone_clips(tmp_path, count: int, extra_caption: str | None = None) -> list[str]:
@@ -27,9 +28,13 @@ def tone_clips(tmp_path, count: int, extra_caption: str | None = None) -> list[s
 
 def test_ranks_on_a_hand_computed_case():
     text = torch.eye(3)  # prompts 0, 1, 2 along the axes
-    audio = torch.tensor([[0.9, 0.1, 0.0],   # own prompt 0: first
-                          [0.6, 0.5, 0.1],   # own prompt 1: second
-                          [0.5, 0.4, 0.3]])  # own prompt 2: third
+    audio = torch.tensor(
+        [
+            [0.9, 0.1, 0.0],  # own prompt 0: first
+            [0.6, 0.5, 0.1],  # own prompt 1: second
+            [0.5, 0.4, 0.3],
+        ]
+    )  # own prompt 2: third
     result = prompt_ranking.prompt_ranking(audio, text, torch.tensor([0, 1, 2]))
     assert result == pytest.approx({"top1": 1 / 3, "mean_rank": 2.0, "chance": 1 / 3})
 
@@ -37,16 +42,42 @@ def test_ranks_on_a_hand_computed_case():
 @pytest.mark.slow
 def test_cli_on_generated_clips(tiny_ldm_checkpoint, tmp_path, capsys):
     out = tmp_path / "gen"
-    assert generate.main(["--ckpt", str(tiny_ldm_checkpoint), "--text", "a dog barks", "--text", "rain",
-                          "--repeat", "2", "--out", str(out), "--steps", "2", "--duration", "0.64"]) == 0
+    assert (
+        generate.main(
+            [
+                "--ckpt",
+                str(tiny_ldm_checkpoint),
+                "--text",
+                "a dog barks",
+                "--text",
+                "rain",
+                "--repeat",
+                "2",
+                "--out",
+                str(out),
+                "--steps",
+                "2",
+                "--duration",
+                "0.64",
+            ]
+        )
+        == 0
+    )
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
     report = tmp_path / "r.json"
     real = tmp_path / "real.jsonl"  # the generated clips again, plus one clip with another caption
     write_tone(tmp_path / "other.wav", 0.5)
-    real.write_text((out / "generated.jsonl").read_text().replace('"path": "', f'"path": "{out}/') +
-                    json.dumps({"id": "x", "path": str(tmp_path / "other.wav"), "captions": ["a cat"]}) + "\n")
-    assert prompt_ranking.main(["--generated", str(out), "--clap-ckpt", str(clap), "--json", str(report),
-                                "--reference", str(real)]) == 0
+    real.write_text(
+        (out / "generated.jsonl").read_text().replace('"path": "', f'"path": "{out}/')
+        + json.dumps({"id": "x", "path": str(tmp_path / "other.wav"), "captions": ["a cat"]})
+        + "\n"
+    )
+    assert (
+        prompt_ranking.main(
+            ["--generated", str(out), "--clap-ckpt", str(clap), "--json", str(report), "--reference", str(real)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "4 clips, 2 prompts" in printed and "(chance 50%)" in printed and "reference: 4 real clips" in printed
     result = json.loads(report.read_text())
@@ -62,17 +93,54 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
 
     prompts = tone_clips(tmp_path, 6, extra_caption="x")
     clap = tiny_ldm_checkpoint.parent / "clap.ckpt"
-    common = ["--clap", str(clap), "--manifest", str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
-              "--clips-per-prompt", "2", "--seconds", "0.64", "--steps", "2", "--device", "cpu"]
+    common = [
+        "--clap",
+        str(clap),
+        "--manifest",
+        str(tmp_path / "m.jsonl"),
+        "--prompts",
+        str(tmp_path / "prompts.txt"),
+        "--clips-per-prompt",
+        "2",
+        "--seconds",
+        "0.64",
+        "--steps",
+        "2",
+        "--device",
+        "cpu",
+    ]
     out = tmp_path / "r.json"
-    assert prompt_following.main(["--ldm", str(tiny_ldm_checkpoint), *common, "--guidance", "1", "3",
-                                  "--save", str(tmp_path / "saved"), "--out", str(out)]) == 0
+    assert (
+        prompt_following.main(
+            [
+                "--ldm",
+                str(tiny_ldm_checkpoint),
+                *common,
+                "--guidance",
+                "1",
+                "3",
+                "--save",
+                str(tmp_path / "saved"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     names = [r["row"] for r in result["rows"]]
-    assert names == ["real", "mel > griffin-lim", "mel > vae > gl", "mel > vocoder", "mel > vae > vocoder",
-                     "ldm audio g=1", "ldm text g=1", "ldm audio g=3", "ldm text g=3"]
-    assert all(r["clips"] == 4 and 0 <= r["top1"] <= 1 and set(r["per_prompt"]) == set(prompts)
-               for r in result["rows"])
+    assert names == [
+        "real",
+        "mel > griffin-lim",
+        "mel > vae > gl",
+        "mel > vocoder",
+        "mel > vae > vocoder",
+        "ldm audio g=1",
+        "ldm text g=1",
+        "ldm audio g=3",
+        "ldm text g=3",
+    ]
+    assert all(r["clips"] == 4 and 0 <= r["top1"] <= 1 and set(r["per_prompt"]) == set(prompts) for r in result["rows"])
     by_name = {r["row"]: r for r in result["rows"]}
     assert result["top1"] == by_name["ldm text g=1"]["top1"] and result["fd_clap"] == by_name["ldm text g=1"]["fd_clap"]
     assert result["top1_real"] == by_name["real"]["top1"]
@@ -86,9 +154,27 @@ def test_chain_benchmark_on_tiny_checkpoints(tiny_ldm_checkpoint, tiny_lcm_check
     assert [r["row"] for r in again["rows"]] == ["real", "mel > griffin-lim", f"ldm text ({saved.name})"]
     assert again["top1"] == pytest.approx(result["top1"])
     # a consistency-distilled student beside the teacher: its own rows and headline keys
-    assert prompt_following.main(["--ldm", "none", *common, "--student", str(tiny_lcm_checkpoint), "--guidance", "4",
-                                  "--student-steps", "2", "--vae", str(clap.parent / "vae.ckpt"),
-                                  "--ldm-griffin-lim", "--out", str(out)]) == 0
+    assert (
+        prompt_following.main(
+            [
+                "--ldm",
+                "none",
+                *common,
+                "--student",
+                str(tiny_lcm_checkpoint),
+                "--guidance",
+                "4",
+                "--student-steps",
+                "2",
+                "--vae",
+                str(clap.parent / "vae.ckpt"),
+                "--ldm-griffin-lim",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     student = json.loads(out.read_text())
     assert [r["row"] for r in student["rows"]][-2:] == ["lcm audio g=4 > gl", "lcm text g=4 > gl"]
     assert student["top1_student"] == student["rows"][-1]["top1"] and student["top1"] is None
@@ -108,12 +194,38 @@ def test_chain_benchmark_sets_an_istft_vocoders_projections(tiny_ldm_checkpoint,
     from tests.ldm_fixtures import write_stage_checkpoint
 
     tone_clips(tmp_path, 4)
-    vocoder = write_stage_checkpoint("hifigan", tmp_path / "istft.ckpt", extra=(
-        "model.generator=istft", "model.istft_n_fft=1024", "model.istft_channels=32", "model.istft_layers=2",
-        "model.istft_mel_anchor=true", "model.istft_phase_iters=2"))
-    common = ["--ldm", "none", "--vocoder", str(vocoder), "--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
-              "--manifest", str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
-              "--clips-per-prompt", "2", "--seconds", "0.64", "--device", "cpu", "--out", str(tmp_path / "r.json")]
+    vocoder = write_stage_checkpoint(
+        "hifigan",
+        tmp_path / "istft.ckpt",
+        extra=(
+            "model.generator=istft",
+            "model.istft_n_fft=1024",
+            "model.istft_channels=32",
+            "model.istft_layers=2",
+            "model.istft_mel_anchor=true",
+            "model.istft_phase_iters=2",
+        ),
+    )
+    common = [
+        "--ldm",
+        "none",
+        "--vocoder",
+        str(vocoder),
+        "--clap",
+        str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+        "--manifest",
+        str(tmp_path / "m.jsonl"),
+        "--prompts",
+        str(tmp_path / "prompts.txt"),
+        "--clips-per-prompt",
+        "2",
+        "--seconds",
+        "0.64",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "r.json"),
+    ]
 
     def vocoded(*extra: str):
         folder = tmp_path / ("saved" + "_".join(extra))
@@ -132,10 +244,32 @@ def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, t
 
     tone_clips(tmp_path, 4)
     out = tmp_path / "s.json"
-    assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "m.jsonl"),
-                                   "--prompts", str(tmp_path / "prompts.txt"), "--clips-per-prompt", "2",
-                                   "--seconds", "0.64", "--steps", "2", "--guidance", "1", "4", "--device", "cpu",
-                                   "--out", str(out)]) == 0
+    assert (
+        latent_statistics.main(
+            [
+                "--ldm",
+                str(tiny_ldm_checkpoint),
+                "--manifest",
+                str(tmp_path / "m.jsonl"),
+                "--prompts",
+                str(tmp_path / "prompts.txt"),
+                "--clips-per-prompt",
+                "2",
+                "--seconds",
+                "0.64",
+                "--steps",
+                "2",
+                "--guidance",
+                "1",
+                "4",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     assert [r["row"] for r in result["rows"]] == ["real", "sampled g=1", "sampled g=4"]
     assert all(len(r["std"]) == 8 and r["abs_max"] > 0 for r in result["rows"])
@@ -144,8 +278,12 @@ def test_latent_statistics_benchmark_on_a_tiny_checkpoint(tiny_ldm_checkpoint, t
     # an untrained UNet's x_0 at t = 999 is far worse than predicting the mean: what the check is for
     assert result["x0"][0]["x0_mse"] > result["x0"][0]["mean_mse"]
     assert "latent_statistics.py" in result["command"]
-    assert latent_statistics.main(["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "none.jsonl"),
-                                   "--out", str(out)]) == 2
+    assert (
+        latent_statistics.main(
+            ["--ldm", str(tiny_ldm_checkpoint), "--manifest", str(tmp_path / "none.jsonl"), "--out", str(out)]
+        )
+        == 2
+    )
     assert "none.jsonl" in capsys.readouterr().err
 
 
@@ -156,22 +294,62 @@ def test_mel_inversion_benchmark_on_a_tiny_clap(tiny_ldm_checkpoint, tmp_path, c
 
     tone_clips(tmp_path, 4)
     out = tmp_path / "inv.json"
-    assert mel_inversion.main(["--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--manifest",
-                               str(tmp_path / "m.jsonl"), "--prompts", str(tmp_path / "prompts.txt"),
-                               "--clips-per-prompt", "2", "--seconds", "0.64", "--griffin-lim", "4",
-                               "--device", "cpu", "--out", str(out)]) == 0
+    assert (
+        mel_inversion.main(
+            [
+                "--clap",
+                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+                "--manifest",
+                str(tmp_path / "m.jsonl"),
+                "--prompts",
+                str(tmp_path / "prompts.txt"),
+                "--clips-per-prompt",
+                "2",
+                "--seconds",
+                "0.64",
+                "--griffin-lim",
+                "4",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     result = json.loads(out.read_text())
     by_name = {r["row"]: r for r in result["rows"]}
-    assert list(by_name) == ["real", "pinv + random phase", "pinv + zero phase", "pinv + griffin-lim 4",
-                             "pinv + integrated phase", "pinv + integrated phase + griffin-lim 4",
-                             "pinv + true phase", "true magnitude + random"]
+    assert list(by_name) == [
+        "real",
+        "pinv + random phase",
+        "pinv + zero phase",
+        "pinv + griffin-lim 4",
+        "pinv + integrated phase",
+        "pinv + integrated phase + griffin-lim 4",
+        "pinv + true phase",
+        "true magnitude + random",
+    ]
     assert all(r["clips"] == 4 for r in result["rows"]) and by_name["real"]["mel_l1"] < 1e-4
     # the real phase with the mel's magnitude is nearly consistent; a random phase is not; the phase a steady
     # tone's magnitude implies (its instantaneous frequency summed over time) is far closer to consistent
-    assert by_name["pinv + true phase"]["mel_l1"] < by_name["pinv + griffin-lim 4"]["mel_l1"] < \
-        by_name["pinv + random phase"]["mel_l1"]
+    assert (
+        by_name["pinv + true phase"]["mel_l1"]
+        < by_name["pinv + griffin-lim 4"]["mel_l1"]
+        < by_name["pinv + random phase"]["mel_l1"]
+    )
     assert by_name["pinv + integrated phase"]["mel_l1"] < 0.7 * by_name["pinv + random phase"]["mel_l1"]
     assert "mel_inversion.py" in result["command"]
-    assert mel_inversion.main(["--clap", str(tiny_ldm_checkpoint.parent / "clap.ckpt"), "--manifest",
-                               str(tmp_path / "none.jsonl"), "--out", str(out)]) == 2
+    assert (
+        mel_inversion.main(
+            [
+                "--clap",
+                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
+                "--manifest",
+                str(tmp_path / "none.jsonl"),
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert "none.jsonl" in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """The request layer (audioldm/request/): one set of bounds for generate.py, the app and evaluate.py, checked before
 any model loads and refused with the same message everywhere; each request writes itself out as the generate.py
 command that rebuilds it."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,14 @@ import evaluate
 import generate
 from audioldm.request.jobs import Jobs
 from audioldm.request.limits import Limits, RequestError, check_whole
-from audioldm.request.modes import (InpaintRequest, SuperResolutionRequest, TextRequest, TransferRequest,
-                                    VariationRequest, parse_spans)
+from audioldm.request.modes import (
+    InpaintRequest,
+    SuperResolutionRequest,
+    TextRequest,
+    TransferRequest,
+    VariationRequest,
+    parse_spans,
+)
 from audioldm.request.sampling import Sampling
 from tests.conftest import write_tone
 
@@ -26,8 +33,11 @@ BAD = [
     (["--seed", "-1"], {"seed": -1}, "--seed must be a whole number from 0 to 4294967295, got -1"),
     (["--seed", str(2**64)], {"seed": 2**64}, "--seed must be a whole number from 0 to 4294967295, got 1.84467e+19"),
     (["--eta", "2"], {"eta": 2.0}, "--eta must be from 0 to 1, got 2"),
-    (["--duration", "100"], {"duration": 100.0}, "--duration must be more than 0 and at most 30 s, got 100 s (the "
-     "model learned 10.24 s clips"),
+    (
+        ["--duration", "100"],
+        {"duration": 100.0},
+        "--duration must be more than 0 and at most 30 s, got 100 s (the model learned 10.24 s clips",
+    ),
 ]
 
 
@@ -51,12 +61,13 @@ def refuse_loading(monkeypatch) -> None:
 def cli_error(capsys) -> str:
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: "), err
-    return err[0][len("error: "):]
+    return err[0][len("error: ") :]
 
 
 @pytest.mark.parametrize("flags,values,message", BAD)
-def test_the_same_bad_request_is_refused_with_the_same_message_everywhere(flags, values, message, tmp_path,
-                                                                          monkeypatch, capsys):
+def test_the_same_bad_request_is_refused_with_the_same_message_everywhere(
+    flags, values, message, tmp_path, monkeypatch, capsys
+):
     refuse_loading(monkeypatch)
     ckpt = tmp_path / "model.ckpt"
     ckpt.write_bytes(b"never read")
@@ -65,8 +76,22 @@ def test_the_same_bad_request_is_refused_with_the_same_message_everywhere(flags,
     manifest = tmp_path / "test.jsonl"
     write_tone(tmp_path / "a.wav", 0.5)
     manifest.write_text(json.dumps({"id": "a", "path": "a.wav", "captions": ["a tone"]}) + "\n", encoding="utf-8")
-    assert evaluate.main(["--ckpt", str(ckpt), "--manifest", str(manifest), "--out", str(tmp_path / "e"),
-                          "--backbone", "clap", *flags]) == 2
+    assert (
+        evaluate.main(
+            [
+                "--ckpt",
+                str(ckpt),
+                "--manifest",
+                str(manifest),
+                "--out",
+                str(tmp_path / "e"),
+                "--backbone",
+                "clap",
+                *flags,
+            ]
+        )
+        == 2
+    )
     from_evaluate = cli_error(capsys)
     jobs = Jobs(NoModel(), str(tmp_path / "app"), max_seconds=30.0)
     duration = values.pop("duration", 1.0)
@@ -96,21 +121,32 @@ def test_limits_are_whole_and_finite():
 def test_spans_parse_from_the_cli_and_the_page_alike():
     assert parse_spans(["2-4.5", "6-7"]) == parse_spans("2-4.5, 6-7") == parse_spans(["2-4.5;6-7"])
     assert parse_spans("2-4.5 6-7") == [(2.0, 4.5), (6.0, 7.0)]
-    for bad, message in (("a-b", "must look like START-END"), ("nan-inf", "START and END must be finite"),
-                         ("", "needs at least one --span")):
+    for bad, message in (
+        ("a-b", "must look like START-END"),
+        ("nan-inf", "START and END must be finite"),
+        ("", "needs at least one --span"),
+    ):
         with pytest.raises(RequestError, match=message):
             parse_spans(bad)
 
 
-@pytest.mark.parametrize("request_", [
-    TextRequest(Sampling(steps=7, sampler="dpmsolver++", guidance=3.0, seed=4, candidates=2, negative="hiss"),
-                prompts=["a dog barks", "rain"], duration=2.5, repeat=2),
-    VariationRequest(Sampling(), audio="{wav}", text="with rain", audio_weight=0.7, duration=1.5, repeat=3),
-    VariationRequest(Sampling(seed=9), audio="{wav}", duration=1.0),
-    TransferRequest(Sampling(eta=0.0), audio="{wav}", text="jazz piano", strength=0.25),
-    InpaintRequest(Sampling(), audio="{wav}", text="a dog barks", spans=["0.1-0.2", "0.3-0.4"]),
-    SuperResolutionRequest(Sampling(), audio="{wav}", text="birdsong", cutoff=4000.0),
-], ids=["text", "variation", "variation-no-text", "transfer", "inpaint", "sr"])
+@pytest.mark.parametrize(
+    "request_",
+    [
+        TextRequest(
+            Sampling(steps=7, sampler="dpmsolver++", guidance=3.0, seed=4, candidates=2, negative="hiss"),
+            prompts=["a dog barks", "rain"],
+            duration=2.5,
+            repeat=2,
+        ),
+        VariationRequest(Sampling(), audio="{wav}", text="with rain", audio_weight=0.7, duration=1.5, repeat=3),
+        VariationRequest(Sampling(seed=9), audio="{wav}", duration=1.0),
+        TransferRequest(Sampling(eta=0.0), audio="{wav}", text="jazz piano", strength=0.25),
+        InpaintRequest(Sampling(), audio="{wav}", text="a dog barks", spans=["0.1-0.2", "0.3-0.4"]),
+        SuperResolutionRequest(Sampling(), audio="{wav}", text="birdsong", cutoff=4000.0),
+    ],
+    ids=["text", "variation", "variation-no-text", "transfer", "inpaint", "sr"],
+)
 def test_a_request_writes_itself_as_the_generate_command_that_rebuilds_it(request_, tmp_path):
     import shlex
 

@@ -1,6 +1,7 @@
 """Webdataset shards: the writer (audio or pre-encoded latents, unreadable clips skipped and counted),
 the streaming dataset (same items as the map-style datasets, each sample once per pass, split by rank
 and worker with equal steps per rank), training from shards, and a 2-process gloo DDP run."""
+
 from __future__ import annotations
 
 import json
@@ -60,8 +61,11 @@ def test_index_and_items_match_the_map_style_dataset(audio_shards):
     assert index.kind == "audio" and index.samples == 10 and index.counts == [3, 3, 3, 1]
     items = {it["id"]: it for it in ShardDataset(index, MEL, SEGMENT, random_crop=False, shuffle_buffer=4)}
     assert sorted(items) == sorted(f"c{i}" for i in range(10))  # every clip once per pass
-    reference = AudioClipDataset([e for e in read_manifest(str(manifest)) if e.id != "bad"], MEL,
-                                 ClipOptions(segment_seconds=0.64, random_crop=False))
+    reference = AudioClipDataset(
+        [e for e in read_manifest(str(manifest)) if e.id != "bad"],
+        MEL,
+        ClipOptions(segment_seconds=0.64, random_crop=False),
+    )
     for ref in (reference[i] for i in range(len(reference))):
         item = items[ref["id"]]
         assert item["captions"] == ref["captions"] and item["caption"] == ref["caption"]
@@ -74,8 +78,9 @@ def test_index_and_items_match_the_map_style_dataset(audio_shards):
 def test_ranks_and_workers_split_each_pass(audio_shards, world, workers):
     _, out = audio_shards
     index = ShardIndex(out)
-    seen = [ids_of(ShardDataset(index, MEL, SEGMENT, rank=r, world=world, shuffle_buffer=2), workers)
-            for r in range(world)]
+    seen = [
+        ids_of(ShardDataset(index, MEL, SEGMENT, rank=r, world=world, shuffle_buffer=2), workers) for r in range(world)
+    ]
     assert all(len(s) == 10 // world for s in seen)  # the same number of steps on every rank
     assert not set(seen[0]) & set(seen[1])  # whole shards per slot, or (more slots than shards) every n-th sample
     epoch0 = ids_of(ShardDataset(index, MEL, SEGMENT, shuffle_buffer=4, epoch=0))
@@ -107,8 +112,10 @@ def test_writer_errors_are_one_line(audio_shards, tmp_path, capsys):
     manifest, out = audio_shards
     assert shard_main(["--manifest", str(manifest), "--out", str(out)]) == 2
     assert "already exists" in capsys.readouterr().err
-    assert shard_main(["--manifest", str(manifest), "--out", str(tmp_path / "x"), "--latents",
-                       str(tmp_path / "nocache")]) == 2
+    assert (
+        shard_main(["--manifest", str(manifest), "--out", str(tmp_path / "x"), "--latents", str(tmp_path / "nocache")])
+        == 2
+    )
     assert "meta.json missing" in capsys.readouterr().err
     with pytest.raises(ShardError, match="no shards.json"):
         ShardIndex(tmp_path)
@@ -138,10 +145,21 @@ def test_a_corrupt_sample_is_skipped_and_counted(audio_shards, tmp_path):
 @pytest.mark.slow
 def test_train_vae_from_shards(audio_shards, tmp_path):
     manifest, out = audio_shards
-    args = ["--config", str(REPO / "configs" / "demo" / "vae.yaml"), *TINY_OVERRIDES["vae"], f"data.shards={out}",
-            f"data.val_manifest={manifest}", f"output_dir={tmp_path}", "data.num_workers=0", "data.batch_size=4",
-            "data.segment_seconds=0.64", "trainer.max_steps=3", "trainer.enable_progress_bar=false",
-            "trainer.limit_val_batches=1", "data.shuffle_buffer=4"]
+    args = [
+        "--config",
+        str(REPO / "configs" / "demo" / "vae.yaml"),
+        *TINY_OVERRIDES["vae"],
+        f"data.shards={out}",
+        f"data.val_manifest={manifest}",
+        f"output_dir={tmp_path}",
+        "data.num_workers=0",
+        "data.batch_size=4",
+        "data.segment_seconds=0.64",
+        "trainer.max_steps=3",
+        "trainer.enable_progress_bar=false",
+        "trainer.limit_val_batches=1",
+        "data.shuffle_buffer=4",
+    ]
     assert train.main(args) == 0  # data.train_manifest may stay unset with data.shards
     assert (tmp_path / "demo_vae" / "version_0" / "checkpoints" / "last.ckpt").is_file()
 
@@ -153,13 +171,23 @@ def test_two_processes_stream_shards_without_duplicates(tmp_path):
     write_shards(str(manifest), str(out), max_count=4, progress=False)  # 6 shards >= 2 ranks x 2 workers
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     probe = Path(__file__).with_name("ddp_sampling_probe.py")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(probe), str(manifest), str(tmp_path), str(out)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(probe),
+        str(manifest),
+        str(tmp_path),
+        str(out),
+    ]
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     seen = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
     for epoch in range(2):  # 21 samples, 2 ranks, batch 2: 5 steps, 10 samples per rank per epoch, disjoint
-        parts = [s["train"][epoch * 10:(epoch + 1) * 10] for s in seen]
+        parts = [s["train"][epoch * 10 : (epoch + 1) * 10] for s in seen]
         assert len(parts[0]) == len(parts[1]) == 10 and not set(parts[0]) & set(parts[1])
     val = seen[0]["val"] + seen[1]["val"]  # 21 validation clips, each scored once per validation (2 epochs)
     assert len(val) == 42 and all(val.count(i) == 2 for i in set(val)) and len(set(val)) == 21
@@ -174,14 +202,27 @@ def test_ldm_trains_from_latent_shards_and_checks_their_encoders(tmp_path, capsy
     ckpts = stage_checkpoints(tmp_path / "stages")
     manifest = clips(tmp_path / "audio", 6)
     demo = str(REPO / "configs" / "demo" / "ldm.yaml")
-    base = ldm_overrides(ckpts, manifest, tmp_path / "runs", "data.segment_seconds=0.64", "data.batch_size=2",
-                         "trainer.max_steps=2", "trainer.num_sanity_val_steps=0", "trainer.limit_val_batches=1")
+    base = ldm_overrides(
+        ckpts,
+        manifest,
+        tmp_path / "runs",
+        "data.segment_seconds=0.64",
+        "data.batch_size=2",
+        "trainer.max_steps=2",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.limit_val_batches=1",
+    )
     assert preencode.main(["--config", demo, *base, f"data.latent_cache_dir={tmp_path / 'cache'}"]) == 0
     shards = tmp_path / "latent_shards"
     assert shard_main(["--manifest", str(manifest), "--out", str(shards), "--latents", str(tmp_path / "cache")]) == 0
     capsys.readouterr()
-    streamed = [*base, f"data.shards={shards}", f"data.val_manifest={manifest}", "data.shuffle_buffer=2",
-                "data.latent_cache_dir=null"]  # validation reads audio
+    streamed = [
+        *base,
+        f"data.shards={shards}",
+        f"data.val_manifest={manifest}",
+        "data.shuffle_buffer=2",
+        "data.latent_cache_dir=null",
+    ]  # validation reads audio
     assert train.main(["--config", demo, *streamed]) == 0
     other_vae = write_stage_checkpoint("vae", tmp_path / "other_vae.ckpt", seed=5)
     assert train.main(["--config", demo, *streamed, f"model.vae_ckpt={other_vae}"]) == 2

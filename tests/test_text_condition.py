@@ -1,5 +1,6 @@
 """``model.text_condition_prob``: per sample, the CLAP text embedding of one of the clip's captions
 instead of its audio embedding, on raw audio, pre-encoded latents and latent shards."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -41,8 +42,9 @@ def captioned(tmp_path_factory) -> Path:
 
 
 def args_for(ckpts, manifest, out, *extra):
-    return ldm_overrides(ckpts, manifest, out, "data.segment_seconds=0.64", "data.batch_size=4",
-                         "data.latent_cache_dir=null", *extra)
+    return ldm_overrides(
+        ckpts, manifest, out, "data.segment_seconds=0.64", "data.batch_size=4", "data.latent_cache_dir=null", *extra
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +64,10 @@ def batches(manifest: Path, cache_dir: Path, seed: int) -> tuple[dict, dict]:
     entries = read_manifest(manifest)
     raw = AudioClipDataset(entries, options=ClipOptions(0.64, random_crop=True))
     cached = LatentClipDataset(entries, LatentCache(cache_dir), random_segment=True)
-    return (collate_clips([raw[(i, seed + i)] for i in range(len(entries))]),
-            collate_clips([cached[(i, seed + i)] for i in range(len(entries))]))
+    return (
+        collate_clips([raw[(i, seed + i)] for i in range(len(entries))]),
+        collate_clips([cached[(i, seed + i)] for i in range(len(entries))]),
+    )
 
 
 def test_the_cache_holds_every_captions_text_embedding(tiny_ckpts, captioned, cache_dir):
@@ -144,8 +148,7 @@ def test_latent_shards_carry_the_text_embeddings(tiny_ckpts, captioned, cache_di
 
 
 @pytest.mark.slow
-def test_an_old_cache_without_text_embeddings_is_refused_by_name(tiny_ckpts, captioned, cache_dir, tmp_path,
-                                                                  capsys):
+def test_an_old_cache_without_text_embeddings_is_refused_by_name(tiny_ckpts, captioned, cache_dir, tmp_path, capsys):
     old = tmp_path / "old_latents"
     cache, copy = LatentCache(cache_dir), LatentCache(old)
     meta = cache.read_meta()
@@ -155,8 +158,15 @@ def test_an_old_cache_without_text_embeddings_is_refused_by_name(tiny_ckpts, cap
         tensors = cache.load(cache.key(entry.id))
         del tensors["clap_text"]
         copy.save(copy.key(entry.id), tensors)
-    args = args_for(tiny_ckpts, captioned, tmp_path / "runs", f"data.latent_cache_dir={old}",
-                    "trainer.max_steps=1", "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false")
+    args = args_for(
+        tiny_ckpts,
+        captioned,
+        tmp_path / "runs",
+        f"data.latent_cache_dir={old}",
+        "trainer.max_steps=1",
+        "trainer.num_sanity_val_steps=0",
+        "trainer.enable_progress_bar=false",
+    )
     assert train.main(["--config", DEMO, *args, "model.text_condition_prob=0.5"]) == 2
     err = capsys.readouterr().err
     assert f"{old}: these pre-encoded latents have no CLAP text embeddings" in err and len(err.splitlines()) == 1
@@ -166,5 +176,12 @@ def test_an_old_cache_without_text_embeddings_is_refused_by_name(tiny_ckpts, cap
 @pytest.mark.parametrize("value", ["1.5", "-0.1"])
 def test_the_probability_must_be_in_the_unit_interval(value):
     with pytest.raises(ConfigError, match=rf"model.text_condition_prob={value} is out of range"):
-        load_config(DEMO, ["data.train_manifest=x.jsonl", "model.vae_ckpt=v", "model.clap_ckpt=c",
-                           f"model.text_condition_prob={value}"])
+        load_config(
+            DEMO,
+            [
+                "data.train_manifest=x.jsonl",
+                "model.vae_ckpt=v",
+                "model.clap_ckpt=c",
+                f"model.text_condition_prob={value}",
+            ],
+        )

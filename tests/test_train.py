@@ -1,5 +1,6 @@
 """train.py end to end on tiny data: dispatch, early errors, checkpoints with config, TensorBoard
 output, repeatable seeds, and resume."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -16,10 +17,22 @@ DEMO_VAE = str(REPO / "configs" / "demo" / "vae.yaml")
 
 
 def tiny_args(manifest: Path, out: Path, name: str, *extra: str) -> list[str]:
-    return ["--config", DEMO_VAE, f"data.train_manifest={manifest}", f"output_dir={out}", f"name={name}",
-            "data.num_workers=0", "data.segment_seconds=1.28", "data.batch_size=3", "trainer.max_steps=7",
-            "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false",
-            "checkpoint.every_n_train_steps=4", "model.disc_start=3", *extra]
+    return [
+        "--config",
+        DEMO_VAE,
+        f"data.train_manifest={manifest}",
+        f"output_dir={out}",
+        f"name={name}",
+        "data.num_workers=0",
+        "data.segment_seconds=1.28",
+        "data.batch_size=3",
+        "trainer.max_steps=7",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "checkpoint.every_n_train_steps=4",
+        "model.disc_start=3",
+        *extra,
+    ]
 
 
 def last_checkpoint(out: Path, name: str, version: int) -> dict:
@@ -32,8 +45,10 @@ def test_missing_required_keys_are_one_line(tmp_path, capsys):
     cfg.write_text("stage: ldm\nname: x\n")
     assert train.main(["--config", str(cfg)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == (f"error: {cfg}: required key(s) not set: data.train_manifest, model.clap_ckpt, model.vae_ckpt "
-                   f"(set them in the file or as key=value on the command line)")
+    assert err == (
+        f"error: {cfg}: required key(s) not set: data.train_manifest, model.clap_ckpt, model.vae_ckpt "
+        f"(set them in the file or as key=value on the command line)"
+    )
 
 
 def test_config_typo_fails_before_data_is_read(tmp_path, capsys):
@@ -88,12 +103,24 @@ def test_train_checkpoint_logs_seed_and_exact_resume(tone_dataset, tmp_path):
     run_dir = out / "b" / "version_0"
     events = EventAccumulator(str(run_dir)).Reload()
     tags = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/l1", "train/kl", "train/g_loss", "val/mel_l1", "lr/autoencoder",
-            "grad_norm/optimizer_0", "grad_norm/optimizer_1"} <= tags
+    assert {
+        "train/loss",
+        "train/l1",
+        "train/kl",
+        "train/g_loss",
+        "val/mel_l1",
+        "lr/autoencoder",
+        "grad_norm/optimizer_0",
+        "grad_norm/optimizer_1",
+    } <= tags
     skipped = [e.value for e in events.Scalars("data/skipped_clips_train")]
     assert skipped[0] == 1.0  # one full epoch (21 clips in 7 batches of 3); the corrupt file is met once
-    plugins = {v.metadata.plugin_data.plugin_name for f in run_dir.glob("events.*")
-               for ev in EventFileLoader(str(f)).Load() for v in ev.summary.value}
+    plugins = {
+        v.metadata.plugin_data.plugin_name
+        for f in run_dir.glob("events.*")
+        for ev in EventFileLoader(str(f)).Load()
+        for v in ev.summary.value
+    }
     assert "hparams" in plugins
     assert "stage: vae" in (run_dir / "hparams.yaml").read_text()
 
@@ -110,8 +137,11 @@ def test_progress_is_printed_when_output_is_not_a_terminal(tone_dataset, tmp_pat
     import logging
 
     caplog.set_level(logging.INFO, logger="pytorch_lightning")
-    args = [a for a in tiny_args(tone_dataset, tmp_path, "p", "trainer.max_steps=20")
-            if a != "trainer.enable_progress_bar=false"]
+    args = [
+        a
+        for a in tiny_args(tone_dataset, tmp_path, "p", "trainer.max_steps=20")
+        if a != "trainer.enable_progress_bar=false"
+    ]
     assert train.main(args) == 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("p: ")]
     assert lines[0] == "p: training from step 0 to 20 (progress every 1 steps or 60 s)"

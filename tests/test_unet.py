@@ -1,4 +1,5 @@
 """The LDM UNet in AudioLDM's diffusers form, and classifier-free guidance."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +8,6 @@ import torch
 from omegaconf import OmegaConf
 
 from audioldm.config import load_config
-
 from audioldm.diffusion.guidance import guided_noise
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 
@@ -21,8 +21,10 @@ def count(module: torch.nn.Module) -> int:
 def test_audioldm_s_and_l_parameter_counts_on_meta():
     """The UNets that configs/ldm_s.yaml and ldm_l.yaml build: 185.0M and 739.1M parameters."""
     required = ["data.train_manifest=x.jsonl", "model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt"]
-    configs = [OmegaConf.to_object(load_config(REPO / "configs" / f"ldm_{size}.yaml", required).model.unet)
-               for size in ("s", "l")]
+    configs = [
+        OmegaConf.to_object(load_config(REPO / "configs" / f"ldm_{size}.yaml", required).model.unet)
+        for size in ("s", "l")
+    ]
     assert configs[0] == UnetConfig()  # the defaults are AudioLDM-S
     with torch.device("meta"):
         small, large = (build_unet(c) for c in configs)
@@ -56,15 +58,17 @@ def test_guidance_one_equals_conditional_and_matches_formula():
         e_c = denoiser(latent, t.expand(3), cond)
         e_u = denoiser(latent, t.expand(3), null.expand(3, -1))
         torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 1.0), e_c)
-        torch.testing.assert_close(guided_noise(denoiser, latent, t, cond, null, 2.5), e_u + 2.5 * (e_c - e_u),
-                                   rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(
+            guided_noise(denoiser, latent, t, cond, null, 2.5), e_u + 2.5 * (e_c - e_u), rtol=1e-4, atol=1e-5
+        )
 
 
 def test_condition_projection_initialisation():
     torch.manual_seed(0)
     default = build_unet(UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8))
-    level = build_unet(UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
-                                  condition_init_std=1.0))
+    level = build_unet(
+        UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8, condition_init_std=1.0)
+    )
     assert float(default.class_embedding.weight.std()) < 0.03  # diffusers' default: U(+-1/sqrt(512))
     assert abs(float(level.class_embedding.weight.std()) - 1.0) < 0.02
     assert float(level.class_embedding.bias.abs().max()) == 0.0
@@ -77,8 +81,14 @@ def test_scale_shift_film_doubles_the_embedding_projection_and_round_trips_throu
     """resnet_time_scale_shift=scale_shift: each res block's embedding projection gives scale and shift
     (2x channels); the condition changes the output; a diffusers folder keeps the choice."""
     from audioldm.formats.diffusers import unet_config_from_diffusers
-    config = UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
-                        resnet_time_scale_shift="scale_shift")
+
+    config = UnetConfig(
+        model_channels=16,
+        channel_mult=[1, 2],
+        layers_per_block=1,
+        head_channels=8,
+        resnet_time_scale_shift="scale_shift",
+    )
     torch.manual_seed(0)
     unet = build_unet(config).eval()
     block = unet.down_blocks[0].resnets[0]
@@ -94,8 +104,14 @@ def test_scale_shift_film_doubles_the_embedding_projection_and_round_trips_throu
 
 def test_unknown_scale_shift_mode_is_refused_by_name():
     import pytest
+
     from audioldm.config.loader import ConfigError
-    required = ["data.train_manifest=x.jsonl", "model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt",
-                "model.unet.resnet_time_scale_shift=film"]
+
+    required = [
+        "data.train_manifest=x.jsonl",
+        "model.vae_ckpt=v.ckpt",
+        "model.clap_ckpt=c.ckpt",
+        "model.unet.resnet_time_scale_shift=film",
+    ]
     with pytest.raises(ConfigError, match=r"model.unet.resnet_time_scale_shift='film' is unknown"):
         load_config(REPO / "configs" / "ldm_s.yaml", required)

@@ -1,6 +1,7 @@
 """v-prediction UNets (``model.unet.prediction_type: v_prediction``): v and the epsilon it implies against
 diffusers' scheduler, the training target and its Min-SNR weight, validation's epsilon MSE, a distilled
 student keeping its teacher's parameterisation, the diffusers export (scheduler told v_prediction) and back."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -8,19 +9,20 @@ import dataclasses
 import pytest
 import torch
 
-from audioldm.config import load_config
 from audioldm.assembly.latent_diffusion import load_ldm, read_ldm
-from audioldm.formats import diffusers
-from audioldm.diffusion.schedule import epsilon_from_v, make_scheduler, v_target
 from audioldm.assembly.student import student_unet
+from audioldm.config import load_config
+from audioldm.diffusion.schedule import epsilon_from_v, make_scheduler, v_target
+from audioldm.formats import diffusers
 from audioldm.models.unet import UnetConfig, build_unet, network_output, predict_noise, prediction_type
 from lightning_modules.ldm import LdmModule
 from lightning_modules.loading import load_stage
 from tests.ldm_fixtures import REPO, ldm_overrides
 
 DEMO = str(REPO / "configs" / "demo" / "ldm.yaml")
-TINY_V = UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8,
-                    prediction_type="v_prediction")
+TINY_V = UnetConfig(
+    model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8, prediction_type="v_prediction"
+)
 
 
 def test_v_and_its_epsilon_match_diffusers():
@@ -44,8 +46,11 @@ def test_v_and_its_epsilon_match_diffusers():
 def test_predict_noise_turns_v_into_epsilon():
     torch.manual_seed(0)
     unet = build_unet(TINY_V)
-    assert prediction_type(unet) == "v_prediction" and prediction_type(build_unet(UnetConfig(**{
-        **dataclasses.asdict(TINY_V), "prediction_type": "epsilon"}))) == "epsilon"
+    assert (
+        prediction_type(unet) == "v_prediction"
+        and prediction_type(build_unet(UnetConfig(**{**dataclasses.asdict(TINY_V), "prediction_type": "epsilon"})))
+        == "epsilon"
+    )
     x, t, c = torch.randn(2, 8, 8, 4), torch.tensor([3, 900]), torch.randn(2, 512)
     a = make_scheduler("ddpm").alphas_cumprod[t].reshape(-1, 1, 1, 1)
     with torch.no_grad():
@@ -69,14 +74,25 @@ def test_student_keeps_the_teachers_parameterisation():
     assert config.prediction_type == "v_prediction" and prediction_type(student) == "v_prediction"
     x, t, c = torch.randn(2, 8, 8, 4), torch.tensor([10, 700]), torch.randn(2, 512)
     with torch.no_grad():
-        torch.testing.assert_close(predict_noise(student, x, t, c, torch.tensor([4.0])), predict_noise(teacher, x, t, c))
+        torch.testing.assert_close(
+            predict_noise(student, x, t, c, torch.tensor([4.0])), predict_noise(teacher, x, t, c)
+        )
 
 
 @pytest.fixture(scope="module")
 def v_module(tiny_ckpts_v) -> LdmModule:
-    return LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts_v, "unused.jsonl", "runs",
-                                                     "model.unet.prediction_type=v_prediction",
-                                                     "model.min_snr_gamma=5.0")))
+    return LdmModule(
+        load_config(
+            DEMO,
+            ldm_overrides(
+                tiny_ckpts_v,
+                "unused.jsonl",
+                "runs",
+                "model.unet.prediction_type=v_prediction",
+                "model.min_snr_gamma=5.0",
+            ),
+        )
+    )
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """The VAE stage: shapes, full-size parameter counts, GAN training, metrics, media, loading."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -25,8 +26,9 @@ DEMO = str(REPO / "configs" / "demo" / "vae.yaml")
 AUDIOLDM_VAE_PARAMS = 55_376_873
 # taming/latent-diffusion NLayerDiscriminator(input_nc=1, ndf=64, n_layers=3), counted by layer:
 # conv 1->64 (+bias), conv 64->128 + BN, conv 128->256 + BN, conv 256->512 + BN, conv 512->1 (+bias)
-OFFICIAL_DISC_PARAMS = (1 * 64 * 16 + 64) + (64 * 128 * 16 + 256) + (128 * 256 * 16 + 512) \
-    + (256 * 512 * 16 + 1024) + (512 * 16 + 1)
+OFFICIAL_DISC_PARAMS = (
+    (1 * 64 * 16 + 64) + (64 * 128 * 16 + 256) + (128 * 256 * 16 + 512) + (256 * 512 * 16 + 1024) + (512 * 16 + 1)
+)
 
 
 def count(module: torch.nn.Module) -> int:
@@ -56,10 +58,20 @@ def test_lsd_of_a_constant_gain():
 
 
 def tiny_args(manifest: Path, out: Path, name: str, *extra: str) -> list[str]:
-    return ["--config", DEMO, f"data.train_manifest={manifest}", f"output_dir={out}", f"name={name}",
-            "data.num_workers=0", "data.segment_seconds=1.28", "data.batch_size=3",
-            "trainer.log_every_n_steps=1", "trainer.enable_progress_bar=false", "model.disc_start=2",
-            *extra]
+    return [
+        "--config",
+        DEMO,
+        f"data.train_manifest={manifest}",
+        f"output_dir={out}",
+        f"name={name}",
+        "data.num_workers=0",
+        "data.segment_seconds=1.28",
+        "data.batch_size=3",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "model.disc_start=2",
+        *extra,
+    ]
 
 
 @pytest.mark.slow
@@ -70,9 +82,23 @@ def test_gan_training_metrics_media_and_loading(tone_dataset, tmp_path, capsys):
     run = out / "v" / "version_0"
     events = EventAccumulator(str(run), size_guidance={"images": 0, "audio": 0}).Reload()
     scalars = set(events.Tags()["scalars"])
-    assert {"train/loss", "train/l1", "train/kl", "train/g_loss", "train/d_weight", "train/d_loss",
-            "val/mel_l1", "val/lsd", "val/psnr", "val/ssim", "val/scale_factor", "train_scale_factor",
-            "grad_norm/optimizer_0", "grad_norm/optimizer_1", "lr/autoencoder"} <= scalars
+    assert {
+        "train/loss",
+        "train/l1",
+        "train/kl",
+        "train/g_loss",
+        "train/d_weight",
+        "train/d_loss",
+        "val/mel_l1",
+        "val/lsd",
+        "val/psnr",
+        "val/ssim",
+        "val/scale_factor",
+        "train_scale_factor",
+        "grad_norm/optimizer_0",
+        "grad_norm/optimizer_1",
+        "lr/autoencoder",
+    } <= scalars
     assert {"mel/target/0", "mel/reconstruction/0"} <= set(events.Tags()["images"])
     assert "audio/reconstruction_griffinlim/0" in events.Tags()["audio"]
 
@@ -97,8 +123,8 @@ def test_gan_training_metrics_media_and_loading(tone_dataset, tmp_path, capsys):
 
 
 def collate_val(manifest: Path) -> dict:
-    from data.datamodule import VaeDataModule
     from audioldm.config.schema import DataConfig
+    from data.datamodule import VaeDataModule
 
     data = VaeDataModule(DataConfig(train_manifest=str(manifest), segment_seconds=1.28, batch_size=4, num_workers=0))
     data.setup("fit")
@@ -127,8 +153,14 @@ def test_loss_falls_on_a_fixed_batch():
 
 @pytest.mark.slow
 def test_bf16_mixed_precision_from_config(tone_dataset, tmp_path):
-    args = tiny_args(tone_dataset, tmp_path, "bf16", "trainer.max_steps=6", "trainer.precision=bf16-mixed",
-                     "trainer.limit_val_batches=1")
+    args = tiny_args(
+        tone_dataset,
+        tmp_path,
+        "bf16",
+        "trainer.max_steps=6",
+        "trainer.precision=bf16-mixed",
+        "trainer.limit_val_batches=1",
+    )
     assert train.main(args) == 0
     ckpt = torch.load(tmp_path / "bf16" / "version_0" / "checkpoints" / "last.ckpt", weights_only=False)
     assert ckpt["global_step"] == 6 and ckpt["config"]["trainer"]["precision"] == "bf16-mixed"

@@ -1,4 +1,5 @@
 """Audio-to-audio variation and negative prompts on a tiny random checkpoint (CPU), pipeline and CLI."""
+
 from __future__ import annotations
 
 import json
@@ -74,17 +75,21 @@ def test_variation_candidates_are_ranked_against_the_source(pipe):
     source = pipe.variation_condition(wave)
     score = (pipe.model.embed_audio(normalize_waveform(result.waveform)) * source).sum(-1)
     torch.testing.assert_close(result.clap_score, score, rtol=1e-4, atol=1e-5)
-    drawn = [pipe.variation(wave, "birdsong", 0.5, 0.5, 1, options(seed=FAST.seed + 1_000_003 * k))
-             for k in range(3)]  # candidate k of output 0 draws from seed + 1_000_003 k
+    drawn = [
+        pipe.variation(wave, "birdsong", 0.5, 0.5, 1, options(seed=FAST.seed + 1_000_003 * k)) for k in range(3)
+    ]  # candidate k of output 0 draws from seed + 1_000_003 k
     scores = [float((pipe.model.embed_audio(normalize_waveform(d.waveform)) * source).sum()) for d in drawn]
     assert float(result.clap_score[0]) == pytest.approx(max(scores), abs=1e-4)
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"audio_weight": 1.5, "text": "x"}, "audio weight must be in [0, 1], got 1.5"),
-    ({"audio_weight": 0.5}, "audio weight 0.5 needs a text to mix with"),
-    ({"text": " "}, "a prompt is empty"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"audio_weight": 1.5, "text": "x"}, "audio weight must be in [0, 1], got 1.5"),
+        ({"audio_weight": 0.5}, "audio weight 0.5 needs a text to mix with"),
+        ({"text": " "}, "a prompt is empty"),
+    ],
+)
 def test_variation_input_errors(pipe, kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         pipe.variation(source_clip(), seconds=0.5, options=FAST, **kwargs)
@@ -100,8 +105,27 @@ def cli(ckpt, out, *args: str) -> int:
 def test_cli_variation_and_negative(tiny_ldm_checkpoint, tmp_path):
     source = write_tone(tmp_path / "in.wav", 0.9, 22050)
     out = tmp_path / "var"
-    assert cli(tiny_ldm_checkpoint, out, "--mode", "variation", "--audio", str(source), "--text", "rain",
-               "--audio-weight", "0.7", "--repeat", "2", "--duration", "0.5", "--negative", "noisy") == 0
+    assert (
+        cli(
+            tiny_ldm_checkpoint,
+            out,
+            "--mode",
+            "variation",
+            "--audio",
+            str(source),
+            "--text",
+            "rain",
+            "--audio-weight",
+            "0.7",
+            "--repeat",
+            "2",
+            "--duration",
+            "0.5",
+            "--negative",
+            "noisy",
+        )
+        == 0
+    )
     rows = [json.loads(line) for line in (out / "generated.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and rows[0]["captions"] == ["variation of in.wav: rain"]
     data, rate = sf.read(out / rows[1]["path"])
@@ -110,14 +134,22 @@ def test_cli_variation_and_negative(tiny_ldm_checkpoint, tmp_path):
     assert settings["negative"] == "noisy" and settings["audio_weight"] == 0.7
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--mode", "variation", "--text", "x"], "error: --mode variation needs a source clip (--audio)"),
-    (["--text", "x", "--audio-weight", "0.5"], "error: --audio-weight is for --mode variation"),
-    (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "2"], "error: --audio-weight must be from 0 to 1, got 2"),
-    (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "0.5"], "needs a --text to mix with"),
-    (["--mode", "variation", "--audio", "{wav}", "--text", "a", "--text", "b"],
-     "error: --mode variation takes at most one --text, got 2"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--mode", "variation", "--text", "x"], "error: --mode variation needs a source clip (--audio)"),
+        (["--text", "x", "--audio-weight", "0.5"], "error: --audio-weight is for --mode variation"),
+        (
+            ["--mode", "variation", "--audio", "{wav}", "--audio-weight", "2"],
+            "error: --audio-weight must be from 0 to 1, got 2",
+        ),
+        (["--mode", "variation", "--audio", "{wav}", "--audio-weight", "0.5"], "needs a --text to mix with"),
+        (
+            ["--mode", "variation", "--audio", "{wav}", "--text", "a", "--text", "b"],
+            "error: --mode variation takes at most one --text, got 2",
+        ),
+    ],
+)
 def test_cli_variation_errors(tiny_ldm_checkpoint, tmp_path, capsys, args, message):
     wav = write_tone(tmp_path / "in.wav", 0.9)
     args = [a.replace("{wav}", str(wav)) for a in args]

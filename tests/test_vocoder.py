@@ -1,4 +1,5 @@
 """The HiFi-GAN vocoder stage: shapes, official parameter counts, GAN losses, training, media."""
+
 from __future__ import annotations
 
 import math
@@ -8,14 +9,14 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
-from torch.utils.data import DataLoader
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from torch.utils.data import DataLoader
 
 import train
 from audioldm.audio.mel import MelConfig, MelFrontEnd
 from audioldm.config import load_config
-from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.losses.gan import feature_matching_loss, hinge_d_loss, hinge_g_loss, lsgan_d_loss, lsgan_g_loss
+from audioldm.losses.stft import MultiResolutionStftLoss
 from audioldm.models.hifigan_discriminators import MultiPeriodDiscriminator, MultiScaleDiscriminator
 from audioldm.models.vocoder import GriffinLimVocoder, HifiGanVocoder, VocoderConfig, build_generator
 from lightning_modules.loading import load_stage
@@ -36,16 +37,32 @@ def conv(out_ch: int, in_per_group: int, kernel: int, weight_norm: bool = True) 
 
 def official_mpd() -> int:
     """jik876/hifi-gan DiscriminatorP x 5 periods, as specified in the paper's code."""
-    per = (conv(32, 1, 5) + conv(128, 32, 5) + conv(512, 128, 5) + conv(1024, 512, 5)
-           + conv(1024, 1024, 5) + conv(1, 1024, 3))
+    per = (
+        conv(32, 1, 5)
+        + conv(128, 32, 5)
+        + conv(512, 128, 5)
+        + conv(1024, 512, 5)
+        + conv(1024, 1024, 5)
+        + conv(1, 1024, 3)
+    )
     return 5 * per
 
 
 def official_msd() -> int:
     """DiscriminatorS x 3 (the first with spectral norm: no gain parameters)."""
+
     def scale(wn: bool) -> int:
-        return (conv(128, 1, 15, wn) + conv(128, 32, 41, wn) + conv(256, 8, 41, wn) + conv(512, 16, 41, wn)
-                + conv(1024, 32, 41, wn) + conv(1024, 64, 41, wn) + conv(1024, 1024, 5, wn) + conv(1, 1024, 3, wn))
+        return (
+            conv(128, 1, 15, wn)
+            + conv(128, 32, 41, wn)
+            + conv(256, 8, 41, wn)
+            + conv(512, 16, 41, wn)
+            + conv(1024, 32, 41, wn)
+            + conv(1024, 64, 41, wn)
+            + conv(1024, 1024, 5, wn)
+            + conv(1, 1024, 3, wn)
+        )
+
     return scale(False) + 2 * scale(True)
 
 
@@ -92,8 +109,14 @@ def fit_fixed_batch(overrides: list[str], freqs: tuple[float, float], batches: i
             return float((module.front_end(module(batch["log_mel"])) - batch["log_mel"]).abs().mean())
 
     before = mel_l1()
-    trainer = pl.Trainer(accelerator="cpu", max_steps=2 * batches, logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_steps=2 * batches,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(module, train_dataloaders=DataLoader([batch] * batches, batch_size=None))
     return before, mel_l1()
 
@@ -127,14 +150,15 @@ def test_stft_loss_equals_a_numpy_computation():
         padded = np.pad(x, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
         window = np.zeros(n_fft)
         left = (n_fft - win) // 2
-        window[left:left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)  # periodic Hann
+        window[left : left + win] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)  # periodic Hann
         frames = 1 + (padded.shape[1] - n_fft) // hop
-        spec = np.stack([np.fft.rfft(padded[:, i * hop:i * hop + n_fft] * window) for i in range(frames)], axis=2)
+        spec = np.stack([np.fft.rfft(padded[:, i * hop : i * hop + n_fft] * window) for i in range(frames)], axis=2)
         return np.maximum(np.abs(spec), 1e-7)
 
     s_real, s_fake = magnitude(real), magnitude(fake)
-    expected_sc = np.mean(np.linalg.norm((s_real - s_fake).reshape(2, -1), axis=1)
-                          / np.linalg.norm(s_real.reshape(2, -1), axis=1))
+    expected_sc = np.mean(
+        np.linalg.norm((s_real - s_fake).reshape(2, -1), axis=1) / np.linalg.norm(s_real.reshape(2, -1), axis=1)
+    )
     expected_mag = np.mean(np.abs(np.log(s_real) - np.log(s_fake)))
     convergence, mag = MultiResolutionStftLoss([(n_fft, hop, win)])(torch.from_numpy(fake), torch.from_numpy(real))
     assert float(convergence) == pytest.approx(expected_sc, rel=1e-5)
@@ -155,8 +179,14 @@ def test_discriminators_join_at_disc_start():
     gen = {k: v.clone() for k, v in module.vocoder.state_dict().items()}
 
     def fit(batches: int) -> None:
-        trainer = pl.Trainer(accelerator="cpu", max_steps=2 * batches, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False)
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            max_steps=2 * batches,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
         trainer.fit(module, train_dataloaders=DataLoader([batch] * batches, batch_size=None))
 
     fit(2)
@@ -172,9 +202,20 @@ def test_discriminators_join_at_disc_start():
 @pytest.mark.slow
 def test_train_resume_and_dashboard(tone_dataset, tmp_path):
     out = tmp_path / "runs"
-    args = ["--config", DEMO, f"data.train_manifest={tone_dataset}", f"output_dir={out}", "name=v",
-            "data.num_workers=0", "data.batch_size=3", "data.val_segment_seconds=1.28", "trainer.log_every_n_steps=1",
-            "trainer.enable_progress_bar=false", "checkpoint.every_n_train_steps=4", "model.disc_start=0"]
+    args = [
+        "--config",
+        DEMO,
+        f"data.train_manifest={tone_dataset}",
+        f"output_dir={out}",
+        "name=v",
+        "data.num_workers=0",
+        "data.batch_size=3",
+        "data.val_segment_seconds=1.28",
+        "trainer.log_every_n_steps=1",
+        "trainer.enable_progress_bar=false",
+        "checkpoint.every_n_train_steps=4",
+        "model.disc_start=0",
+    ]
     assert train.main(args + ["trainer.max_steps=14"]) == 0  # 7 batches: one epoch with validation
     run = out / "v" / "version_0"
     ckpt = run / "checkpoints" / "last.ckpt"
@@ -188,8 +229,17 @@ def test_train_resume_and_dashboard(tone_dataset, tmp_path):
         assert {int(s["step"]) for s in optimizer["state"].values()} == {10}
 
     events = EventAccumulator(str(run), size_guidance={"images": 0, "audio": 0}).Reload()
-    assert {"train/g_loss", "train/mel_l1", "train/feature_matching", "train/adversarial", "train/d_loss",
-            "lr/generator", "grad_norm/optimizer_0", "grad_norm/optimizer_1", "val/mel_l1"} <= set(events.Tags()["scalars"])
+    assert {
+        "train/g_loss",
+        "train/mel_l1",
+        "train/feature_matching",
+        "train/adversarial",
+        "train/d_loss",
+        "lr/generator",
+        "grad_norm/optimizer_0",
+        "grad_norm/optimizer_1",
+        "val/mel_l1",
+    } <= set(events.Tags()["scalars"])
     assert {"mel/target/0", "mel/generated/0"} <= set(events.Tags()["images"])
     assert {"audio/target/0", "audio/generated/0"} <= set(events.Tags()["audio"])
     vocoder = load_stage(ckpt, stage="vocoder")
@@ -201,8 +251,8 @@ ISTFT = ["model.generator=istft", "model.istft_channels=32", "model.istft_layers
 
 def test_istft_generator_shapes_loading_and_config_errors(tmp_path):
     """The Vocos-style generator: shapes, a stage checkpoint that every loader reads, a bad name refused."""
-    from audioldm.config import ConfigError
     from audioldm.assembly.parts import load_part
+    from audioldm.config import ConfigError
     from audioldm.models.istft_vocoder import IstftVocoder
     from tests.ldm_fixtures import write_stage_checkpoint
 
@@ -228,8 +278,13 @@ def test_istft_generator_learns_a_fixed_batch():
     assert after < 0.7 * before  # 5.86 -> 3.75 measured
 
 
-ANCHORED = ["model.generator=istft", "model.istft_n_fft=1024", "model.istft_channels=32", "model.istft_layers=2",
-            "model.istft_mel_anchor=true"]
+ANCHORED = [
+    "model.generator=istft",
+    "model.istft_n_fft=1024",
+    "model.istft_channels=32",
+    "model.istft_layers=2",
+    "model.istft_mel_anchor=true",
+]
 
 
 def anchored_vocoder(phase_iters: int) -> torch.nn.Module:
@@ -247,7 +302,9 @@ def test_mel_anchored_istft_starts_at_the_mels_magnitude_and_griffin_lim():
     equals GriffinLimVocoder (the float rounding of a clamp floor grows over the iterations: 1 and 32 compared)."""
     front_end = MelFrontEnd(MelConfig())
     t = torch.arange(16000) / 16000
-    wave = 0.3 * torch.sin(2 * torch.pi * 440 * t) + 0.05 * torch.randn(16000, generator=torch.Generator().manual_seed(1))
+    wave = 0.3 * torch.sin(2 * torch.pi * 440 * t) + 0.05 * torch.randn(
+        16000, generator=torch.Generator().manual_seed(1)
+    )
     log_mel = front_end(wave[None])
     vocoder = anchored_vocoder(0)
     magnitude = front_end.log_mel_to_magnitude(log_mel).clamp(min=1e-5)
@@ -261,7 +318,8 @@ def test_mel_anchored_istft_starts_at_the_mels_magnitude_and_griffin_lim():
         torch.testing.assert_close(ours, reference, rtol=0, atol=atol * float(reference.abs().max()))
     # the projections make the spectrum consistent: the output's own mel is as close to the input as Griffin-Lim's
     assert float((front_end(ours) - log_mel).abs().mean()) == pytest.approx(
-        float((front_end(reference) - log_mel).abs().mean()), abs=2e-3)
+        float((front_end(reference) - log_mel).abs().mean()), abs=2e-3
+    )
 
 
 def test_mel_anchored_istft_config_errors():
@@ -278,8 +336,8 @@ def test_mel_anchored_istft_config_errors():
 def test_inference_projections_apply_in_eval_mode_and_travel_with_the_checkpoint(tmp_path):
     """``model.istft_inference_phase_iters``: training mode projects ``istft_phase_iters`` times, eval mode (what
     loaders return) that many; the count is read back from a stage checkpoint; refused for HiFi-GAN and below 0."""
-    from audioldm.config import ConfigError
     from audioldm.assembly.parts import load_part
+    from audioldm.config import ConfigError
     from audioldm.models.istft_vocoder import IstftVocoder
     from audioldm.models.vocoder import build_vocoder
     from tests.ldm_fixtures import write_stage_checkpoint
@@ -336,11 +394,11 @@ def test_mel_anchored_istft_learns_a_fixed_batch_and_reloads(tmp_path):
     from audioldm.assembly.parts import load_part
     from tests.ldm_fixtures import write_stage_checkpoint
 
-    before, after = fit_fixed_batch(["model.stft_weight=1.0", "model.disc_start=1000", *ANCHORED,
-                                     "model.istft_phase_iters=4"], (220.0, 1320.0), 30)
+    before, after = fit_fixed_batch(
+        ["model.stft_weight=1.0", "model.disc_start=1000", *ANCHORED, "model.istft_phase_iters=4"], (220.0, 1320.0), 30
+    )
     assert after < 0.8 * before
-    path = write_stage_checkpoint("hifigan", tmp_path / "anchored.ckpt",
-                                  extra=(*ANCHORED, "model.istft_phase_iters=2"))
+    path = write_stage_checkpoint("hifigan", tmp_path / "anchored.ckpt", extra=(*ANCHORED, "model.istft_phase_iters=2"))
     part = load_part(path, "vocoder", MelConfig())
     loaded = part.network
     assert loaded.anchored and loaded.phase_iters == 2 and "inverse_basis" not in loaded.state_dict()
@@ -399,9 +457,19 @@ def test_spectrum_losses_train_the_istft_generator_and_need_it():
     def trained(weight: float) -> tuple[float, float, float, float]:
         """(amplitude, group delay) losses before and after 30 batches with both weights at ``weight``."""
         torch.manual_seed(0)
-        module = VocoderModule(load_config(DEMO, ["data.train_manifest=x", "optim.lr=2e-3", "model.disc_start=1000",
-                                                  *ANCHORED, f"model.amplitude_weight={weight}",
-                                                  f"model.phase_weight={weight}"]))
+        module = VocoderModule(
+            load_config(
+                DEMO,
+                [
+                    "data.train_manifest=x",
+                    "optim.lr=2e-3",
+                    "model.disc_start=1000",
+                    *ANCHORED,
+                    f"model.amplitude_weight={weight}",
+                    f"model.phase_weight={weight}",
+                ],
+            )
+        )
         module.log_dict = lambda values, **kwargs: logged.update(values)
 
         def losses() -> tuple[float, float]:
@@ -411,8 +479,14 @@ def test_spectrum_losses_train_the_istft_generator_and_need_it():
                 return float(amplitude_loss(log_magnitude, target)), float(phase_losses(phase, target.angle())[1])
 
         before = losses()
-        trainer = pl.Trainer(accelerator="cpu", max_steps=2 * 30, logger=False, enable_checkpointing=False,
-                             enable_progress_bar=False, enable_model_summary=False)
+        trainer = pl.Trainer(
+            accelerator="cpu",
+            max_steps=2 * 30,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+        )
         trainer.fit(module, train_dataloaders=DataLoader([batch] * 30, batch_size=None))
         return (*before, *losses())
 

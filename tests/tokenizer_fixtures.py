@@ -1,6 +1,7 @@
 """A tiny RoBERTa (byte-level BPE) tokenizer folder built by hand: the 256 byte symbols, RoBERTa's
 special tokens and a few merges. It stands in for roberta-base's tokenizer, which cannot be
 downloaded here, wherever a test needs a RoBERTa-style tokenizer (LAION-CLAP text, diffusers folders)."""
+
 from __future__ import annotations
 
 import json

@@ -7,6 +7,7 @@ training (``ldm_for_training``, ``build_latent_diffusion`` for a checkpoint's sh
 Order of construction (it decides the random initialisation a seed gives): the frozen parts (VAE, CLAP,
 vocoder), then the UNet, then its EMA copy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -55,12 +56,24 @@ class LdmWeights:
         return {name: part.config for name, part in self.parts.items()}
 
 
-def assemble(unet: UNet2DConditionModel, parts: dict[str, LoadedPart], mel: MelConfig, ema: EmaModel | None = None,
-             null_condition: bool = True) -> LatentDiffusion:
+def assemble(
+    unet: UNet2DConditionModel,
+    parts: dict[str, LoadedPart],
+    mel: MelConfig,
+    ema: EmaModel | None = None,
+    null_condition: bool = True,
+) -> LatentDiffusion:
     """The model of ``unet`` (and its ``ema``) with the frozen ``parts``, their VAE's latent scale, and (with
     ``null_condition``) the null condition computed by its CLAP; else both are left for a state dict to fill."""
-    model = LatentDiffusion(unet, parts["vae"].network, parts["clap"].network, parts["vocoder"].network, mel,
-                            {name: part.config for name, part in parts.items()}, ema)
+    model = LatentDiffusion(
+        unet,
+        parts["vae"].network,
+        parts["clap"].network,
+        parts["vocoder"].network,
+        mel,
+        {name: part.config for name, part in parts.items()},
+        ema,
+    )
     if parts["vae"].scale_factor is not None:
         model.scale_factor.copy_(parts["vae"].scale_factor)
     if null_condition:
@@ -68,13 +81,15 @@ def assemble(unet: UNet2DConditionModel, parts: dict[str, LoadedPart], mel: MelC
     return model
 
 
-def build_latent_diffusion(config: LdmConfig | LcmConfig, mel: MelConfig, stage_configs: dict[str, Any],
-                           with_ema: bool = True) -> LatentDiffusion:
+def build_latent_diffusion(
+    config: LdmConfig | LcmConfig, mel: MelConfig, stage_configs: dict[str, Any], with_ema: bool = True
+) -> LatentDiffusion:
     """Untrained networks shaped by ``config`` and a checkpoint's ``stage_configs`` (for loading its weights)."""
     unet = build_unet(config.unet)
     ema = EmaModel(unet, config.ema_decay, config.ema_warmup) if with_ema else None
-    parts = {part: LoadedPart(build_part(part, stage_configs.get(part), mel), stage_configs.get(part))
-             for part in PARTS}
+    parts = {
+        part: LoadedPart(build_part(part, stage_configs.get(part), mel), stage_configs.get(part)) for part in PARTS
+    }
     return assemble(unet, parts, mel, ema, null_condition=False)
 
 
@@ -85,8 +100,9 @@ def ldm_from_checkpoint(path: str, checkpoint: dict, use_ema: bool = True) -> La
     if stage not in WHOLE_STAGES:
         raise CheckpointError(f"{path}: is a '{stage}' checkpoint, expected 'ldm' (or 'lcm')")
     if "stage_configs" not in checkpoint:
-        raise CheckpointError(f"{path}: ldm checkpoint has no 'stage_configs' entry (not written by this project's "
-                              f"train.py)")
+        raise CheckpointError(
+            f"{path}: ldm checkpoint has no 'stage_configs' entry (not written by this project's train.py)"
+        )
     config = load_config_dict(checkpoint["config"], source=path)
     mel = OmegaConf.to_object(config.audio)
     for part, part_config in checkpoint["stage_configs"].items():
@@ -104,15 +120,22 @@ def ldm_from_checkpoint(path: str, checkpoint: dict, use_ema: bool = True) -> La
     return model
 
 
-def read_ldm(path: str | os.PathLike, tokenizer: str | None = None, head_channels: int | None = None,
-             clap: str | os.PathLike | None = None, vocoder: str | os.PathLike | None = None) -> LdmWeights:
+def read_ldm(
+    path: str | os.PathLike,
+    tokenizer: str | None = None,
+    head_channels: int | None = None,
+    clap: str | os.PathLike | None = None,
+    vocoder: str | os.PathLike | None = None,
+) -> LdmWeights:
     """Every part of a whole AudioLDM in any format; ``clap``/``vocoder`` (any format) replace those parts."""
     source = open_source(path)
     if is_checkpoint(source.raw) and source.kind not in WHOLE_STAGES:
         raise CheckpointError(f"{path}: is a '{source.kind}' checkpoint, expected 'ldm' (or 'lcm')")
     if not holds_whole_model(source):
-        raise CheckpointError(f"{path}: a '{source.name}' source is not a whole AudioLDM (it holds no UNet); use an "
-                              f"ldm checkpoint, an original AudioLDM .ckpt or a diffusers AudioLDM folder")
+        raise CheckpointError(
+            f"{path}: a '{source.name}' source is not a whole AudioLDM (it holds no UNet); use an "
+            f"ldm checkpoint, an original AudioLDM .ckpt or a diffusers AudioLDM folder"
+        )
     unet = read_network(source, "unet", ReadOptions(head_channels=head_channels))
     check_unet_weights(unet.config, unet.state, f"{path} (unet)")
     if unet.ema is not None:
@@ -121,12 +144,19 @@ def read_ldm(path: str | os.PathLike, tokenizer: str | None = None, head_channel
     return LdmWeights(str(path), source.name, unet.mel, unet.config, unet.state, unet.ema, parts)
 
 
-def read_parts(source: Source, mel: MelConfig, tokenizer: str | None, clap: str | os.PathLike | None = None,
-               vocoder: str | os.PathLike | None = None) -> dict[str, LoadedPart]:
+def read_parts(
+    source: Source,
+    mel: MelConfig,
+    tokenizer: str | None,
+    clap: str | os.PathLike | None = None,
+    vocoder: str | os.PathLike | None = None,
+) -> dict[str, LoadedPart]:
     """The VAE, CLAP and vocoder of a whole AudioLDM ``source``, ``clap``/``vocoder`` replacing its own."""
     others = {"vae": None, "clap": clap, "vocoder": vocoder}
-    return {part: load_part(others[part] or source, part, mel, tokenizer, griffin_lim_allowed=not others[part])
-            for part in PARTS}
+    return {
+        part: load_part(others[part] or source, part, mel, tokenizer, griffin_lim_allowed=not others[part])
+        for part in PARTS
+    }
 
 
 def check_unet_weights(config: UnetConfig, state: dict[str, torch.Tensor], where: str) -> None:
@@ -149,9 +179,14 @@ def to_latent_diffusion(weights: LdmWeights, use_ema: bool = True, with_ema: boo
     return assemble(unet, weights.parts, weights.mel, ema)
 
 
-def load_ldm(path: str | os.PathLike, device: str | torch.device = "cpu", use_ema: bool = True,
-             tokenizer: str | None = None, head_channels: int | None = None,
-             vocoder_ckpt: str | os.PathLike | None = None) -> LatentDiffusion:
+def load_ldm(
+    path: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    use_ema: bool = True,
+    tokenizer: str | None = None,
+    head_channels: int | None = None,
+    vocoder_ckpt: str | os.PathLike | None = None,
+) -> LatentDiffusion:
     """An AudioLDM in eval mode for generation: one of our ldm/lcm checkpoints directly, or a whole AudioLDM in
     another format (an original .ckpt, a diffusers folder). ``vocoder_ckpt`` (any format) replaces its vocoder;
     ``tokenizer``: the RoBERTa folder LAION-CLAP text needs; ``head_channels``: an original UNet's head width."""
@@ -180,15 +215,19 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
     m, mel = config.model, OmegaConf.to_object(config.audio)
     if config.get("init_from"):
         if m.vae_ckpt:
-            raise CheckpointError("init_from brings its own VAE (the UNet was trained on its latents): "
-                                  "leave model.vae_ckpt unset")
+            raise CheckpointError(
+                "init_from brings its own VAE (the UNet was trained on its latents): leave model.vae_ckpt unset"
+            )
         # an original .ckpt does not record its attention head width: the config's model.unet.head_channels gives it
-        weights = read_ldm(config.init_from, m.clap_tokenizer, m.unet.head_channels, clap=m.clap_ckpt,
-                           vocoder=m.vocoder_ckpt)
+        weights = read_ldm(
+            config.init_from, m.clap_tokenizer, m.unet.head_channels, clap=m.clap_ckpt, vocoder=m.vocoder_ckpt
+        )
         if weights.parts["clap"].network.config.text_only and not config.data.latent_cache_dir:
-            raise CheckpointError(f"init_from {config.init_from}: its CLAP has no audio encoder (a diffusers folder "
-                                  f"ships only the text encoder), and training conditions on audio: set model.clap_ckpt "
-                                  f"to a CLAP with one (e.g. a LAION-CLAP .pt and model.clap_tokenizer)")
+            raise CheckpointError(
+                f"init_from {config.init_from}: its CLAP has no audio encoder (a diffusers folder "
+                f"ships only the text encoder), and training conditions on audio: set model.clap_ckpt "
+                f"to a CLAP with one (e.g. a LAION-CLAP .pt and model.clap_tokenizer)"
+            )
         model = to_latent_diffusion(weights, with_ema=True)
         model.unet_ema.decay, model.unet_ema.warmup = m.ema_decay, m.ema_warmup
         return model, weights.unet_config
@@ -198,9 +237,13 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
             raise CheckpointError(f"model.{key} is not set (or set init_from to a whole AudioLDM checkpoint)")
         if path and not os.path.exists(path):
             raise CheckpointError(f"model.{key}: file not found: {path}")
-    parts = {"vae": load_part(m.vae_ckpt, "vae", mel), "clap": load_part(m.clap_ckpt, "clap", mel, m.clap_tokenizer),
-             "vocoder": load_part(m.vocoder_ckpt, "vocoder", mel) if m.vocoder_ckpt else LoadedPart(build_part(
-                 "vocoder", None, mel), None)}
+    parts = {
+        "vae": load_part(m.vae_ckpt, "vae", mel),
+        "clap": load_part(m.clap_ckpt, "clap", mel, m.clap_tokenizer),
+        "vocoder": load_part(m.vocoder_ckpt, "vocoder", mel)
+        if m.vocoder_ckpt
+        else LoadedPart(build_part("vocoder", None, mel), None),
+    }
     unet_config = OmegaConf.to_object(m.unet)
     unet = build_unet(unet_config)
     return assemble(unet, parts, mel, EmaModel(unet, m.ema_decay, m.ema_warmup)), unet_config
@@ -208,6 +251,8 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
 
 def parts_of(model: LatentDiffusion) -> dict[str, LoadedPart]:
     """The frozen parts of ``model`` (shared, not copied), e.g. for a student on its teacher's parts."""
-    return {"vae": LoadedPart(model.vae, model.stage_configs.get("vae"), model.scale_factor.detach().clone()),
-            "clap": LoadedPart(model.clap, model.stage_configs.get("clap")),
-            "vocoder": LoadedPart(model.vocoder, model.stage_configs.get("vocoder"))}
+    return {
+        "vae": LoadedPart(model.vae, model.stage_configs.get("vae"), model.scale_factor.detach().clone()),
+        "clap": LoadedPart(model.clap, model.stage_configs.get("clap")),
+        "vocoder": LoadedPart(model.vocoder, model.stage_configs.get("vocoder")),
+    }

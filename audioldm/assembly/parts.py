@@ -5,6 +5,7 @@ A part is described by the experiment config its stage's checkpoint carries (a p
 checkpoint that stores these dicts (``stage_configs``) rebuilds the exact networks without the original files.
 A vocoder config of None is Griffin-Lim (no weights).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,13 @@ def build_part(part: str, stage_config: dict[str, Any] | None, mel: MelConfig) -
     raise ValueError(f"no frozen network for part {part!r} (one of {', '.join(PARTS)})")
 
 
-def load_part(source: str | os.PathLike | Source, part: str, mel: MelConfig | None, tokenizer: str | None = None,
-              griffin_lim_allowed: bool = False) -> LoadedPart:
+def load_part(
+    source: str | os.PathLike | Source,
+    part: str,
+    mel: MelConfig | None,
+    tokenizer: str | None = None,
+    griffin_lim_allowed: bool = False,
+) -> LoadedPart:
     """The frozen ``part`` of ``source`` (any format) for the mel settings ``mel`` (None: the source's own).
     ``tokenizer``: the RoBERTa folder LAION-CLAP text weights need. An LDM of ours that renders with Griffin-Lim
     gives Griffin-Lim for its vocoder when ``griffin_lim_allowed`` (reading a whole LDM), and is refused otherwise."""

@@ -6,6 +6,7 @@ EMA UNet when it has one. The student is the same UNet plus a guidance-scale emb
 network is the EMA of the student (decay ``ema_decay``, 0.95 as in LCM, no warm-up). The student's
 ``LatentDiffusion`` shares the teacher's frozen VAE, CLAP and vocoder.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,8 +22,9 @@ from audioldm.models.lcm import LcmConfig
 from audioldm.models.unet import UnetConfig, build_unet
 
 
-def student_unet(teacher: UNet2DConditionModel, teacher_config: UnetConfig,
-                 guidance_embed_dim: int) -> tuple[UNet2DConditionModel, UnetConfig]:
+def student_unet(
+    teacher: UNet2DConditionModel, teacher_config: UnetConfig, guidance_embed_dim: int
+) -> tuple[UNet2DConditionModel, UnetConfig]:
     """(the student: the teacher's weights plus a zero guidance embedding, its UnetConfig)."""
     if teacher.config.time_cond_proj_dim:
         raise CheckpointError("the teacher is already a consistency-distilled (lcm) student; distil a plain LDM")
@@ -30,19 +32,27 @@ def student_unet(teacher: UNet2DConditionModel, teacher_config: UnetConfig,
     student = build_unet(config)
     missing, unexpected = student.load_state_dict(teacher.state_dict(), strict=False)
     if unexpected or set(missing) != {"time_embedding.cond_proj.weight"}:
-        raise CheckpointError(f"the student does not match the teacher's UNet (missing {missing}, "
-                              f"unexpected {unexpected})")
+        raise CheckpointError(
+            f"the student does not match the teacher's UNet (missing {missing}, unexpected {unexpected})"
+        )
     return student, config
 
 
 def distillation_models(config: LcmConfig, mel: MelConfig) -> tuple[LatentDiffusion, UNet2DConditionModel, UnetConfig]:
     """(the student as a LatentDiffusion with its target EMA, the frozen teacher UNet, the student's
     UnetConfig) from ``teacher_ckpt``."""
-    weights = read_ldm(config.teacher_ckpt, config.teacher_tokenizer, config.teacher_head_channels,
-                       clap=config.clap_ckpt, vocoder=config.vocoder_ckpt)
+    weights = read_ldm(
+        config.teacher_ckpt,
+        config.teacher_tokenizer,
+        config.teacher_head_channels,
+        clap=config.clap_ckpt,
+        vocoder=config.vocoder_ckpt,
+    )
     if dataclasses.asdict(weights.mel) != dataclasses.asdict(mel):
-        raise CheckpointError(f"{config.teacher_ckpt}: the teacher's audio settings {dataclasses.asdict(weights.mel)} "
-                              f"differ from the config's audio section {dataclasses.asdict(mel)}")
+        raise CheckpointError(
+            f"{config.teacher_ckpt}: the teacher's audio settings {dataclasses.asdict(weights.mel)} "
+            f"differ from the config's audio section {dataclasses.asdict(mel)}"
+        )
     teacher = build_unet(weights.unet_config)
     load_weights(teacher, weights.ema if weights.ema is not None else weights.unet, f"{config.teacher_ckpt} (teacher)")
     teacher.requires_grad_(False).eval()

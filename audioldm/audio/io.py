@@ -3,6 +3,7 @@
 Every failure becomes an ``AudioReadError`` that names the file and the problem, so a
 dataset can skip and count a bad clip instead of crashing deep inside a decoder.
 """
+
 from __future__ import annotations
 
 import io

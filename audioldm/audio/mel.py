@@ -9,6 +9,7 @@ N / hop frames, so 10.24 s gives [1, 1024, 64].
 The inverse helpers (mel to linear magnitude, Griffin-Lim) give a preview waveform without a
 trained vocoder.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -67,8 +68,13 @@ class MelFrontEnd(nn.Module):
         if config.win_length > config.n_fft:
             raise ValueError(f"win_length {config.win_length} > n_fft {config.n_fft}")
         fb = AF.melscale_fbanks(
-            n_freqs=config.n_fft // 2 + 1, f_min=config.f_min, f_max=config.f_max,
-            n_mels=config.n_mels, sample_rate=config.sample_rate, norm="slaney", mel_scale="slaney",
+            n_freqs=config.n_fft // 2 + 1,
+            f_min=config.f_min,
+            f_max=config.f_max,
+            n_mels=config.n_mels,
+            sample_rate=config.sample_rate,
+            norm="slaney",
+            mel_scale="slaney",
         )  # [F_lin, n_mels]
         self.register_buffer("mel_basis", fb.T.contiguous(), persistent=False)  # [n_mels, F_lin]
         self.register_buffer("window", torch.hann_window(config.win_length), persistent=False)
@@ -78,8 +84,15 @@ class MelFrontEnd(nn.Module):
         c = self.config
         padded = torch.nn.functional.pad(wave.unsqueeze(1), (c.pad, c.pad), mode="reflect").squeeze(1)
         spec = torch.stft(
-            padded, c.n_fft, hop_length=c.hop_length, win_length=c.win_length, window=self.window,
-            center=False, normalized=False, onesided=True, return_complex=True,
+            padded,
+            c.n_fft,
+            hop_length=c.hop_length,
+            win_length=c.win_length,
+            window=self.window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
         )
         return spec.abs()
 
@@ -121,8 +134,15 @@ class MelFrontEnd(nn.Module):
         offset = c.n_fft // 2 - c.pad
         length = frames * c.hop_length - offset
         wave = AF.griffinlim(
-            magnitude, window=self.window, n_fft=c.n_fft, hop_length=c.hop_length,
-            win_length=c.win_length, power=1.0, n_iter=n_iter, momentum=momentum,
-            length=length, rand_init=False,
+            magnitude,
+            window=self.window,
+            n_fft=c.n_fft,
+            hop_length=c.hop_length,
+            win_length=c.win_length,
+            power=1.0,
+            n_iter=n_iter,
+            momentum=momentum,
+            length=length,
+            rand_init=False,
         )
         return torch.nn.functional.pad(wave, (offset, 0))

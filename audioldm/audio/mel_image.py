@@ -3,6 +3,7 @@ TensorBoard images all come from ``mel_figure``: the magma colour map over the f
 [-11.5, 2] (log(1e-5) up to loud), time in seconds across, mel bin up (low frequencies at the bottom),
 a colour bar. Matplotlib's object API (no pyplot), so it is safe from several threads at once.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ def mel_figure(log_mel: torch.Tensor, title: str = "", sample_rate: int = 16000,
     fig = Figure(figsize=(max(4.0, min(12.0, seconds * 1.2)), 3.0), dpi=100)
     FigureCanvasAgg(fig)
     ax = fig.subplots()
-    image = ax.imshow(mel, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[0]),
-                      cmap="magma", vmin=LOW, vmax=HIGH)
+    image = ax.imshow(
+        mel, origin="lower", aspect="auto", extent=(0, seconds, 0, mel.shape[0]), cmap="magma", vmin=LOW, vmax=HIGH
+    )
     ax.set_xlabel("time (s)")
     ax.set_ylabel("mel bin")
     ax.set_title(title[:80], fontsize=9)
@@ -32,8 +34,9 @@ def mel_figure(log_mel: torch.Tensor, title: str = "", sample_rate: int = 16000,
     return fig
 
 
-def save_mel_image(log_mel: torch.Tensor, path: str | os.PathLike, title: str = "", sample_rate: int = 16000,
-                   hop_length: int = 160) -> None:
+def save_mel_image(
+    log_mel: torch.Tensor, path: str | os.PathLike, title: str = "", sample_rate: int = 16000, hop_length: int = 160
+) -> None:
     """``mel_figure`` written to ``path`` as a PNG (atomically)."""
     from audioldm.safe_output import atomic_file
 

@@ -11,10 +11,12 @@ with gamma = 0.25645 * win_length^2 for a Hann window, s the magnitude, m the bi
 A stationary sinusoid between two bins then advances its phase at its own frequency in the bins of its
 peak (the correction is bounded at ``MAX_OFFSET_BINS`` from the bin's centre: next to a zero of the window's
 spectrum the log-magnitude slope is meaningless), where a zero phase makes a frame-rate buzz and a random phase
-noise. The heap integration of PGHI, which also aligns the bins of a transient, is sequential; here the gradient is summed along time only (vectorised,
-differentiable), and the Griffin-Lim projections that follow align what it leaves out.
+noise. The heap integration of PGHI, which also aligns the bins of a transient, is sequential; here the gradient
+is summed along time only (vectorised, differentiable), and the Griffin-Lim projections that follow align what it
+leaves out.
 Convention: torch.stft's (a frame's phase is measured from its first sample).
 """
+
 from __future__ import annotations
 
 import math
@@ -30,7 +32,7 @@ def instantaneous_frequency(log_magnitude: torch.Tensor, hop: int, n_fft: int) -
     bins = log_magnitude.shape[-2]
     if bins != n_fft // 2 + 1:
         raise ValueError(f"log magnitude has {bins} bins; n_fft {n_fft} needs {n_fft // 2 + 1}")
-    gamma = HANN_GAMMA * n_fft ** 2
+    gamma = HANN_GAMMA * n_fft**2
     padded = torch.cat([log_magnitude[..., 1:2, :], log_magnitude, log_magnitude[..., -2:-1, :]], dim=-2)
     d_bin = (padded[..., 2:, :] - padded[..., :-2, :]) / 2  # centred difference, mirrored at DC and Nyquist
     centre = 2 * math.pi * hop / n_fft * torch.arange(bins, device=log_magnitude.device, dtype=log_magnitude.dtype)
@@ -51,8 +53,9 @@ def integrated_phase(log_magnitude: torch.Tensor, hop: int, n_fft: int, seed: in
     return torch.cat([start, start + steps.cumsum(-1)], dim=-1)
 
 
-def fast_griffin_lim(spec: torch.Tensor, n_iter: int, n_fft: int, hop: int, window: torch.Tensor, length: int,
-                     momentum: float = 0.99) -> torch.Tensor:
+def fast_griffin_lim(
+    spec: torch.Tensor, n_iter: int, n_fft: int, hop: int, window: torch.Tensor, length: int, momentum: float = 0.99
+) -> torch.Tensor:
     """Complex STFT [B, F, T] (centred Hann frames) -> complex STFT [B, F, T] with ``spec``'s magnitude and a
     phase from ``n_iter`` fast Griffin-Lim projections (Perraudin et al. 2013) that start from ``spec``'s phase."""
     magnitude = spec.abs()

@@ -5,6 +5,7 @@ start from another file. Sources merge in order base -> file -> command line ove
 schema; the first unknown key, wrong type or missing value raises ``ConfigError`` naming the
 key and the source it came from, with a suggestion for a likely typo.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -55,8 +56,10 @@ def _validate(sources: list[tuple[str, DictConfig]], where: str) -> DictConfig:
     _check_ranges(config, where)
     missing = sorted(OmegaConf.missing_keys(config))
     if missing:
-        raise ConfigError(f"{where}: required key(s) not set: {', '.join(missing)} "
-                          f"(set them in the file or as key=value on the command line)")
+        raise ConfigError(
+            f"{where}: required key(s) not set: {', '.join(missing)} "
+            f"(set them in the file or as key=value on the command line)"
+        )
     try:
         OmegaConf.resolve(config)
     except OmegaConfBaseException as e:
@@ -71,11 +74,15 @@ def _check_ranges(config: DictConfig, where: str) -> None:
     except ValueError as e:
         raise ConfigError(f"{where}: {e}") from None
     if config.stage == "vocoder" and config.optim.decay != "constant":
-        raise ConfigError(f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
-                          f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)")
+        raise ConfigError(
+            f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
+            f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)"
+        )
     if OmegaConf.select(config, "optim.decay", default=None) == "cosine" and config.trainer.max_steps <= 0:
-        raise ConfigError(f"{where}: optim.decay=cosine needs trainer.max_steps (the step its cosine ends at), "
-                          f"got {config.trainer.max_steps}")
+        raise ConfigError(
+            f"{where}: optim.decay=cosine needs trainer.max_steps (the step its cosine ends at), "
+            f"got {config.trainer.max_steps}"
+        )
 
 
 def config_to_dict(config: DictConfig) -> dict:

@@ -1,4 +1,5 @@
 """Which training stages exist, and the dataclass each one's ``model:`` section must match."""
+
 from __future__ import annotations
 
 KNOWN_STAGES = ("clap", "vae", "vocoder", "ldm", "lcm")

@@ -3,6 +3,7 @@
 A YAML file may only contain keys defined here, with values of these types; the stage's own
 ``model`` section is validated against the dataclass its stage registers (see ``stages.py``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -16,6 +16,7 @@ One batch (x_0 [B, C, T', F'], condition c [B, D]):
 c_skip(t) = 0.25 / ((10 t)^2 + 0.25), c_out(t) = 10 t / sqrt((10 t)^2 + 0.25): diffusers
 ``LCMScheduler``'s boundary scalings (f(x, 0) = x), taken from it so sampling and training agree.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -69,19 +70,30 @@ def predicted_x0(x: torch.Tensor, eps: torch.Tensor, a: torch.Tensor) -> torch.T
     return (x - (1 - a).sqrt() * eps) / a.sqrt()
 
 
-def consistency_function(x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor,
-                         alphas_cumprod: torch.Tensor) -> torch.Tensor:
+def consistency_function(
+    x: torch.Tensor, t: torch.Tensor, eps: torch.Tensor, alphas_cumprod: torch.Tensor
+) -> torch.Tensor:
     """f(x_t, t) = c_skip(t) x_t + c_out(t) x0_hat(x_t, eps); [B, ...]."""
     skip, out = boundary_scalings(t)
     x0 = predicted_x0(x, eps, _bc(alphas_cumprod[t], x))
     return _bc(skip.to(x.device), x) * x + _bc(out.to(x.device), x) * x0
 
 
-def consistency_loss(student: GuidedDenoiser, target: GuidedDenoiser, teacher: Denoiser, x0: torch.Tensor,
-                     condition: torch.Tensor, null_condition: torch.Tensor, guidance: torch.Tensor,
-                     alphas_cumprod: torch.Tensor, grid_steps: int = 50, loss: str = "huber",
-                     huber_c: float = 0.001, generator: torch.Generator | None = None,
-                     index: torch.Tensor | None = None) -> torch.Tensor:
+def consistency_loss(
+    student: GuidedDenoiser,
+    target: GuidedDenoiser,
+    teacher: Denoiser,
+    x0: torch.Tensor,
+    condition: torch.Tensor,
+    null_condition: torch.Tensor,
+    guidance: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+    grid_steps: int = 50,
+    loss: str = "huber",
+    huber_c: float = 0.001,
+    generator: torch.Generator | None = None,
+    index: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The LCM distillation loss of one batch (see the module docstring). x0 [B, C, T', F'], condition
     [B, D], null_condition [D], guidance W [B]; ``index`` [B] pins the grid positions n (else drawn)."""
     if loss not in LOSSES:
@@ -110,4 +122,4 @@ def consistency_loss(student: GuidedDenoiser, target: GuidedDenoiser, teacher: D
     diff = predicted.float() - wanted.float()
     if loss == "l2":
         return diff.pow(2).mean()
-    return (torch.sqrt(diff.pow(2) + huber_c ** 2) - huber_c).mean()
+    return (torch.sqrt(diff.pow(2) + huber_c**2) - huber_c).mean()

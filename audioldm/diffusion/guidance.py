@@ -1,4 +1,5 @@
 """Classifier-free guidance with the conditional and unconditional predictions in one batch."""
+
 from __future__ import annotations
 
 from typing import Callable
@@ -8,8 +9,14 @@ import torch
 Denoiser = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
-def guided_noise(denoiser: Denoiser, latent: torch.Tensor, t: torch.Tensor, condition: torch.Tensor,
-                 null_condition: torch.Tensor, scale: float) -> torch.Tensor:
+def guided_noise(
+    denoiser: Denoiser,
+    latent: torch.Tensor,
+    t: torch.Tensor,
+    condition: torch.Tensor,
+    null_condition: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
     """e_u + scale * (e_c - e_u), with one denoiser call on the doubled batch.
 
     latent [B, ...], t [B] (or scalar), condition [B, D], null_condition [D] or [B, D].

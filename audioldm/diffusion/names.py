@@ -1,4 +1,5 @@
 """Sampler names and default step counts, importable without torch (command-line parsers use them)."""
+
 from __future__ import annotations
 
 SAMPLERS = ("ddim", "dpmsolver++", "lcm")

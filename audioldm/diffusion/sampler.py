@@ -7,6 +7,7 @@ zero-shot editing needs (AudioLDM, section 3.4):
   denoiser call x = q_sample(observed, t) * mask + x * (1 - mask); the kept region of the result
   is ``observed`` itself.
 """
+
 from __future__ import annotations
 
 from typing import Callable, Sequence
@@ -22,11 +23,22 @@ Generators = torch.Generator | Sequence[torch.Generator] | None
 
 
 @torch.no_grad()
-def sample(denoiser: Denoiser, noise: torch.Tensor, condition: torch.Tensor, null_condition: torch.Tensor,
-           steps: int = 200, guidance: float = 2.5, sampler: str = "ddim", eta: float = 0.0,
-           generator: Generators = None, init: torch.Tensor | None = None, strength: float = 1.0,
-           observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-           callback: Callable[[int, int], None] | None = None) -> torch.Tensor:
+def sample(
+    denoiser: Denoiser,
+    noise: torch.Tensor,
+    condition: torch.Tensor,
+    null_condition: torch.Tensor,
+    steps: int = 200,
+    guidance: float = 2.5,
+    sampler: str = "ddim",
+    eta: float = 0.0,
+    generator: Generators = None,
+    init: torch.Tensor | None = None,
+    strength: float = 1.0,
+    observed: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
+    callback: Callable[[int, int], None] | None = None,
+) -> torch.Tensor:
     """Denoise ``noise`` [B, C, T', F'] into a latent of the same shape.
 
     ``condition`` [B, D] and ``null_condition`` [D] feed classifier-free guidance (one doubled
@@ -74,8 +86,14 @@ def sample(denoiser: Denoiser, noise: torch.Tensor, condition: torch.Tensor, nul
 
 
 @torch.no_grad()
-def ddim_invert(denoiser: Denoiser, latent: torch.Tensor, condition: torch.Tensor, null_condition: torch.Tensor,
-                steps: int = 50, guidance: float = 1.0) -> torch.Tensor:
+def ddim_invert(
+    denoiser: Denoiser,
+    latent: torch.Tensor,
+    condition: torch.Tensor,
+    null_condition: torch.Tensor,
+    steps: int = 50,
+    guidance: float = 1.0,
+) -> torch.Tensor:
     """Deterministic DDIM run backwards: a clean latent x_0 [B, C, T', F'] -> the noise x_T that
     DDIM with eta 0 (same steps and guidance) maps back to approximately x_0."""
     scheduler = DDIMInverseScheduler.from_config(make_scheduler("ddim").config)

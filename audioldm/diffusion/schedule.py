@@ -6,6 +6,7 @@ training scheduler (DDPM, for ``add_noise``) or a sampler: DDIM (AudioLDM's), DP
 (multistep consistency sampling for a consistency-distilled UNet, ``stage: lcm``; its timesteps come from
 the ``LCM_GRID``-step grid the distillation's solver used).
 """
+
 from __future__ import annotations
 
 import functools
@@ -15,8 +16,13 @@ from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler,
 
 from audioldm.diffusion.names import LCM_GRID, SAMPLERS  # noqa: F401 (re-exported)
 
-SCHEDULE = dict(num_train_timesteps=1000, beta_start=0.0015, beta_end=0.0195, beta_schedule="scaled_linear",
-                prediction_type="epsilon")
+SCHEDULE = dict(
+    num_train_timesteps=1000,
+    beta_start=0.0015,
+    beta_end=0.0195,
+    beta_schedule="scaled_linear",
+    prediction_type="epsilon",
+)
 PREDICTION_TYPES = ("epsilon", "v_prediction")  # what a UNet outputs (UnetConfig.prediction_type)
 
 
@@ -29,7 +35,9 @@ def make_scheduler(kind: str = "ddim"):
     if kind == "dpmsolver++":
         return DPMSolverMultistepScheduler(**SCHEDULE, algorithm_type="dpmsolver++", solver_order=2)
     if kind == "lcm":
-        return LCMScheduler(**SCHEDULE, original_inference_steps=LCM_GRID, set_alpha_to_one=False, timestep_scaling=10.0)
+        return LCMScheduler(
+            **SCHEDULE, original_inference_steps=LCM_GRID, set_alpha_to_one=False, timestep_scaling=10.0
+        )
     raise ValueError(f"unknown sampler {kind!r} (one of ddpm, {', '.join(SAMPLERS)})")
 
 

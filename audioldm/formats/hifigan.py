@@ -1,5 +1,6 @@
 """A HiFi-GAN generator checkpoint (AudioLDM's 16 kHz, 64-bin vocoder): ``{"generator": state}`` or the bare
 state, with ``conv_pre.*`` and ``ups.*`` keys, weight norm folded or not (``keymaps/original_hifigan.py``)."""
+
 from __future__ import annotations
 
 from audioldm.formats.source import NetworkWeights, ReadOptions, Source, holds_no, prefixed, stage_config
@@ -24,4 +25,6 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
     if part != "vocoder":
         raise holds_no(source, part)
     config, converted = vocoder_from_original(source.state)
-    return NetworkWeights(stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator."))
+    return NetworkWeights(
+        stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator.")
+    )

@@ -1,6 +1,7 @@
 """A LAION-CLAP ``.pt`` (630k-audioset-best.pt, ...): ``text_branch.*`` and ``audio_branch.*`` keys, optionally
 under ``module.`` (DDP) or ``cond_stage_model.model.``. The key rules are in ``keymaps/laion_clap.py``; the
 text weights need a RoBERTa tokenizer folder (``--tokenizer``), which the file does not carry."""
+
 from __future__ import annotations
 
 from audioldm.formats.source import NetworkWeights, ReadOptions, Source, holds_no, prefixed, stage_config, tokenizer_for

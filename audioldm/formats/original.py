@@ -9,6 +9,7 @@ Where each network is (the key rules are in ``keymaps/``):
 - HiFi-GAN ``first_stage_model.vocoder.*`` (``original_hifigan.py``);
 - LAION-CLAP ``cond_stage_model.model.*`` (``laion_clap.py``), tokenizing captions to 512 tokens.
 """
+
 from __future__ import annotations
 
 import logging
@@ -69,8 +70,11 @@ def _vae(source: Source, options: ReadOptions) -> NetworkWeights:
     if scale is None:  # a VAE saved on its own: the LDM's latent scale is not known
         log.warning("%s: no scale_factor entry; using 1.0 (an LDM on this VAE needs its own)", source.path)
         scale = torch.tensor(1.0)
-    return NetworkWeights(stage_config("vae", config, options.foreign_mel, source.path), converted,
-                          scale_factor=torch.as_tensor(scale, dtype=torch.float32).reshape(()))
+    return NetworkWeights(
+        stage_config("vae", config, options.foreign_mel, source.path),
+        converted,
+        scale_factor=torch.as_tensor(scale, dtype=torch.float32).reshape(()),
+    )
 
 
 def _clap(source: Source, options: ReadOptions) -> NetworkWeights:
@@ -89,4 +93,6 @@ def _vocoder(source: Source, options: ReadOptions) -> NetworkWeights:
     if not state:
         raise CheckpointError(f"{source.path}: no first_stage_model.vocoder.* weights in this AudioLDM checkpoint")
     config, converted = vocoder_from_original(state)
-    return NetworkWeights(stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator."))
+    return NetworkWeights(
+        stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator.")
+    )

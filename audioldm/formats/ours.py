@@ -10,6 +10,7 @@ network of a checkpoint (e.g. an LDM's VAE as ``model.vae_ckpt``) and writes con
 A checkpoint with a RoBERTa-tokenized CLAP keeps its tokenizer beside it (``x.ckpt`` -> ``x.tokenizer/``,
 stored as an absolute ``tokenizer_path``).
 """
+
 from __future__ import annotations
 
 import os
@@ -52,8 +53,12 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
             raise holds_no(source, part)
         config = load_config_dict(raw["config"], source=source.path)
         ema = sub_state_dict(source.state, "model.unet_ema.module.") or None
-        return NetworkWeights(OmegaConf.to_object(config.model).unet, sub_state_dict(source.state, "model.unet."),
-                              ema=ema, mel=OmegaConf.to_object(config.audio))
+        return NetworkWeights(
+            OmegaConf.to_object(config.model).unet,
+            sub_state_dict(source.state, "model.unet."),
+            ema=ema,
+            mel=OmegaConf.to_object(config.audio),
+        )
     if source.kind == part:
         config, state = raw["config"], sub_state_dict(source.state, PREFIX[part])
         scale = source.state.get("scale_factor")
@@ -66,8 +71,9 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
         raise CheckpointError(f"{source.path}: is a '{source.kind}' checkpoint without a {part} in it")
     if options.mel is not None:
         check_mel(source.path, config.get("audio", {}), options.mel)
-    return NetworkWeights(config, state, scale_factor=scale if part == "vae" else None,
-                          mel=MelConfig(**config.get("audio", {})))
+    return NetworkWeights(
+        config, state, scale_factor=scale if part == "vae" else None, mel=MelConfig(**config.get("audio", {}))
+    )
 
 
 def ldm_experiment_config(unet: UnetConfig, mel, source: str) -> dict:
@@ -82,13 +88,21 @@ def write_ldm(model: LatentDiffusion, unet: UnetConfig, path: str | os.PathLike,
     if stage_configs.get("clap"):
         stage_configs["clap"] = keep_tokenizer(stage_configs["clap"], path)
     with _removed_on_failure(stage_configs.get("clap"), model.stage_configs.get("clap")):
-        save_atomic({"config": ldm_experiment_config(unet, model.mel, source), "stage": "ldm",
-                     "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
-                     "stage_configs": stage_configs, "converted_from": str(source)}, path)
+        save_atomic(
+            {
+                "config": ldm_experiment_config(unet, model.mel, source),
+                "stage": "ldm",
+                "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
+                "stage_configs": stage_configs,
+                "converted_from": str(source),
+            },
+            path,
+        )
 
 
-def write_part(part: str, network: torch.nn.Module, config: dict, path: str | os.PathLike,
-               scale_factor: torch.Tensor | None = None) -> None:
+def write_part(
+    part: str, network: torch.nn.Module, config: dict, path: str | os.PathLike, scale_factor: torch.Tensor | None = None
+) -> None:
     """A stage checkpoint of one network (usable as ``model.*_ckpt`` or ``init_from``)."""
     state = {f"{PREFIX[part]}{k}": v for k, v in network.state_dict().items()}
     if part == "vae":
@@ -115,8 +129,10 @@ def keep_tokenizer(config: dict, path: str | os.PathLike) -> dict:
         return config
     folder = tokenizer_folder(path).resolve()
     if folder.exists():
-        raise CheckpointError(f"{folder}: already exists (the converted checkpoint keeps its tokenizer there); "
-                              f"choose another output path or remove it")
+        raise CheckpointError(
+            f"{folder}: already exists (the converted checkpoint keeps its tokenizer there); "
+            f"choose another output path or remove it"
+        )
     tokenizer = with_text_length(load_hf_tokenizer(source), model.get("max_text_length") or 512)
     tmp = folder.with_name(folder.name + ".tmp")
     tokenizer.save_pretrained(str(tmp))

@@ -3,6 +3,7 @@ format a file or folder is. Adding a format is one module with ``source.py``'s i
 ``FORMATS``. Nothing is downloaded; a missing path, a truncated file or an unknown layout raise
 ``CheckpointError`` naming the path.
 """
+
 from __future__ import annotations
 
 import os
@@ -51,9 +52,13 @@ def holds_whole_model(source: Source) -> bool:
 
 
 def _tell(source: Source) -> Source:
-    if source.folder is not None and not any((source.folder / f).is_file() for f in ("model_index.json", "config.json")):
-        raise CheckpointError(f"{source.folder}: a folder without model_index.json (a diffusers pipeline) or "
-                              f"config.json (one diffusers or transformers model)")
+    if source.folder is not None and not any(
+        (source.folder / f).is_file() for f in ("model_index.json", "config.json")
+    ):
+        raise CheckpointError(
+            f"{source.folder}: a folder without model_index.json (a diffusers pipeline) or "
+            f"config.json (one diffusers or transformers model)"
+        )
     for fmt in FORMATS:
         kind = fmt.detect(source)
         if kind:
@@ -62,8 +67,12 @@ def _tell(source: Source) -> Source:
     if source.folder is not None:
         config_file = source.folder / "config.json"
         config = read_json(config_file)
-        raise CheckpointError(f"{config_file}: a model this project cannot use (_class_name "
-                              f"{config.get('_class_name')!r}, model_type {config.get('model_type')!r})")
-    raise CheckpointError(f"{source.path}: not a weights layout this project knows (first keys: {list(source.state)[:5]}); "
-                          f"expected {', '.join(fmt.DESCRIPTION for fmt in FORMATS[:-2])}, or "
-                          f"{' or '.join(fmt.DESCRIPTION for fmt in FORMATS[-2:])}")
+        raise CheckpointError(
+            f"{config_file}: a model this project cannot use (_class_name "
+            f"{config.get('_class_name')!r}, model_type {config.get('model_type')!r})"
+        )
+    raise CheckpointError(
+        f"{source.path}: not a weights layout this project knows (first keys: {list(source.state)[:5]}); "
+        f"expected {', '.join(fmt.DESCRIPTION for fmt in FORMATS[:-2])}, or "
+        f"{' or '.join(fmt.DESCRIPTION for fmt in FORMATS[-2:])}"
+    )

@@ -14,6 +14,7 @@ A format module (one per layout, listed in ``registry.py``) has the same small i
 a ``UnetConfig`` and its raw and EMA weight sets; for the VAE, CLAP and vocoder the experiment config (a plain
 dict) of the stage that trains that network, which ``audioldm.assembly.build_part`` turns into the network.
 """
+
 from __future__ import annotations
 
 import json
@@ -131,9 +132,11 @@ def tokenizer_for(source: Source, tokenizer: str | None, default: str | None = N
     """The RoBERTa tokenizer folder LAION-CLAP text weights need (``tokenizer``, else ``default``), absolute."""
     tokenizer = tokenizer or default
     if not tokenizer:
-        raise CheckpointError(f"{source.path}: LAION-CLAP text weights need their RoBERTa tokenizer: pass --tokenizer "
-                              f"DIR (a folder with vocab.json and merges.txt, e.g. the tokenizer/ folder of a diffusers "
-                              f"AudioLDM download, or roberta-base saved locally)")
+        raise CheckpointError(
+            f"{source.path}: LAION-CLAP text weights need their RoBERTa tokenizer: pass --tokenizer "
+            f"DIR (a folder with vocab.json and merges.txt, e.g. the tokenizer/ folder of a diffusers "
+            f"AudioLDM download, or roberta-base saved locally)"
+        )
     if not os.path.isdir(tokenizer):
         raise CheckpointError(f"tokenizer folder not found: {tokenizer}")
     return os.path.abspath(tokenizer)  # the stage config keeps it: valid from any working directory

@@ -1,13 +1,23 @@
 """A transformers model folder: ``ClapModel`` (kind ``clap``), ``ClapTextModelWithProjection`` (``clap_text``: the
 text tower only, as a diffusers AudioLDM's ``text_encoder/``) or ``SpeechT5HifiGan`` (``hifigan``), told by
 ``config.json``'s ``model_type``. The CLAP needs a RoBERTa tokenizer folder (``--tokenizer``)."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.formats.source import (NetworkWeights, ReadOptions, Source, folder_config, holds_no, prefixed,
-                                     read_folder_weights, stage_config, tokenizer_for)
+from audioldm.formats.source import (
+    NetworkWeights,
+    ReadOptions,
+    Source,
+    folder_config,
+    holds_no,
+    prefixed,
+    read_folder_weights,
+    stage_config,
+    tokenizer_for,
+)
 from audioldm.models.clap import ClapConfig
 from audioldm.models.vocoder import VocoderConfig
 
@@ -43,22 +53,28 @@ def clap_config_from_transformers(config: dict, text_only: bool) -> ClapConfig:
     base = ClapConfig()
     return ClapConfig(
         projection_dim=config.get("projection_dim", text.get("projection_dim", 512)),
-        text_hidden_size=text.get("hidden_size", 768), text_layers=text.get("num_hidden_layers", 12),
-        text_heads=text.get("num_attention_heads", 12), text_intermediate_size=text.get("intermediate_size", 3072),
+        text_hidden_size=text.get("hidden_size", 768),
+        text_layers=text.get("num_hidden_layers", 12),
+        text_heads=text.get("num_attention_heads", 12),
+        text_intermediate_size=text.get("intermediate_size", 3072),
         text_layer_norm_eps=text.get("layer_norm_eps", 1e-12),
         audio_patch_embeds_hidden_size=audio.get("patch_embeds_hidden_size", base.audio_patch_embeds_hidden_size),
         audio_depths=list(audio.get("depths", base.audio_depths)),
-        audio_heads=list(audio.get("num_attention_heads", base.audio_heads)), text_only=text_only)
+        audio_heads=list(audio.get("num_attention_heads", base.audio_heads)),
+        text_only=text_only,
+    )
 
 
-def read_clap_folder(source: Source, folder: Path, text_only: bool, options: ReadOptions,
-                     default_tokenizer: str | None = None) -> NetworkWeights:
+def read_clap_folder(
+    source: Source, folder: Path, text_only: bool, options: ReadOptions, default_tokenizer: str | None = None
+) -> NetworkWeights:
     """A CLAP from a ``ClapModel`` (or text-only) folder; a text-only state holds no ``model.audio_*`` weights
     (``audioldm.assembly`` keeps the audio tower's initialisation, and ``embed_audio`` refuses)."""
     config = clap_config_from_transformers(folder_config(folder, "CLAP"), text_only)
     config.tokenizer_path = tokenizer_for(source, options.tokenizer, default_tokenizer)
-    return NetworkWeights(stage_config("clap", config, options.foreign_mel, source.path),
-                          prefixed(read_folder_weights(folder), "model."))
+    return NetworkWeights(
+        stage_config("clap", config, options.foreign_mel, source.path), prefixed(read_folder_weights(folder), "model.")
+    )
 
 
 def read_vocoder_folder(source: Source, folder: Path, options: ReadOptions) -> NetworkWeights:
@@ -69,11 +85,17 @@ def read_vocoder_folder(source: Source, folder: Path, options: ReadOptions) -> N
     mel = options.foreign_mel
     found = (c.get("model_in_dim", mel.n_mels), c.get("sampling_rate", mel.sample_rate))
     if found != (mel.n_mels, mel.sample_rate):
-        raise CheckpointError(f"{folder}: vocoder for {c.get('model_in_dim')} mel bins at {c.get('sampling_rate')} "
-                              f"Hz; the mel settings are {mel.n_mels} bins at {mel.sample_rate} Hz")
-    config = VocoderConfig(upsample_rates=list(c["upsample_rates"]), upsample_kernel_sizes=list(c["upsample_kernel_sizes"]),
-                           upsample_initial_channel=c["upsample_initial_channel"],
-                           resblock_kernel_sizes=list(c["resblock_kernel_sizes"]),
-                           resblock_dilation_sizes=[list(d) for d in c["resblock_dilation_sizes"]])
-    return NetworkWeights(stage_config("vocoder", config, mel, source.path),
-                          prefixed(read_folder_weights(folder), "generator."))
+        raise CheckpointError(
+            f"{folder}: vocoder for {c.get('model_in_dim')} mel bins at {c.get('sampling_rate')} "
+            f"Hz; the mel settings are {mel.n_mels} bins at {mel.sample_rate} Hz"
+        )
+    config = VocoderConfig(
+        upsample_rates=list(c["upsample_rates"]),
+        upsample_kernel_sizes=list(c["upsample_kernel_sizes"]),
+        upsample_initial_channel=c["upsample_initial_channel"],
+        resblock_kernel_sizes=list(c["resblock_kernel_sizes"]),
+        resblock_dilation_sizes=[list(d) for d in c["resblock_dilation_sizes"]],
+    )
+    return NetworkWeights(
+        stage_config("vocoder", config, mel, source.path), prefixed(read_folder_weights(folder), "generator.")
+    )

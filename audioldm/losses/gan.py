@@ -2,6 +2,7 @@
 
 The HiFi-GAN losses take lists with one entry per sub-discriminator and sum over them.
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,7 +21,7 @@ def hinge_g_loss(logits_fake: torch.Tensor) -> torch.Tensor:
 
 def lsgan_d_loss(real: list[torch.Tensor], fake: list[torch.Tensor]) -> torch.Tensor:
     """sum_k mean (1 - D_k(real))^2 + mean D_k(fake)^2."""
-    return sum(((1 - r) ** 2).mean() + (f ** 2).mean() for r, f in zip(real, fake))
+    return sum(((1 - r) ** 2).mean() + (f**2).mean() for r, f in zip(real, fake))
 
 
 def lsgan_g_loss(fake: list[torch.Tensor]) -> torch.Tensor:

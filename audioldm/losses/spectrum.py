@@ -11,6 +11,7 @@ With S the real STFT and P its phase, Ŝ and P̂ the prediction, at the predicto
 where aw(x) = |x - 2 pi round(x / 2 pi)| is the anti-wrapping distance (0 for a whole turn, at most pi).
 APNet uses the squared log-amplitude error; the L1 here matches the mel L1 the vocoder already uses.
 """
+
 from __future__ import annotations
 
 import math

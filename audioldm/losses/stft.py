@@ -7,6 +7,7 @@ Per resolution (n_fft, hop, win), with |S| the Hann-windowed STFT magnitude (tor
     log magnitude        = mean |log |S_real| - log |S_fake||
 and the loss is the mean over resolutions of their sum.
 """
+
 from __future__ import annotations
 
 from typing import Sequence
@@ -21,8 +22,9 @@ DEFAULT_RESOLUTIONS = ((1024, 120, 600), (2048, 240, 1200), (512, 50, 240))
 def stft_magnitude(wave: torch.Tensor, n_fft: int, hop: int, win: int, eps: float = 1e-7) -> torch.Tensor:
     """wave [B, N] -> |STFT| [B, n_fft // 2 + 1, frames], clamped at ``eps``."""
     window = torch.hann_window(win, device=wave.device, dtype=wave.dtype)
-    spec = torch.stft(wave, n_fft, hop_length=hop, win_length=win, window=window, center=True,
-                      pad_mode="reflect", return_complex=True)
+    spec = torch.stft(
+        wave, n_fft, hop_length=hop, win_length=win, window=window, center=True, pad_mode="reflect", return_complex=True
+    )
     return spec.abs().clamp(min=eps)
 
 
@@ -34,8 +36,9 @@ class MultiResolutionStftLoss(nn.Module):
         self.resolutions = [tuple(int(v) for v in r) for r in resolutions]
         for n_fft, hop, win in self.resolutions:
             if not (0 < hop and 0 < win <= n_fft):
-                raise ValueError(f"STFT resolution (n_fft {n_fft}, hop {hop}, window {win}): need hop > 0 and "
-                                 f"0 < window <= n_fft")
+                raise ValueError(
+                    f"STFT resolution (n_fft {n_fft}, hop {hop}, window {win}): need hop > 0 and 0 < window <= n_fft"
+                )
         self.eps = eps
 
     def forward(self, fake: torch.Tensor, real: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

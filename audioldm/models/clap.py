@@ -6,13 +6,15 @@ architecture, non-fusion) behind the two calls the other stages use:
 
 The full config is LAION's HTSAT-tiny + roberta-base; the text vocabulary follows the tokenizer.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
 import torch
 import torch.nn as nn
-from transformers import ClapAudioConfig, ClapConfig as HfClapConfig, ClapModel, ClapTextConfig
+from transformers import ClapAudioConfig, ClapModel, ClapTextConfig
+from transformers import ClapConfig as HfClapConfig
 
 from audioldm.models.clap_features import ClapAudioFeatures
 from audioldm.models.clap_tokenizer import ClapTokenizer
@@ -44,16 +46,23 @@ def hf_config(config: ClapConfig, vocab_size: int, pad_id: int) -> HfClapConfig:
     """The transformers config for ``config`` with a text vocabulary of ``vocab_size``."""
     levels = len(config.audio_depths)
     text = ClapTextConfig(
-        vocab_size=vocab_size, pad_token_id=pad_id, hidden_size=config.text_hidden_size,
-        num_hidden_layers=config.text_layers, num_attention_heads=config.text_heads,
-        intermediate_size=config.text_intermediate_size, projection_dim=config.projection_dim,
+        vocab_size=vocab_size,
+        pad_token_id=pad_id,
+        hidden_size=config.text_hidden_size,
+        num_hidden_layers=config.text_layers,
+        num_attention_heads=config.text_heads,
+        intermediate_size=config.text_intermediate_size,
+        projection_dim=config.projection_dim,
         max_position_embeddings=max(514, config.max_text_length + pad_id + 1),  # RoBERTa: from pad_id + 1
         layer_norm_eps=config.text_layer_norm_eps,
     )
     audio = ClapAudioConfig(
-        patch_embeds_hidden_size=config.audio_patch_embeds_hidden_size, depths=list(config.audio_depths),
-        num_attention_heads=list(config.audio_heads), projection_dim=config.projection_dim,
-        hidden_size=config.audio_patch_embeds_hidden_size * 2 ** (levels - 1), enable_fusion=False,
+        patch_embeds_hidden_size=config.audio_patch_embeds_hidden_size,
+        depths=list(config.audio_depths),
+        num_attention_heads=list(config.audio_heads),
+        projection_dim=config.projection_dim,
+        hidden_size=config.audio_patch_embeds_hidden_size * 2 ** (levels - 1),
+        enable_fusion=False,
     )
     return HfClapConfig(text_config=text.to_dict(), audio_config=audio.to_dict(), projection_dim=config.projection_dim)
 
@@ -83,8 +92,10 @@ class ClapEmbedder(nn.Module):
     def embed_audio(self, waveform: torch.Tensor, random_crop: bool = False) -> torch.Tensor:
         """waveform [B, N] at 16 kHz -> [B, projection_dim], L2-normalised."""
         if self.config.text_only:
-            raise ValueError("this CLAP holds only text-encoder weights (e.g. from a diffusers folder), so it cannot "
-                             "embed audio: give a CLAP with an audio encoder (a LAION-CLAP .pt, an original AudioLDM "
-                             ".ckpt or a clap stage checkpoint), e.g. model.clap_ckpt=PATH")
+            raise ValueError(
+                "this CLAP holds only text-encoder weights (e.g. from a diffusers folder), so it cannot "
+                "embed audio: give a CLAP with an audio encoder (a LAION-CLAP .pt, an original AudioLDM "
+                ".ckpt or a clap stage checkpoint), e.g. model.clap_ckpt=PATH"
+            )
         features = self.features(waveform, random_crop=random_crop)
         return self.model.get_audio_features(input_features=features).pooler_output

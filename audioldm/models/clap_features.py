@@ -7,6 +7,7 @@ window when training, the start otherwise) or repeated then zero-padded to it ->
 (n_fft 1024, Hann, hop 480, centred with reflect padding) -> slaney mel (64 bins, 50-14000 Hz)
 -> dB (10 log10, floor 1e-10) -> features [B, 1, T, 64] (T = 1001 for 10 s).
 """
+
 from __future__ import annotations
 
 import torch
@@ -15,8 +16,17 @@ import torchaudio.functional as AF
 
 
 class ClapAudioFeatures(nn.Module):
-    def __init__(self, input_rate: int = 16000, rate: int = 48000, max_seconds: float = 10.0,
-                 n_fft: int = 1024, hop: int = 480, n_mels: int = 64, f_min: float = 50.0, f_max: float = 14000.0):
+    def __init__(
+        self,
+        input_rate: int = 16000,
+        rate: int = 48000,
+        max_seconds: float = 10.0,
+        n_fft: int = 1024,
+        hop: int = 480,
+        n_mels: int = 64,
+        f_min: float = 50.0,
+        f_max: float = 14000.0,
+    ):
         super().__init__()
         self.input_rate, self.rate, self.n_fft, self.hop = input_rate, rate, n_fft, hop
         self.max_samples = int(round(max_seconds * rate))
@@ -29,7 +39,7 @@ class ClapAudioFeatures(nn.Module):
         n, target = wave.shape[-1], self.max_samples
         if n > target:
             start = int(torch.randint(0, n - target + 1, (1,))) if random_crop else 0
-            return wave[start:start + target]
+            return wave[start : start + target]
         if n < target:
             wave = wave.repeat(target // n)
             wave = torch.nn.functional.pad(wave, (0, target - wave.shape[-1]))
@@ -47,7 +57,12 @@ class ClapAudioFeatures(nn.Module):
         if not already_resampled and self.input_rate != self.rate:
             wave = AF.resample(wave, self.input_rate, self.rate)
         wave = torch.stack([self.fit_length(w, random_crop) for w in wave])
-        spec = torch.stft(wave, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect",
-                          return_complex=True).abs().pow(2)  # [B, F_lin, T]
+        spec = (
+            torch.stft(
+                wave, self.n_fft, self.hop, window=self.window, center=True, pad_mode="reflect", return_complex=True
+            )
+            .abs()
+            .pow(2)
+        )  # [B, F_lin, T]
         mel = spec.transpose(1, 2) @ self.mel_basis  # [B, T, n_mels]
         return (10.0 * torch.log10(mel.clamp(min=1e-10))).unsqueeze(1)

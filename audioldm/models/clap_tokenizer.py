@@ -4,6 +4,7 @@ bundled BPE tokenizer when none is on disk (nothing is downloaded).
 Both return (input_ids [B, L], attention_mask [B, L]) and say their vocabulary size and padding id,
 which the text encoder's embedding table must match.
 """
+
 from __future__ import annotations
 
 import os
@@ -42,8 +43,10 @@ class ClapTokenizer:
         self.path = path
         if path:
             if not os.path.isdir(path):
-                raise TokenizerError(f"tokenizer folder not found: {path} (a local RoBERTa tokenizer "
-                                     f"folder, e.g. one saved from roberta-base; set model.tokenizer_path)")
+                raise TokenizerError(
+                    f"tokenizer folder not found: {path} (a local RoBERTa tokenizer "
+                    f"folder, e.g. one saved from roberta-base; set model.tokenizer_path)"
+                )
             self._hf = load_hf_tokenizer(path)
             self.vocab_size, self.pad_id = len(self._hf), int(self._hf.pad_token_id)
         else:
@@ -54,8 +57,9 @@ class ClapTokenizer:
 
     def __call__(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         if self.path:
-            out = self._hf(list(texts), padding="max_length", truncation=True, max_length=self.max_length,
-                           return_tensors="pt")
+            out = self._hf(
+                list(texts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             return out["input_ids"], out["attention_mask"]
         ids = self._bpe(list(texts))
         return ids, (ids != self.pad_id).long()

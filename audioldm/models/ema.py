@@ -5,6 +5,7 @@ updates, so early averages follow the weights closely. Written here rather than 
 ``torch.optim.swa_utils.AveragedModel`` because that reads its update count back from the device
 at every step (a host sync), and it has no warm-up of the decay.
 """
+
 from __future__ import annotations
 
 import copy

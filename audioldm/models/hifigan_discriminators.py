@@ -10,6 +10,7 @@ Written here because the libraries we use ship only the generator. Layer plan at
   the others.
 Every discriminator returns (logits [B, L], feature maps list). ``width`` scales all channels.
 """
+
 from __future__ import annotations
 
 import torch
@@ -43,7 +44,8 @@ class PeriodDiscriminator(nn.Module):
         chans = [1] + [_ch(c, width) for c in (32, 128, 512, 1024)]
         self.convs = nn.ModuleList(
             [weight_norm(nn.Conv2d(i, o, (5, 1), (3, 1), padding=(2, 0))) for i, o in zip(chans, chans[1:])]
-            + [weight_norm(nn.Conv2d(chans[-1], chans[-1], (5, 1), 1, padding=(2, 0)))])
+            + [weight_norm(nn.Conv2d(chans[-1], chans[-1], (5, 1), 1, padding=(2, 0)))]
+        )
         self.post = weight_norm(nn.Conv2d(chans[-1], 1, (3, 1), 1, padding=(1, 0)))
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -59,15 +61,17 @@ class ScaleDiscriminator(nn.Module):
         super().__init__()
         norm = spectral_norm if spectral else weight_norm
         c = [_ch(n, width) for n in (128, 256, 512, 1024)]
-        self.convs = nn.ModuleList([
-            norm(nn.Conv1d(1, c[0], 15, 1, padding=7)),
-            norm(nn.Conv1d(c[0], c[0], 41, 2, groups=4, padding=20)),
-            norm(nn.Conv1d(c[0], c[1], 41, 2, groups=16, padding=20)),
-            norm(nn.Conv1d(c[1], c[2], 41, 4, groups=16, padding=20)),
-            norm(nn.Conv1d(c[2], c[3], 41, 4, groups=16, padding=20)),
-            norm(nn.Conv1d(c[3], c[3], 41, 1, groups=16, padding=20)),
-            norm(nn.Conv1d(c[3], c[3], 5, 1, padding=2)),
-        ])
+        self.convs = nn.ModuleList(
+            [
+                norm(nn.Conv1d(1, c[0], 15, 1, padding=7)),
+                norm(nn.Conv1d(c[0], c[0], 41, 2, groups=4, padding=20)),
+                norm(nn.Conv1d(c[0], c[1], 41, 2, groups=16, padding=20)),
+                norm(nn.Conv1d(c[1], c[2], 41, 4, groups=16, padding=20)),
+                norm(nn.Conv1d(c[2], c[3], 41, 4, groups=16, padding=20)),
+                norm(nn.Conv1d(c[3], c[3], 41, 1, groups=16, padding=20)),
+                norm(nn.Conv1d(c[3], c[3], 5, 1, padding=2)),
+            ]
+        )
         self.post = norm(nn.Conv1d(c[3], 1, 3, 1, padding=1))
 
     def forward(self, wave: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
@@ -89,7 +93,8 @@ class MultiScaleDiscriminator(nn.Module):
     def __init__(self, width: float = 1.0):
         super().__init__()
         self.discriminators = nn.ModuleList(
-            [ScaleDiscriminator(width, spectral=True), ScaleDiscriminator(width), ScaleDiscriminator(width)])
+            [ScaleDiscriminator(width, spectral=True), ScaleDiscriminator(width), ScaleDiscriminator(width)]
+        )
         self.pool = nn.AvgPool1d(4, 2, padding=2)
 
     def forward(self, wave: torch.Tensor) -> tuple[list[torch.Tensor], list[list[torch.Tensor]]]:

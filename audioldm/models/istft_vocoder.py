@@ -28,6 +28,7 @@ Alignment: our mel frame t covers samples centred on t * hop + hop / 2 (``center
 (n_fft - hop) / 2 reflect padding); ``torch.istft(center=True)`` centres frame t on t * hop, so the
 output is delayed by hop / 2 samples to line up with the input audio.
 """
+
 from __future__ import annotations
 
 import torch
@@ -62,19 +63,33 @@ class IstftVocoder(nn.Module):
     projections after the network.
     """
 
-    def __init__(self, n_mels: int = 64, hop: int = 160, n_fft: int = 640, channels: int = 256, layers: int = 8,
-                 mel_basis: torch.Tensor | None = None, phase_iters: int = 0, momentum: float = 0.99,
-                 log_floor: float = 1e-5, phase_prior: bool = False, inference_phase_iters: int | None = None):
+    def __init__(
+        self,
+        n_mels: int = 64,
+        hop: int = 160,
+        n_fft: int = 640,
+        channels: int = 256,
+        layers: int = 8,
+        mel_basis: torch.Tensor | None = None,
+        phase_iters: int = 0,
+        momentum: float = 0.99,
+        log_floor: float = 1e-5,
+        phase_prior: bool = False,
+        inference_phase_iters: int | None = None,
+    ):
         super().__init__()
         if n_fft % 2 or n_fft < hop:
             raise ValueError(f"model.istft_n_fft={n_fft} must be even and at least the hop ({hop})")
         if mel_basis is not None and tuple(mel_basis.shape) != (n_mels, n_fft // 2 + 1):
-            raise ValueError(f"model.istft_mel_anchor needs model.istft_n_fft equal to the mel's n_fft: the mel "
-                             f"filterbank has {mel_basis.shape[1]} frequency bins, istft_n_fft={n_fft} has "
-                             f"{n_fft // 2 + 1}")
+            raise ValueError(
+                f"model.istft_mel_anchor needs model.istft_n_fft equal to the mel's n_fft: the mel "
+                f"filterbank has {mel_basis.shape[1]} frequency bins, istft_n_fft={n_fft} has "
+                f"{n_fft // 2 + 1}"
+            )
         if phase_prior and mel_basis is None:
-            raise ValueError("model.istft_phase_prior needs model.istft_mel_anchor: the prior is the phase of the "
-                             "anchor magnitude")
+            raise ValueError(
+                "model.istft_phase_prior needs model.istft_mel_anchor: the prior is the phase of the anchor magnitude"
+            )
         if phase_iters < 0:
             raise ValueError(f"model.istft_phase_iters={phase_iters} must be >= 0")
         if inference_phase_iters is not None and inference_phase_iters < 0:
@@ -98,8 +113,8 @@ class IstftVocoder(nn.Module):
         self.phase_prior = phase_prior
         if phase_prior:
             with torch.no_grad():  # the phase half starts at zero too: output phase = the prior
-                self.head.weight[n_fft // 2 + 1:].zero_()
-                self.head.bias[n_fft // 2 + 1:].zero_()
+                self.head.weight[n_fft // 2 + 1 :].zero_()
+                self.head.bias[n_fft // 2 + 1 :].zero_()
 
     def anchor(self, log_mel: torch.Tensor) -> torch.Tensor:
         """log-mel [B, 1, T, F] -> log of the pseudo-inverse magnitude [B, n_fft / 2 + 1, T], floored as the mel."""

@@ -6,6 +6,7 @@ Data flow: waveform [B, N] -> log-mel [B, 1, T, F] -> VAE posterior -> latent [B
 vocoder -> waveform. The condition is a CLAP embedding: of the clip's audio in training, of the
 text when generating; ``null_condition`` is CLAP's embedding of the empty caption.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -72,16 +73,28 @@ class LatentDiffusion(nn.Module):
     """The networks of AudioLDM. ``stage_configs`` holds the VAE, CLAP and vocoder training
     configs (plain dicts; vocoder None = Griffin-Lim) so a checkpoint can rebuild them."""
 
-    def __init__(self, unet: UNet2DConditionModel, vae: AutoencoderKL, clap: ClapEmbedder, vocoder: nn.Module,
-                 mel: MelConfig, stage_configs: dict[str, Any], ema: EmaModel | None = None):
+    def __init__(
+        self,
+        unet: UNet2DConditionModel,
+        vae: AutoencoderKL,
+        clap: ClapEmbedder,
+        vocoder: nn.Module,
+        mel: MelConfig,
+        stage_configs: dict[str, Any],
+        ema: EmaModel | None = None,
+    ):
         super().__init__()
         if vae.config.latent_channels != unet.config.in_channels:
-            raise ValueError(f"the VAE's latent has {vae.config.latent_channels} channels, the UNet takes "
-                             f"{unet.config.in_channels} (set model.unet.latent_channels)")
+            raise ValueError(
+                f"the VAE's latent has {vae.config.latent_channels} channels, the UNet takes "
+                f"{unet.config.in_channels} (set model.unet.latent_channels)"
+            )
         dim = clap.config.projection_dim
         if dim != unet.config.projection_class_embeddings_input_dim:
-            raise ValueError(f"the CLAP embedding has {dim} dimensions, the UNet's condition takes "
-                             f"{unet.config.projection_class_embeddings_input_dim} (set model.unet.condition_dim)")
+            raise ValueError(
+                f"the CLAP embedding has {dim} dimensions, the UNet's condition takes "
+                f"{unet.config.projection_class_embeddings_input_dim} (set model.unet.condition_dim)"
+            )
         self.unet, self.unet_ema, self.vae, self.clap, self.vocoder = unet, ema, vae, clap, vocoder
         self.mel = mel
         self.front_end = MelFrontEnd(mel)
@@ -128,7 +141,7 @@ class LatentDiffusion(nn.Module):
 
     @property
     def prediction_type(self) -> str:
-        """"epsilon" (AudioLDM) or "v_prediction": what the UNet outputs (``denoiser`` always gives epsilon)."""
+        """ "epsilon" (AudioLDM) or "v_prediction": what the UNet outputs (``denoiser`` always gives epsilon)."""
         return prediction_type(self.unet)
 
     def _net(self, use_ema: bool, compile: bool) -> nn.Module:
@@ -157,8 +170,9 @@ class LatentDiffusion(nn.Module):
         """log-mel [B, 1, T, F] -> the VAE posterior over latents [B, C, T/4, F/4]."""
         return self.vae.encode(log_mel).latent_dist
 
-    def to_latent(self, posterior: DiagonalGaussianDistribution, sample: bool = True,
-                  generator: torch.Generator | None = None) -> torch.Tensor:
+    def to_latent(
+        self, posterior: DiagonalGaussianDistribution, sample: bool = True, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
         """A posterior sample (or its mode) times ``scale_factor``: the diffusion's x_0."""
         z = posterior.sample(generator) if sample else posterior.mode()
         return z * self.scale_factor

@@ -1,5 +1,6 @@
 """The config of consistency distillation (``stage: lcm``): a frozen teacher LDM and its student, a
 ``LatentDiffusion`` whose UNet has a guidance-scale embedding (``audioldm/assembly/student.py`` builds them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,9 +25,13 @@ class LcmConfig(PreviewConfig):
     # the student's UNet; filled in from the teacher (plus guidance_embed_dim) when training starts
     unet: UnetConfig = field(default_factory=UnetConfig)
     guidance_embed_dim: int = in_range(256, 2, INF)  # size of the guidance-scale embedding (LCM: 256)
-    guidance_min: float = in_range(1.0, 1.0, INF, at_most="guidance_max")  # guidance W drawn per sample from [guidance_min, guidance_max]
+    guidance_min: float = in_range(
+        1.0, 1.0, INF, at_most="guidance_max"
+    )  # guidance W drawn per sample from [guidance_min, guidance_max]
     guidance_max: float = in_range(5.0, 1.0, INF)
-    solver_steps: int = in_range(50, 1, 1000)  # the teacher's DDIM grid (N of 1000 timesteps); the lcm sampler uses the same
+    solver_steps: int = in_range(
+        50, 1, 1000
+    )  # the teacher's DDIM grid (N of 1000 timesteps); the lcm sampler uses the same
     loss: str = one_of("huber", "huber", "l2")  # "huber" (pseudo-Huber, LCM's choice) or "l2"
     huber_c: float = in_range(0.001, 0.0, INF, "()")
     ema_decay: float = in_range(0.95, 0.0, 1.0)  # the target network: EMA of the student

@@ -5,6 +5,7 @@ conv4x4/2 (no norm) -> [conv4x4/2 + BatchNorm] x 2 -> conv4x4/1 + BatchNorm -> c
 channel; LeakyReLU(0.2) between; channel multipliers 1, 2, 4, 8 (capped at 8).
 Input [B, C, T, F] -> patch logits [B, 1, T', F'].
 """
+
 from __future__ import annotations
 
 import torch
@@ -17,10 +18,13 @@ class PatchDiscriminator(nn.Module):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 4, 2, 1), nn.LeakyReLU(0.2, True)]
         mult = 1
         for n in range(1, n_layers + 1):
-            prev, mult = mult, min(2 ** n, 8)
+            prev, mult = mult, min(2**n, 8)
             stride = 2 if n < n_layers else 1
-            layers += [nn.Conv2d(channels * prev, channels * mult, 4, stride, 1, bias=False),
-                       nn.BatchNorm2d(channels * mult), nn.LeakyReLU(0.2, True)]
+            layers += [
+                nn.Conv2d(channels * prev, channels * mult, 4, stride, 1, bias=False),
+                nn.BatchNorm2d(channels * mult),
+                nn.LeakyReLU(0.2, True),
+            ]
         layers.append(nn.Conv2d(channels * mult, 1, 4, 1, 1))
         self.main = nn.Sequential(*layers)
         self.apply(_init_weights)

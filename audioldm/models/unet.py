@@ -8,6 +8,7 @@ concatenated with it (FiLM-style, ``class_embed_type="simple_projection"``,
 ``class_embeddings_concat=True``); no text sequence is passed, so the attention layers attend
 to the latent itself. Input/output: latent [B, 8, T/4, 16].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -60,14 +61,19 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
     if len(heads) != levels:
         raise ValueError(f"attention_heads={heads} must give one head count per level ({levels} levels)")
     unet = UNet2DConditionModel(
-        in_channels=config.latent_channels, out_channels=config.latent_channels,
+        in_channels=config.latent_channels,
+        out_channels=config.latent_channels,
         down_block_types=("DownBlock2D",) + ("CrossAttnDownBlock2D",) * (levels - 1),
         up_block_types=("CrossAttnUpBlock2D",) * (levels - 1) + ("UpBlock2D",),
-        block_out_channels=channels, layers_per_block=config.layers_per_block,
+        block_out_channels=channels,
+        layers_per_block=config.layers_per_block,
         attention_head_dim=heads,  # diffusers reads this as the number of heads
-        cross_attention_dim=channels, class_embed_type="simple_projection",
-        projection_class_embeddings_input_dim=config.condition_dim, class_embeddings_concat=True,
-        norm_num_groups=min(32, config.model_channels), resnet_time_scale_shift=config.resnet_time_scale_shift,
+        cross_attention_dim=channels,
+        class_embed_type="simple_projection",
+        projection_class_embeddings_input_dim=config.condition_dim,
+        class_embeddings_concat=True,
+        norm_num_groups=min(32, config.model_channels),
+        resnet_time_scale_shift=config.resnet_time_scale_shift,
         time_cond_proj_dim=config.guidance_embed_dim,
     )
     if config.guidance_embed_dim is not None:  # a student starts as its teacher: the embedding adds nothing yet
@@ -79,8 +85,13 @@ def build_unet(config: UnetConfig) -> UNet2DConditionModel:
     return unet
 
 
-def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
-                  condition: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+def predict_noise(
+    unet: UNet2DConditionModel,
+    latent: torch.Tensor,
+    t: torch.Tensor,
+    condition: torch.Tensor,
+    guidance: torch.Tensor | None = None,
+) -> torch.Tensor:
     """epsilon prediction: latent [B, 8, T', F'], timesteps [B], condition [B, 512] -> [B, 8, T', F'];
     a guidance-embedded UNet (``guidance_embed_dim``) also takes the guidance scale W [B]. A v-prediction
     UNet's output is turned into epsilon = sqrt(a_t) v + sqrt(1 - a_t) x_t."""
@@ -91,17 +102,25 @@ def predict_noise(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Ten
 
 
 def prediction_type(unet: UNet2DConditionModel) -> str:
-    """"epsilon" or "v_prediction" (UNets built before the option, and converted official ones: epsilon)."""
+    """ "epsilon" or "v_prediction" (UNets built before the option, and converted official ones: epsilon)."""
     return getattr(unet.config, "prediction_type", "epsilon")
 
 
-def network_output(unet: UNet2DConditionModel, latent: torch.Tensor, t: torch.Tensor,
-                   condition: torch.Tensor, guidance: torch.Tensor | None = None) -> torch.Tensor:
+def network_output(
+    unet: UNet2DConditionModel,
+    latent: torch.Tensor,
+    t: torch.Tensor,
+    condition: torch.Tensor,
+    guidance: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The UNet's own output [B, 8, T', F'] (epsilon or v, as its ``prediction_type`` says)."""
     dim = unet.config.time_cond_proj_dim
     if (dim is None) != (guidance is None):
-        raise ValueError("a guidance scale is given to a UNet without a guidance embedding" if dim is None else
-                         "this consistency-distilled UNet needs the guidance scale (sample it with sampler 'lcm')")
+        raise ValueError(
+            "a guidance scale is given to a UNet without a guidance embedding"
+            if dim is None
+            else "this consistency-distilled UNet needs the guidance scale (sample it with sampler 'lcm')"
+        )
     embedding = None
     if dim is not None:
         embedding = guidance_embedding(guidance.expand(latent.shape[0]), dim).to(latent.device, latent.dtype)

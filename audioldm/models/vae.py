@@ -4,6 +4,7 @@ AudioLDM: 1 input/output channel (the log-mel as an image [B, 1, T, F]), ch 128 
 multipliers [1, 2, 4] -> block_out_channels (128, 256, 512), 2 res blocks per level,
 8 latent channels; two downsamplings give a 4x smaller latent: [B, 8, T/4, F/4].
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -43,4 +44,3 @@ def build_autoencoder(config: VaeConfig) -> AutoencoderKL:
         latent_channels=config.latent_channels,
         norm_num_groups=config.norm_num_groups,
     )
-

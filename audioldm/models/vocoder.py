@@ -6,6 +6,7 @@ channels, residual kernels [3, 7, 11] with dilations [1, 3, 5]; 55.3M parameters
 trained with plain weights (no weight norm) so its state dict has the layout of released
 16 kHz AudioLDM vocoders. ``GriffinLimVocoder`` needs no training.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -16,7 +17,6 @@ from transformers import SpeechT5HifiGan, SpeechT5HifiGanConfig
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd
 from audioldm.constraints import INF, in_range, one_of, only_with
-
 
 GENERATORS = ("hifigan", "istft")
 
@@ -54,7 +54,8 @@ class VocoderConfig:
     # 0 = HiFi-GAN's recipe. Resolutions are [n_fft, hop, window].
     stft_weight: float = 0.0
     stft_resolutions: list[list[int]] = field(
-        default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]])
+        default_factory=lambda: [[1024, 120, 600], [2048, 240, 1200], [512, 50, 240]]
+    )
     # istft only: losses on the predicted spectrum against the real clip's STFT at the generator's frames
     # (audioldm/losses/spectrum.py, APNet): log-amplitude L1, and the anti-wrapped instantaneous phase, group
     # delay and instantaneous frequency losses (summed); 0 = off
@@ -68,15 +69,23 @@ class VocoderConfig:
 def build_generator(config: VocoderConfig, n_mels: int = 64, sample_rate: int = 16000) -> SpeechT5HifiGan:
     """transformers' HiFi-GAN generator: spectrogram [B, T, n_mels] -> waveform [B, T * prod(rates)]."""
     levels = len(config.upsample_rates)
-    if config.upsample_initial_channel % 2 ** levels:
-        raise ValueError(f"model.upsample_initial_channel={config.upsample_initial_channel} must be divisible by "
-                         f"2^{levels} (channels halve at each of the {levels} upsampling layers)")
-    return SpeechT5HifiGan(SpeechT5HifiGanConfig(
-        model_in_dim=n_mels, sampling_rate=sample_rate, upsample_initial_channel=config.upsample_initial_channel,
-        upsample_rates=list(config.upsample_rates), upsample_kernel_sizes=list(config.upsample_kernel_sizes),
-        resblock_kernel_sizes=list(config.resblock_kernel_sizes),
-        resblock_dilation_sizes=[list(d) for d in config.resblock_dilation_sizes], normalize_before=False,
-    ))
+    if config.upsample_initial_channel % 2**levels:
+        raise ValueError(
+            f"model.upsample_initial_channel={config.upsample_initial_channel} must be divisible by "
+            f"2^{levels} (channels halve at each of the {levels} upsampling layers)"
+        )
+    return SpeechT5HifiGan(
+        SpeechT5HifiGanConfig(
+            model_in_dim=n_mels,
+            sampling_rate=sample_rate,
+            upsample_initial_channel=config.upsample_initial_channel,
+            upsample_rates=list(config.upsample_rates),
+            upsample_kernel_sizes=list(config.upsample_kernel_sizes),
+            resblock_kernel_sizes=list(config.resblock_kernel_sizes),
+            resblock_dilation_sizes=[list(d) for d in config.resblock_dilation_sizes],
+            normalize_before=False,
+        )
+    )
 
 
 def build_vocoder(config: VocoderConfig, mel: MelConfig | None = None) -> nn.Module:
@@ -89,10 +98,18 @@ def build_vocoder(config: VocoderConfig, mel: MelConfig | None = None) -> nn.Mod
         from audioldm.models.istft_vocoder import IstftVocoder
 
         basis = MelFrontEnd(mel).mel_basis if config.istft_mel_anchor else None
-        return IstftVocoder(mel.n_mels, mel.hop_length, config.istft_n_fft, config.istft_channels,
-                            config.istft_layers, mel_basis=basis, phase_iters=config.istft_phase_iters,
-                            phase_prior=config.istft_phase_prior, log_floor=mel.log_floor,
-                            inference_phase_iters=config.istft_inference_phase_iters)
+        return IstftVocoder(
+            mel.n_mels,
+            mel.hop_length,
+            config.istft_n_fft,
+            config.istft_channels,
+            config.istft_layers,
+            mel_basis=basis,
+            phase_iters=config.istft_phase_iters,
+            phase_prior=config.istft_phase_prior,
+            log_floor=mel.log_floor,
+            inference_phase_iters=config.istft_inference_phase_iters,
+        )
     raise ValueError(f"model.generator={config.generator!r} is unknown (one of {', '.join(GENERATORS)})")
 
 

@@ -4,6 +4,7 @@ A latent [B, C, T', F'] position j along time covers mel frames [j*k, (j+1)*k) (
 downsampling, 4), i.e. seconds [j*k*hop/sr, (j+1)*k*hop/sr); along frequency, latent bin j covers
 mel bins [j*k, (j+1)*k).
 """
+
 from __future__ import annotations
 
 import math
@@ -14,8 +15,9 @@ import torchaudio.functional as AF
 from audioldm.audio.mel import MelConfig
 
 
-def time_mask(latent_frames: int, factor: int, mel: MelConfig, spans: list[tuple[float, float]],
-              seconds: float) -> torch.Tensor:
+def time_mask(
+    latent_frames: int, factor: int, mel: MelConfig, spans: list[tuple[float, float]], seconds: float
+) -> torch.Tensor:
     """[1, 1, T', 1]: 0 on every latent frame that overlaps a span to regenerate, 1 elsewhere.
 
     Spans are (start, end) in seconds within [0, ``seconds``]; one outside the clip raises.
@@ -35,8 +37,9 @@ def time_mask(latent_frames: int, factor: int, mel: MelConfig, spans: list[tuple
 
 def mel_bin_centres(mel: MelConfig) -> torch.Tensor:
     """Centre frequency (Hz) of each mel bin [n_mels]: the peak of its triangular filter."""
-    fb = AF.melscale_fbanks(mel.n_fft // 2 + 1, mel.f_min, mel.f_max, mel.n_mels, mel.sample_rate,
-                            norm="slaney", mel_scale="slaney")  # [F_lin, n_mels]
+    fb = AF.melscale_fbanks(
+        mel.n_fft // 2 + 1, mel.f_min, mel.f_max, mel.n_mels, mel.sample_rate, norm="slaney", mel_scale="slaney"
+    )  # [F_lin, n_mels]
     freqs = torch.linspace(0, mel.sample_rate / 2, mel.n_fft // 2 + 1)
     return freqs[fb.argmax(dim=0)]
 
@@ -48,8 +51,9 @@ def band_mask(latent_bins: int, factor: int, mel: MelConfig, cutoff_hz: float) -
     centres = mel_bin_centres(mel)[: latent_bins * factor].reshape(latent_bins, factor)
     keep = (centres.max(dim=1).values <= cutoff_hz).float()
     if keep.sum() == 0:
-        raise ValueError(f"cutoff {cutoff_hz:g} Hz keeps no latent band (the lowest band reaches "
-                         f"{float(centres[0].max()):.0f} Hz)")
+        raise ValueError(
+            f"cutoff {cutoff_hz:g} Hz keeps no latent band (the lowest band reaches {float(centres[0].max()):.0f} Hz)"
+        )
     if keep.sum() == latent_bins:
         raise ValueError(f"cutoff {cutoff_hz:g} Hz is above every band (up to {mel.f_max:g} Hz): nothing to regenerate")
     return keep.reshape(1, 1, 1, latent_bins)

@@ -1,4 +1,5 @@
 """Writing generated audio: file-safe names, wav files and mel images."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,9 @@ def slug(text: str, length: int = 40) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:length] or "prompt"
 
 
-def save_clip(wave: torch.Tensor, log_mel: torch.Tensor, stem: str | os.PathLike, title: str,
-              sample_rate: int = 16000) -> tuple[str, str]:
+def save_clip(
+    wave: torch.Tensor, log_mel: torch.Tensor, stem: str | os.PathLike, title: str, sample_rate: int = 16000
+) -> tuple[str, str]:
     """Write ``<stem>.wav`` and ``<stem>.png`` (``audioldm.audio.mel_image``); returns both paths."""
     from audioldm.audio.mel_image import save_mel_image  # matplotlib, only when writing
 

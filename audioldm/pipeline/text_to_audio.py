@@ -21,6 +21,7 @@ candidate 0 equals the single-candidate output.
 Lengths: ``seconds`` becomes ceil(seconds * sr / hop) mel frames, rounded up to a multiple of the
 VAE's downsampling (4); the waveform is cut back to ``seconds``.
 """
+
 from __future__ import annotations
 
 import math
@@ -64,9 +65,11 @@ Progress = Callable[[int, int], None]  # (sampling steps done, steps in the whol
 
 def bf16_denoiser(denoiser: Denoiser) -> Denoiser:
     """``denoiser`` run under bf16 autocast, its prediction returned as float32."""
+
     def run(x: torch.Tensor, t: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, dtype=torch.bfloat16):
             return denoiser(x, t, c).float()
+
     return run
 
 
@@ -91,19 +94,32 @@ class TextToAudio:
         supported = self.model.samplers
         if options.sampler not in supported:
             if options.sampler == "lcm":
-                raise ValueError("the lcm sampler needs a consistency-distilled checkpoint (train.py with stage: lcm, "
-                                 "e.g. configs/lcm_s.yaml); this one is a plain AudioLDM: use ddim or dpmsolver++")
-            raise ValueError(f"this is a consistency-distilled (lcm) checkpoint: its UNet predicts for the lcm "
-                             f"sampler only; use sampler lcm with 1-4 steps, not {options.sampler}")
+                raise ValueError(
+                    "the lcm sampler needs a consistency-distilled checkpoint (train.py with stage: lcm, "
+                    "e.g. configs/lcm_s.yaml); this one is a plain AudioLDM: use ddim or dpmsolver++"
+                )
+            raise ValueError(
+                f"this is a consistency-distilled (lcm) checkpoint: its UNet predicts for the lcm "
+                f"sampler only; use sampler lcm with 1-4 steps, not {options.sampler}"
+            )
         if options.sampler == "lcm" and options.negative.strip():
-            raise ValueError("negative prompts need the unconditional prediction, which the lcm student does not "
-                             "make (its guidance is built in): use a ddim or dpmsolver++ checkpoint for them")
+            raise ValueError(
+                "negative prompts need the unconditional prediction, which the lcm student does not "
+                "make (its guidance is built in): use a ddim or dpmsolver++ checkpoint for them"
+            )
 
     @classmethod
-    def from_checkpoint(cls, path: str, device: str | torch.device = "cpu", use_ema: bool = True,
-                        vocoder_ckpt: str | None = None, tokenizer: str | None = None,
-                        head_channels: int | None = None, compile: bool = False,
-                        bf16: bool = False) -> "TextToAudio":
+    def from_checkpoint(
+        cls,
+        path: str,
+        device: str | torch.device = "cpu",
+        use_ema: bool = True,
+        vocoder_ckpt: str | None = None,
+        tokenizer: str | None = None,
+        head_channels: int | None = None,
+        compile: bool = False,
+        bf16: bool = False,
+    ) -> "TextToAudio":
         """Load ours, an original AudioLDM .ckpt or a diffusers folder (``audioldm.assembly.load_ldm``)."""
         from audioldm.assembly.latent_diffusion import load_ldm
 
@@ -123,8 +139,14 @@ class TextToAudio:
         return frames, samples
 
     # -- public calls ---------------------------------------------------------------------------
-    def text_to_audio(self, texts: list[str], seconds: float = 10.0, options: SamplingOptions | None = None,
-                      progress: Progress | None = None, seeds: list[int] | None = None) -> Generated:
+    def text_to_audio(
+        self,
+        texts: list[str],
+        seconds: float = 10.0,
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+        seeds: list[int] | None = None,
+    ) -> Generated:
         """B prompts -> B clips of ``seconds``. ``seeds`` (one per prompt) replaces seed + i."""
         options = options or SamplingOptions()
         _check_texts(texts)
@@ -133,9 +155,15 @@ class TextToAudio:
         frames, samples = self.frames_for(seconds)
         return self._generate(list(texts), frames, samples, options, progress, seeds=seeds)
 
-    def from_embeddings(self, embeddings: torch.Tensor, seconds: float = 10.0, options: SamplingOptions | None = None,
-                        progress: Progress | None = None, seeds: list[int] | None = None,
-                        labels: list[str] | None = None) -> Generated:
+    def from_embeddings(
+        self,
+        embeddings: torch.Tensor,
+        seconds: float = 10.0,
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+        seeds: list[int] | None = None,
+        labels: list[str] | None = None,
+    ) -> Generated:
         """B CLAP embeddings [B, D] (e.g. of audio clips: AudioLDM's training condition) -> B clips; candidates
         are ranked against the embedding itself. ``labels`` name the outputs (default "embedding i")."""
         options = options or SamplingOptions()
@@ -146,12 +174,27 @@ class TextToAudio:
         if seeds is not None and len(seeds) != len(labels):
             raise ValueError(f"{len(seeds)} seeds for {len(labels)} embeddings")
         frames, samples = self.frames_for(seconds)
-        return self._generate(labels, frames, samples, options, progress, seeds=seeds,
-                              conditions=embeddings.to(self.device, torch.float32))
+        return self._generate(
+            labels,
+            frames,
+            samples,
+            options,
+            progress,
+            seeds=seeds,
+            conditions=embeddings.to(self.device, torch.float32),
+        )
 
-    def variation(self, audio: torch.Tensor, text: str | None = None, audio_weight: float | None = None,
-                  seconds: float = 10.0, n_outputs: int = 1, options: SamplingOptions | None = None,
-                  progress: Progress | None = None, label: str | None = None) -> Generated:
+    def variation(
+        self,
+        audio: torch.Tensor,
+        text: str | None = None,
+        audio_weight: float | None = None,
+        seconds: float = 10.0,
+        n_outputs: int = 1,
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+        label: str | None = None,
+    ) -> Generated:
         """``n_outputs`` new clips of ``seconds`` conditioned on the source waveform [N] 16 kHz (see
         ``variation_condition``); output i draws from seed + i, and candidates are ranked against the
         source's CLAP audio embedding (also when a text is mixed in). ``label`` names the outputs."""
@@ -162,13 +205,20 @@ class TextToAudio:
         source = condition if text is None else self.variation_condition(audio)  # candidates ranked against it
         label = label or ("variation" if text is None else f"variation: {text}")
         frames, samples = self.frames_for(seconds)
-        return self._generate([label] * n_outputs, frames, samples, options, progress,
-                              conditions=condition.expand(n_outputs, -1),
-                              rank_against=source.expand(n_outputs, -1))
+        return self._generate(
+            [label] * n_outputs,
+            frames,
+            samples,
+            options,
+            progress,
+            conditions=condition.expand(n_outputs, -1),
+            rank_against=source.expand(n_outputs, -1),
+        )
 
     @torch.no_grad()
-    def variation_condition(self, audio: torch.Tensor, text: str | None = None,
-                            audio_weight: float | None = None) -> torch.Tensor:
+    def variation_condition(
+        self, audio: torch.Tensor, text: str | None = None, audio_weight: float | None = None
+    ) -> torch.Tensor:
         """The variation condition [1, D]: the source's CLAP audio embedding a (waveform [N] 16 kHz, mean
         removed and peak-normalised to 0.5 as in training), or with ``text``, normalise(w * a + (1 - w) * t)
         with t its CLAP text embedding and w = ``audio_weight`` (default 1 without text, 0.5 with it)."""
@@ -190,8 +240,14 @@ class TextToAudio:
             raise ValueError("the audio and text embeddings cancel out at this weight; choose another")
         return mixed / norm
 
-    def style_transfer(self, audio: torch.Tensor, text: str, strength: float,
-                       options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+    def style_transfer(
+        self,
+        audio: torch.Tensor,
+        text: str,
+        strength: float,
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+    ) -> Generated:
         """Source waveform [N] 16 kHz + target text: noise the source latent to ``strength`` (0-1) of
         the schedule, denoise with the text. Strength 0 returns the VAE reconstruction."""
         options = options or SamplingOptions()
@@ -199,8 +255,14 @@ class TextToAudio:
         source, frames, samples = self._encode_source(audio)
         return self._generate([text], frames, samples, options, progress, init=source, strength=strength)
 
-    def inpaint(self, audio: torch.Tensor, text: str, spans: list[tuple[float, float]],
-                options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+    def inpaint(
+        self,
+        audio: torch.Tensor,
+        text: str,
+        spans: list[tuple[float, float]],
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+    ) -> Generated:
         """Regenerate the time ``spans`` (seconds) of the source [N] from ``text``; keep the rest."""
         options = options or SamplingOptions()
         _check_texts([text])
@@ -208,8 +270,14 @@ class TextToAudio:
         mask = time_mask(source.shape[2], self.model.vae_factor, self.mel, spans, samples / self.mel.sample_rate)
         return self._generate([text], frames, samples, options, progress, observed=source, mask=mask)
 
-    def super_resolution(self, audio: torch.Tensor, text: str, cutoff_hz: float,
-                         options: SamplingOptions | None = None, progress: Progress | None = None) -> Generated:
+    def super_resolution(
+        self,
+        audio: torch.Tensor,
+        text: str,
+        cutoff_hz: float,
+        options: SamplingOptions | None = None,
+        progress: Progress | None = None,
+    ) -> Generated:
         """Keep the source's band below ``cutoff_hz`` (it is low-passed there first) and regenerate
         the band above it from ``text``."""
         options = options or SamplingOptions()
@@ -236,11 +304,21 @@ class TextToAudio:
         return self.model.to_latent(posterior, sample=False), frames, samples
 
     @torch.no_grad()
-    def _generate(self, texts: list[str], frames: int, samples: int, options: SamplingOptions,
-                  progress: Progress | None, init: torch.Tensor | None = None, strength: float = 1.0,
-                  observed: torch.Tensor | None = None, mask: torch.Tensor | None = None,
-                  seeds: list[int] | None = None, conditions: torch.Tensor | None = None,
-                  rank_against: torch.Tensor | None = None) -> Generated:
+    def _generate(
+        self,
+        texts: list[str],
+        frames: int,
+        samples: int,
+        options: SamplingOptions,
+        progress: Progress | None,
+        init: torch.Tensor | None = None,
+        strength: float = 1.0,
+        observed: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
+        seeds: list[int] | None = None,
+        conditions: torch.Tensor | None = None,
+        rank_against: torch.Tensor | None = None,
+    ) -> Generated:
         """``conditions`` [len(texts), D] replaces the CLAP text embeddings of ``texts`` (then only labels);
         candidates are ranked against ``rank_against`` [len(texts), D] (default: the conditions)."""
         self.check_options(options)
@@ -256,21 +334,32 @@ class TextToAudio:
         size = max(1, options.batch_size)
         n_chunks = math.ceil(len(items) / size)
         for c, start in enumerate(range(0, len(items), size)):
-            chunk = items[start:start + size]
+            chunk = items[start : start + size]
             generators = [torch.Generator().manual_seed(seeds[i] + 1_000_003 * k) for i, k in chunk]
             noise = randn_tensor((len(chunk),) + shape[1:], generator=generators, device=self.device)
-            condition = (self.model.embed_text([texts[i] for i, _ in chunk]) if conditions is None
-                         else conditions[[i for i, _ in chunk]])
+            condition = (
+                self.model.embed_text([texts[i] for i, _ in chunk])
+                if conditions is None
+                else conditions[[i for i, _ in chunk]]
+            )
             extra = {}
             if init is not None:
                 extra = {"init": init.expand(len(chunk), -1, -1, -1), "strength": strength}
             if observed is not None:
                 extra = {"observed": observed.expand(len(chunk), -1, -1, -1), "mask": mask.to(self.device)}
-            latent = sample(denoiser, noise, condition, null, steps=options.steps,
-                            guidance=options.guidance, sampler=options.sampler, eta=options.eta,
-                            generator=generators,
-                            callback=(lambda i, n, c=c: progress(c * n + i, n_chunks * n)) if progress else None,
-                            **extra)
+            latent = sample(
+                denoiser,
+                noise,
+                condition,
+                null,
+                steps=options.steps,
+                guidance=options.guidance,
+                sampler=options.sampler,
+                eta=options.eta,
+                generator=generators,
+                callback=(lambda i, n, c=c: progress(c * n + i, n_chunks * n)) if progress else None,
+                **extra,
+            )
             log_mel = self.model.decode(latent)
             latents.append(latent)
             mels.append(log_mel)
@@ -288,8 +377,9 @@ class TextToAudio:
         scores = (audio.reshape(n, b, -1) * text[None]).sum(-1)  # [n, b]
         best = scores.argmax(dim=0)  # [b]
         pick = best * b + torch.arange(b, device=best.device)
-        return Generated(result.waveform[pick], result.log_mel[pick], result.texts, result.latent[pick],
-                         scores.max(dim=0).values)
+        return Generated(
+            result.waveform[pick], result.log_mel[pick], result.texts, result.latent[pick], scores.max(dim=0).values
+        )
 
 
 def _check_texts(texts: list[str]) -> None:

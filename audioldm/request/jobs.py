@@ -5,6 +5,7 @@ used, with the ``generate.py`` command that makes the same clips.
 
 Bad input raises ``RequestError`` with one short line for the page (the same line generate.py prints).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -18,8 +19,16 @@ from audioldm.formats.ours import saved_guidance
 from audioldm.pipeline.outputs import save_clip, slug
 from audioldm.pipeline.text_to_audio import Progress, TextToAudio
 from audioldm.request.limits import Limits, RequestError
-from audioldm.request.modes import (InpaintRequest, Request, SourceRequest, SuperResolutionRequest, TextRequest,
-                                    TransferRequest, VariationRequest, describe)
+from audioldm.request.modes import (
+    InpaintRequest,
+    Request,
+    SourceRequest,
+    SuperResolutionRequest,
+    TextRequest,
+    TransferRequest,
+    VariationRequest,
+    describe,
+)
 from audioldm.request.sampling import Sampling
 
 MAX_CLIPS = 4  # clips per text-to-audio or variation request (the page's result slots)
@@ -52,26 +61,40 @@ class Jobs:
         self._count = itertools.count()
 
     # -- the five modes ----------------------------------------------------------------------------
-    def text(self, prompt: str, duration: float, clips: int, sampling: Sampling,
-             progress: Progress | None = None) -> JobResult:
+    def text(
+        self, prompt: str, duration: float, clips: int, sampling: Sampling, progress: Progress | None = None
+    ) -> JobResult:
         return self.run(TextRequest(sampling, prompts=[prompt], duration=duration, repeat=clips), progress)
 
-    def variation(self, audio: str | None, text: str, audio_weight: float, duration: float, clips: int,
-                  sampling: Sampling, progress: Progress | None = None) -> JobResult:
+    def variation(
+        self,
+        audio: str | None,
+        text: str,
+        audio_weight: float,
+        duration: float,
+        clips: int,
+        sampling: Sampling,
+        progress: Progress | None = None,
+    ) -> JobResult:
         weight = audio_weight if (text or "").strip() else None  # without a text the slider does not apply
-        return self.run(VariationRequest(sampling, audio=audio, text=text, audio_weight=weight, duration=duration,
-                                         repeat=clips), progress)
+        return self.run(
+            VariationRequest(sampling, audio=audio, text=text, audio_weight=weight, duration=duration, repeat=clips),
+            progress,
+        )
 
-    def transfer(self, audio: str | None, text: str, strength: float, sampling: Sampling,
-                 progress: Progress | None = None) -> JobResult:
+    def transfer(
+        self, audio: str | None, text: str, strength: float, sampling: Sampling, progress: Progress | None = None
+    ) -> JobResult:
         return self.run(TransferRequest(sampling, audio=audio, text=text, strength=strength), progress)
 
-    def inpaint(self, audio: str | None, text: str, spans: str, sampling: Sampling,
-                progress: Progress | None = None) -> JobResult:
+    def inpaint(
+        self, audio: str | None, text: str, spans: str, sampling: Sampling, progress: Progress | None = None
+    ) -> JobResult:
         return self.run(InpaintRequest(sampling, audio=audio, text=text, spans=[spans or ""]), progress)
 
-    def super_resolution(self, audio: str | None, text: str, cutoff: float, sampling: Sampling,
-                         progress: Progress | None = None) -> JobResult:
+    def super_resolution(
+        self, audio: str | None, text: str, cutoff: float, sampling: Sampling, progress: Progress | None = None
+    ) -> JobResult:
         return self.run(SuperResolutionRequest(sampling, audio=audio, text=text, cutoff=cutoff), progress)
 
     # -- shared steps ------------------------------------------------------------------------------
@@ -95,8 +118,21 @@ class Jobs:
             wavs.append(wav)
             images.append(png)
             score = None if result.clap_score is None else round(float(result.clap_score[i]), 4)
-            clips.append({"file": os.path.basename(wav), "seed": request.sampling.seed + i, "clap_score": score,
-                          "seconds": result.waveform.shape[-1] / self.pipe.mel.sample_rate})
-        return JobResult(wavs, images, {**describe(request), "clips": clips,
-                                        "wall_seconds": round(time.time() - start, 2),
-                                        "command": request.command(self.ckpt)})
+            clips.append(
+                {
+                    "file": os.path.basename(wav),
+                    "seed": request.sampling.seed + i,
+                    "clap_score": score,
+                    "seconds": result.waveform.shape[-1] / self.pipe.mel.sample_rate,
+                }
+            )
+        return JobResult(
+            wavs,
+            images,
+            {
+                **describe(request),
+                "clips": clips,
+                "wall_seconds": round(time.time() - start, 2),
+                "command": request.command(self.ckpt),
+            },
+        )

@@ -7,6 +7,7 @@ with the square of the length (1 s = 25 latent frames): a clip of S seconds cost
 times a 10.24 s one per attention layer. ``MAX_SECONDS`` (30 s, ~9x a 10.24 s clip) is the default bound;
 ``--max-duration`` raises it.
 """
+
 from __future__ import annotations
 
 import math
@@ -34,23 +35,35 @@ class Limits:
     max_clips: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.max_seconds, (int, float)) and math.isfinite(self.max_seconds)
-                and self.max_seconds > 0):
+        if not (
+            isinstance(self.max_seconds, (int, float)) and math.isfinite(self.max_seconds) and self.max_seconds > 0
+        ):
             raise RequestError(f"--max-duration must be a positive number of seconds, got {self.max_seconds}")
 
 
 def check_number(name: str, value: float | None, low: float, high: float) -> float:
     """``value`` as a float if it is a finite number in [low, high], else ``RequestError`` naming ``name``."""
-    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)) \
-            or not (math.isfinite(value) and low <= value <= high):
+    if (
+        value is None
+        or isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not (math.isfinite(value) and low <= value <= high)
+    ):
         raise RequestError(f"{name} must be from {low:g} to {high:g}, got {_shown(value)}")
     return float(value)
 
 
 def check_whole(name: str, value: float | None, low: int, high: int | None = None) -> int:
     """``value`` as an int if it is a whole number in [low, high] (no upper bound when None), else ``RequestError``."""
-    ok = value is not None and not isinstance(value, bool) and isinstance(value, (int, float)) \
-        and math.isfinite(value) and value == int(value) and low <= value and (high is None or value <= high)
+    ok = (
+        value is not None
+        and not isinstance(value, bool)
+        and isinstance(value, (int, float))
+        and math.isfinite(value)
+        and value == int(value)
+        and low <= value
+        and (high is None or value <= high)
+    )
     if not ok:
         bound = f"from {low} to {high}" if high is not None else f"of at least {low}"
         raise RequestError(f"{name} must be a whole number {bound}, got {_shown(value)}")
@@ -72,14 +85,16 @@ def check_duration(seconds: float | None, max_seconds: float = MAX_SECONDS, name
     why = ""
     if seconds is not None and seconds > max_seconds:
         cost = (seconds / TRAINED_SECONDS) ** 2 if math.isfinite(seconds) else math.inf
-        why = (f" (the model learned {TRAINED_SECONDS:g} s clips and its self-attention's time and memory grow "
-               f"with the square of the length: this one would cost ~{cost:,.0f}x a {TRAINED_SECONDS:g} s clip; "
-               f"raise the bound with --max-duration)")
+        why = (
+            f" (the model learned {TRAINED_SECONDS:g} s clips and its self-attention's time and memory grow "
+            f"with the square of the length: this one would cost ~{cost:,.0f}x a {TRAINED_SECONDS:g} s clip; "
+            f"raise the bound with --max-duration)"
+        )
     raise RequestError(f"{name} must be more than 0 and at most {max_seconds:g} s, got {got}{why}")
 
 
 def resolve_device(name: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; any other name must be a device torch has here,
+    """ "auto" -> "cuda" when torch sees a GPU, else "cpu"; any other name must be a device torch has here,
     else ``RequestError`` (one line)."""
     import torch
 

@@ -5,6 +5,7 @@ itself out as the generate.py flags that make the same clips (clip i of a reques
 app.py and evaluate.py build these from their own inputs and nothing else checks a value, so every bound and
 message is the same in all three.
 """
+
 from __future__ import annotations
 
 import math
@@ -72,8 +73,9 @@ class Request:
 
     def command(self, ckpt: str, out: str = "out/") -> str:
         """The generate.py command that makes the same clips."""
-        return shlex.join(["python", "generate.py", "--ckpt", ckpt, *self.flags(), *self.sampling.flags(),
-                           "--out", out])
+        return shlex.join(
+            ["python", "generate.py", "--ckpt", ckpt, *self.flags(), *self.sampling.flags(), "--out", out]
+        )
 
 
 @dataclass
@@ -103,8 +105,12 @@ class TextRequest(Request):
         return pipe.text_to_audio(self.clips(), self.duration, self.sampling.options(), progress, seeds=self.seeds)
 
     def flags(self) -> list[str]:
-        return [f for p in self.prompts for f in ("--text", p)] + ["--duration", f"{self.duration:g}", "--repeat",
-                                                                   str(self.repeat)]
+        return [f for p in self.prompts for f in ("--text", p)] + [
+            "--duration",
+            f"{self.duration:g}",
+            "--repeat",
+            str(self.repeat),
+        ]
 
     def settings(self) -> dict:
         return {"prompt": self.prompts[0] if len(self.prompts) == 1 else self.prompts, "duration": self.duration}
@@ -170,8 +176,16 @@ class VariationRequest(SourceRequest):
         return f"variation of {self.name}" + (f": {self.text}" if self.text else "")
 
     def run(self, pipe, progress=None):
-        return pipe.variation(self.wave, self.text, self.audio_weight, self.duration, self.repeat,
-                              self.sampling.options(), progress, self.label())
+        return pipe.variation(
+            self.wave,
+            self.text,
+            self.audio_weight,
+            self.duration,
+            self.repeat,
+            self.sampling.options(),
+            progress,
+            self.label(),
+        )
 
     def flags(self) -> list[str]:
         weight = ["--audio-weight", f"{self.audio_weight:g}"] if self.audio_weight is not None else []
@@ -233,10 +247,13 @@ class SuperResolutionRequest(SourceRequest):
 
     def validate(self, limits: Limits) -> None:
         super().validate(limits)
-        if self.cutoff is not None and not (isinstance(self.cutoff, (int, float)) and math.isfinite(self.cutoff)
-                                            and 0 < self.cutoff < NYQUIST):
-            raise RequestError(f"--cutoff must be more than 0 and less than {NYQUIST:g} Hz (the Nyquist frequency "
-                               f"of 16 kHz output), got {self.cutoff:g}")
+        if self.cutoff is not None and not (
+            isinstance(self.cutoff, (int, float)) and math.isfinite(self.cutoff) and 0 < self.cutoff < NYQUIST
+        ):
+            raise RequestError(
+                f"--cutoff must be more than 0 and less than {NYQUIST:g} Hz (the Nyquist frequency "
+                f"of 16 kHz output), got {self.cutoff:g}"
+            )
 
     def load(self, limits: Limits, sample_rate: int = 16000) -> torch.Tensor:
         wave = super().load(limits, sample_rate)
@@ -245,8 +262,9 @@ class SuperResolutionRequest(SourceRequest):
 
             rate = audio_info(self.audio).sample_rate
             if rate >= sample_rate:
-                raise RequestError(f"--mode sr: {self.name} is already at {rate} Hz; say which band to keep with "
-                                   f"--cutoff HZ")
+                raise RequestError(
+                    f"--mode sr: {self.name} is already at {rate} Hz; say which band to keep with --cutoff HZ"
+                )
             self.cutoff = rate / 2
         return wave
 

@@ -10,6 +10,7 @@ files against the rules, cut or loop each recording into 5-10 s clips at 16 kHz 
 is in both. A stamp file makes a second run a no-op until the rules, the split or this
 builder change; ``--force`` rebuilds (still reusing the cached ``.deb`` files).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -133,9 +134,7 @@ def clip_name(source: SourceFile, index: int) -> str:
     return f"{source.package}-{stem}-{digest}-{index:02d}"
 
 
-def write_clips(
-    source: SourceFile, wave: torch.Tensor, out: Path, spec: ClipSpec, split: str
-) -> list[ManifestEntry]:
+def write_clips(source: SourceFile, wave: torch.Tensor, out: Path, spec: ClipSpec, split: str) -> list[ManifestEntry]:
     """Cut ``wave`` [N] into clips under ``out/audio/<class>/`` and return their entries.
 
     Returns [] for a nearly silent recording or one too short to loop.
@@ -148,18 +147,23 @@ def write_clips(
     for index, clip in enumerate(clips):
         name = clip_name(source, index)
         save_audio(folder / f"{name}.wav", clip, spec.sample_rate)
-        entries.append(ManifestEntry(
-            id=name, path=f"audio/{source.rule.label}/{name}.wav",
-            captions=list(source.rule.captions),
-            duration=round(clip.numel() / spec.sample_rate, 3),
-            labels=[source.rule.label], split=split,
-            source=f"debian:{source.package}/{source.path}",
-        ))
+        entries.append(
+            ManifestEntry(
+                id=name,
+                path=f"audio/{source.rule.label}/{name}.wav",
+                captions=list(source.rule.captions),
+                duration=round(clip.numel() / spec.sample_rate, 3),
+                labels=[source.rule.label],
+                split=split,
+                source=f"debian:{source.package}/{source.path}",
+            )
+        )
     return entries
 
 
-def process_sources(sources: Sequence[SourceFile], out: Path, spec: ClipSpec,
-                    val_packages: Sequence[str], report: BuildReport) -> None:
+def process_sources(
+    sources: Sequence[SourceFile], out: Path, spec: ClipSpec, val_packages: Sequence[str], report: BuildReport
+) -> None:
     """Decode each source, skip unreadable ones and re-encoded duplicates, write its clips."""
     index = RecordingIndex()
     for source in sources:
@@ -293,8 +297,10 @@ def build(
 def format_summary(report: BuildReport, out: Path, seconds: float) -> str:
     """The CLI's closing table: clips per class and split, skips, download size."""
     if report.up_to_date:
-        return (f"{out}: already built with these rules and builder; nothing to do "
-                f"({seconds:.1f} s). Use --force to rebuild.")
+        return (
+            f"{out}: already built with these rules and builder; nothing to do "
+            f"({seconds:.1f} s). Use --force to rebuild."
+        )
     table = report.clips_per_class()
     lines = [f"{'class':<22}{'train':>7}{'val':>6}"]
     lines += [f"{label:<22}{c['train']:>7}{c['val']:>6}" for label, c in table.items()]

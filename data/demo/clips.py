@@ -5,6 +5,7 @@ they last at least ``min_seconds``; long recordings (ambiences, loops) are cut i
 non-overlapping clips of at most ``max_seconds``, at most ``max_clips`` per recording so
 that no single file dominates a class. All waveforms are mono float32 [N].
 """
+
 from __future__ import annotations
 
 import math

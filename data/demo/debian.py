@@ -4,6 +4,7 @@ Nothing is installed on the system: ``.deb`` files are cached in ``<out>/.debs/`
 package is unpacked into ``<out>/.unpacked/<package>/``. A cached ``.deb`` is never
 downloaded again, and an unpacked tree is reused while it came from the same ``.deb``.
 """
+
 from __future__ import annotations
 
 import logging

@@ -12,6 +12,7 @@ evenly spread over the sorted list. ``gap`` (optional, seconds) is the silence b
 repeats when a short sound is looped. The first matching rule wins; files no rule matches
 are ignored. Blank rows and rows whose package starts with ``#`` are comments.
 """
+
 from __future__ import annotations
 
 import csv
@@ -68,7 +69,9 @@ def _rule_from_row(row: dict[str, str], where: str) -> CaptionRule:
     if len(captions) < 2:
         raise RulesError(f"{where}: give at least 2 captions separated by '|'")
     return CaptionRule(
-        package=values["package"], pattern=values["pattern"], label=values["class"],
+        package=values["package"],
+        pattern=values["pattern"],
+        label=values["class"],
         captions=captions,
         max_files=_optional_number(row.get("max_files"), int, where, "max_files"),
         gap=_optional_number(row.get("gap"), float, where, "gap"),

@@ -4,6 +4,7 @@
 Each preparer module has a library function ``prepare_<format>(...) -> PrepareReport`` and,
 for the CLI, ``NAME``, ``HELP``, ``add_arguments(parser)`` and ``run(args, out, options)``.
 """
+
 from types import ModuleType
 
 from data.preparers import audiocaps, audioset, bbc, clotho, folder, wavcaps

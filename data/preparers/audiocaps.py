@@ -18,15 +18,28 @@ with a ``Y`` prefix, then ``{audiocap_id}`` of each of its rows; every name with
 ``"{youtube_id}_{start_time}.wav"``) replaces that list; its fields are the CSV columns
 plus ``{start}`` (the normalised start time); without an extension every one is tried.
 """
+
 from __future__ import annotations
 
 import argparse
 from typing import Sequence
 
 from data.preparers.manifest_builder import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, format_template, index_pairs, locate, merge_records,
-    read_csv, seconds_text, split_from_filename, youtube_clip_names,
+    BuildOptions,
+    ClipRecord,
+    PathLike,
+    PrepareReport,
+    add_audio_dirs_argument,
+    add_split_argument,
+    build_manifest,
+    format_template,
+    index_pairs,
+    locate,
+    merge_records,
+    read_csv,
+    seconds_text,
+    split_from_filename,
+    youtube_clip_names,
 )
 
 NAME = "audiocaps"
@@ -43,8 +56,7 @@ def clip_record(row: dict[str, str], split: str | None, name_template: str | Non
         names = [format_template(name_template, {**row, "start": start})]
     else:
         names = youtube_clip_names(ytid, start) + [row.get("audiocap_id", "")]
-    return ClipRecord(id=f"{SOURCE}_{ytid}_{start}", names=names, captions=[row["caption"]],
-                      split=split, source=SOURCE)
+    return ClipRecord(id=f"{SOURCE}_{ytid}_{start}", names=names, captions=[row["caption"]], split=split, source=SOURCE)
 
 
 def prepare_audiocaps(
@@ -71,8 +83,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", nargs="+", required=True, help="train.csv, val.csv and/or test.csv")
     add_audio_dirs_argument(parser, per="CSV")
     add_split_argument(parser, default="from each CSV's name")
-    parser.add_argument("--name-template", help="file name of a clip, e.g. '{youtube_id}_{start_time}.wav' "
-                        "(fields: CSV columns and {start}); default: try the common conventions")
+    parser.add_argument(
+        "--name-template",
+        help="file name of a clip, e.g. '{youtube_id}_{start_time}.wav' "
+        "(fields: CSV columns and {start}); default: try the common conventions",
+    )
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:

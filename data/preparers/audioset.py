@@ -25,6 +25,7 @@ Files are looked for as ``Y{YTID}``, ``{YTID}``, ``{YTID}_{start}``, ``{YTID}_{s
 (times as 30, 30.0, 30.000; with and without ``Y``) with any audio extension, or by
 ``name_template`` (fields ``{ytid} {start_seconds} {end_seconds} {start} {end}``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,13 +33,26 @@ from pathlib import Path
 from typing import Sequence
 
 from data.preparers.manifest_builder import (
-    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, csv_records, format_template, index_pairs, locate, read_csv,
-    seconds_text, split_from_filename, youtube_clip_names,
+    BuildOptions,
+    ClipRecord,
+    MetadataError,
+    PathLike,
+    PrepareReport,
+    add_audio_dirs_argument,
+    add_split_argument,
+    build_manifest,
+    csv_records,
+    format_template,
+    index_pairs,
+    locate,
+    read_csv,
+    seconds_text,
+    split_from_filename,
+    youtube_clip_names,
 )
 
 NAME = "audioset"
-HELP = "AudioSet segment CSVs (YTID, start, end, \"mids\") + class_labels_indices.csv"
+HELP = 'AudioSet segment CSVs (YTID, start, end, "mids") + class_labels_indices.csv'
 SOURCE = "audioset"
 SEGMENT_COLUMNS = ("YTID", "start_seconds", "end_seconds", "positive_labels")
 SPLIT_WORDS = {"train": "train", "eval": "test", "test": "test", "val": "val", "valid": "val"}
@@ -61,8 +75,10 @@ def read_segments(path: PathLike) -> list[tuple[str, str, str, list[str]]]:
             if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
                 continue
             if len(row) < len(SEGMENT_COLUMNS):
-                raise MetadataError(f"{path}:{lineno}: missing column '{SEGMENT_COLUMNS[len(row)]}' "
-                                    f"(expected {', '.join(SEGMENT_COLUMNS)})")
+                raise MetadataError(
+                    f"{path}:{lineno}: missing column '{SEGMENT_COLUMNS[len(row)]}' "
+                    f"(expected {', '.join(SEGMENT_COLUMNS)})"
+                )
             ytid, start, end, mids = (v.strip() for v in row[:4])
             segments.append((ytid, start, end, [m.strip() for m in mids.split(",") if m.strip()]))
     return segments
@@ -97,32 +113,45 @@ def prepare_audioset(
             start, end = seconds_text(start_raw), seconds_text(end_raw)
             labels = [display.get(mid, mid) for mid in mids]
             if name_template:
-                fields = {"ytid": ytid, "start_seconds": start_raw, "end_seconds": end_raw,
-                          "start": start, "end": end}
+                fields = {"ytid": ytid, "start_seconds": start_raw, "end_seconds": end_raw, "start": start, "end": end}
                 names = [format_template(name_template, fields)]
             else:
                 stems = youtube_clip_names(ytid, start, end)
                 names = ["Y" + ytid] + stems
             caption = labels_caption(labels, caption_template)
-            clips.append(ClipRecord(id=f"{SOURCE}_{ytid}_{start}", names=names,
-                                    captions=[caption] if caption else [], labels=labels,
-                                    split=clip_split, source=SOURCE))
+            clips.append(
+                ClipRecord(
+                    id=f"{SOURCE}_{ytid}_{start}",
+                    names=names,
+                    captions=[caption] if caption else [],
+                    labels=labels,
+                    split=clip_split,
+                    source=SOURCE,
+                )
+            )
         records += locate(clips, index)
     return build_manifest(records, out, options)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--segments", nargs="+", required=True,
-                        help="balanced_train_segments.csv, eval_segments.csv, ...")
+    parser.add_argument(
+        "--segments", nargs="+", required=True, help="balanced_train_segments.csv, eval_segments.csv, ..."
+    )
     parser.add_argument("--labels", required=True, help="class_labels_indices.csv")
     add_audio_dirs_argument(parser, per="segment CSV")
     add_split_argument(parser, default="train for *train*, test for eval")
-    parser.add_argument("--name-template", help="file name of a clip, e.g. 'Y{ytid}.wav' "
-                        "(fields: {ytid} {start_seconds} {end_seconds} {start} {end})")
-    parser.add_argument("--caption-template", default=DEFAULT_CAPTION_TEMPLATE,
-                        help="caption with {labels} replaced by the joined label names (default: %(default)r)")
+    parser.add_argument(
+        "--name-template",
+        help="file name of a clip, e.g. 'Y{ytid}.wav' (fields: {ytid} {start_seconds} {end_seconds} {start} {end})",
+    )
+    parser.add_argument(
+        "--caption-template",
+        default=DEFAULT_CAPTION_TEMPLATE,
+        help="caption with {labels} replaced by the joined label names (default: %(default)r)",
+    )
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:
-    return prepare_audioset(args.segments, args.labels, args.audio_dir, out, args.split,
-                            args.name_template, args.caption_template, options)
+    return prepare_audioset(
+        args.segments, args.labels, args.audio_dir, out, args.split, args.name_template, args.caption_template, options
+    )

@@ -11,15 +11,26 @@ stem, so every audio extension is tried. Entries: id ``bbc_{stem of location}``,
 ``--no-probe``), split only when given. Required columns: ``location``, ``description``
 (header names are matched case-insensitively).
 """
+
 from __future__ import annotations
 
 import argparse
 from typing import Sequence
 
 from data.preparers.manifest_builder import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, file_stem, index_pairs, locate, parse_labels,
-    parse_seconds, read_csv,
+    BuildOptions,
+    ClipRecord,
+    PathLike,
+    PrepareReport,
+    add_audio_dirs_argument,
+    add_split_argument,
+    build_manifest,
+    file_stem,
+    index_pairs,
+    locate,
+    parse_labels,
+    parse_seconds,
+    read_csv,
 )
 
 NAME = "bbc"
@@ -31,9 +42,15 @@ REQUIRED_COLUMNS = ("location", "description")
 def row_record(row: dict[str, str], split: str | None) -> ClipRecord:
     """The record of one CSV row."""
     location = row["location"]
-    return ClipRecord(id=f"{SOURCE}_{file_stem(location)}", names=[location], captions=[row["description"]],
-                      labels=parse_labels(row.get("category", "")), split=split,
-                      duration=parse_seconds(row.get("secs")), source=SOURCE)
+    return ClipRecord(
+        id=f"{SOURCE}_{file_stem(location)}",
+        names=[location],
+        captions=[row["description"]],
+        labels=parse_labels(row.get("category", "")),
+        split=split,
+        duration=parse_seconds(row.get("secs")),
+        source=SOURCE,
+    )
 
 
 def prepare_bbc(

@@ -11,6 +11,7 @@ with the audio of each split in its own folder (``development/``, ``validation/`
 validation -> val, evaluation -> test) unless given. Required: ``file_name`` and
 ``caption_1``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,8 +19,17 @@ import re
 from typing import Sequence
 
 from data.preparers.manifest_builder import (
-    BuildOptions, ClipRecord, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, file_stem, index_pairs, locate, read_csv,
+    BuildOptions,
+    ClipRecord,
+    PathLike,
+    PrepareReport,
+    add_audio_dirs_argument,
+    add_split_argument,
+    build_manifest,
+    file_stem,
+    index_pairs,
+    locate,
+    read_csv,
     split_from_filename,
 )
 
@@ -27,8 +37,16 @@ NAME = "clotho"
 HELP = "Clotho captions CSV (file_name,caption_1..caption_5)"
 SOURCE = "clotho"
 REQUIRED_COLUMNS = ("file_name", "caption_1")
-SPLIT_WORDS = {"development": "train", "dev": "train", "train": "train", "validation": "val",
-               "val": "val", "evaluation": "test", "eval": "test", "test": "test"}
+SPLIT_WORDS = {
+    "development": "train",
+    "dev": "train",
+    "train": "train",
+    "validation": "val",
+    "val": "val",
+    "evaluation": "test",
+    "eval": "test",
+    "test": "test",
+}
 
 
 def caption_columns(row: dict[str, str]) -> list[str]:
@@ -49,10 +67,16 @@ def prepare_clotho(
     records: list[ClipRecord] = []
     for csv_path, index in index_pairs(csv_paths, audio_dirs):
         clip_split = split or split_from_filename(csv_path, SPLIT_WORDS)
-        clips = [ClipRecord(id=f"{SOURCE}_{file_stem(row['file_name'])}", names=[row["file_name"]],
-                            captions=[row[key] for key in caption_columns(row)], split=clip_split,
-                            source=SOURCE)
-                 for row in read_csv(csv_path, REQUIRED_COLUMNS)]
+        clips = [
+            ClipRecord(
+                id=f"{SOURCE}_{file_stem(row['file_name'])}",
+                names=[row["file_name"]],
+                captions=[row[key] for key in caption_columns(row)],
+                split=clip_split,
+                source=SOURCE,
+            )
+            for row in read_csv(csv_path, REQUIRED_COLUMNS)
+        ]
         records += locate(clips, index)
     return build_manifest(records, out, options)
 

@@ -23,6 +23,7 @@ folder: ``clip.mp3`` and ``clip.ogg`` are two entries), source = ``source`` or t
 keep an empty caption list, or are left out (and counted as skipped) with
 ``skip_uncaptioned``. CSV rows naming a file that is not there are reported as missing.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,8 +33,17 @@ from collections import Counter
 from pathlib import Path
 
 from data.preparers.manifest_builder import (
-    AUDIO_EXTENSIONS, AudioIndex, BuildOptions, ClipRecord, MetadataError, PathLike,
-    PrepareError, PrepareReport, add_split_argument, build_manifest, read_csv,
+    AUDIO_EXTENSIONS,
+    AudioIndex,
+    BuildOptions,
+    ClipRecord,
+    MetadataError,
+    PathLike,
+    PrepareError,
+    PrepareReport,
+    add_split_argument,
+    build_manifest,
+    read_csv,
 )
 
 NAME = "folder"
@@ -107,11 +117,20 @@ def prepare_folder(
         if skip_uncaptioned and not captions:
             skipped += 1
             continue
-        records.append(ClipRecord(id=f"{source}_{key}", names=[rel], captions=captions,
-                                  split=split, source=source, path=path))
+        records.append(
+            ClipRecord(id=f"{source}_{key}", names=[rel], captions=captions, split=split, source=source, path=path)
+        )
     for name, captions in absent.items():
-        records.append(ClipRecord(id=f"{source}_{clip_key(name)}", names=[name], captions=captions,
-                                  split=split, source=source, searched=str(index.root)))
+        records.append(
+            ClipRecord(
+                id=f"{source}_{clip_key(name)}",
+                names=[name],
+                captions=captions,
+                split=split,
+                source=source,
+                searched=str(index.root),
+            )
+        )
     return build_manifest(records, out, options, skipped=skipped)
 
 
@@ -124,5 +143,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:
-    return prepare_folder(args.audio_dir, out, args.captions_csv, args.source, args.split,
-                          args.skip_uncaptioned, options)
+    return prepare_folder(
+        args.audio_dir, out, args.captions_csv, args.source, args.split, args.skip_uncaptioned, options
+    )

@@ -7,6 +7,7 @@ and (3) calls ``build_manifest``: probe each header for its duration, write the 
 manifest, and list each clip whose file is missing or unreadable in ``<out>.missing.txt``
 (``id<TAB>file<TAB>reason`` per line). Malformed metadata raises ``MetadataError``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -84,11 +85,14 @@ class PrepareReport:
         """One line: ``wrote N entries to X; M missing, U unreadable[, S skipped][ (listed in L)]``."""
         skipped = f", {self.skipped} skipped" if self.skipped else ""
         listed = f" (listed in {self.log})" if self.log is not None else ""
-        return (f"wrote {self.written} entries to {self.manifest}; {self.missing} missing, "
-                f"{self.unreadable} unreadable{skipped}{listed}")
+        return (
+            f"wrote {self.written} entries to {self.manifest}; {self.missing} missing, "
+            f"{self.unreadable} unreadable{skipped}{listed}"
+        )
 
 
 # ----------------------------------------------------------------------------- metadata
+
 
 def read_csv(path: PathLike, required: Sequence[str]) -> list[dict[str, str]]:
     """Rows of a CSV file with a header row, as dicts keyed by lower-cased column names.
@@ -127,8 +131,10 @@ def csv_records(path: PathLike, f: Iterable[str]) -> Iterator[tuple[int, list[st
     try:
         for values in reader:
             if reader.line_num > start and any("\n" in v or "\r" in v for v in values):
-                raise MetadataError(f"{path}:{start}: a quoted value runs on to line {reader.line_num} "
-                                    f"(an unterminated quote?): close the quote, or put the value on one line")
+                raise MetadataError(
+                    f"{path}:{start}: a quoted value runs on to line {reader.line_num} "
+                    f"(an unterminated quote?): close the quote, or put the value on one line"
+                )
             yield start, values
             start = reader.line_num + 1
     except csv.Error as e:
@@ -237,9 +243,16 @@ def merge_records(records: Iterable[ClipRecord]) -> list[ClipRecord]:
         first = merged.get(record.id)
         if first is None:
             merged[record.id] = ClipRecord(
-                record.id, unique(record.names), unique(c.strip() for c in record.captions),
-                unique(record.labels), record.split, record.duration, record.source,
-                record.path, record.searched)
+                record.id,
+                unique(record.names),
+                unique(c.strip() for c in record.captions),
+                unique(record.labels),
+                record.split,
+                record.duration,
+                record.source,
+                record.path,
+                record.searched,
+            )
             continue
         first.names = unique(first.names + record.names)
         first.captions = unique(first.captions + [c.strip() for c in record.captions])
@@ -256,6 +269,7 @@ def file_stem(name: str) -> str:
 
 
 # ----------------------------------------------------------------------------- audio lookup
+
 
 def _key(name: str) -> str:
     """Lookup key of a file name or relative path: NFC unicode, ``/`` separators, no leading
@@ -345,8 +359,10 @@ def index_pairs(metadata: Sequence[PathLike], audio_dirs: Sequence[PathLike]) ->
     if not metadata:
         raise PrepareError("no metadata file given")
     if len(audio_dirs) not in (1, len(metadata)):
-        raise PrepareError(f"give one audio folder, or one per metadata file "
-                           f"({len(metadata)} metadata files, {len(audio_dirs)} folders)")
+        raise PrepareError(
+            f"give one audio folder, or one per metadata file "
+            f"({len(metadata)} metadata files, {len(audio_dirs)} folders)"
+        )
     indexes: dict[Path, AudioIndex] = {}
     pairs = []
     for i, meta in enumerate(metadata):
@@ -371,6 +387,7 @@ def locate(records: Iterable[ClipRecord], index: AudioIndex) -> list[ClipRecord]
 
 # ----------------------------------------------------------------------------- writing
 
+
 def _probe(path: str) -> tuple[float | None, str | None]:
     """(duration, None) for a readable header, else (None, reason)."""
     try:
@@ -388,8 +405,9 @@ def _missing_reason(record: ClipRecord) -> str:
     return f"file not found{where} (names tried, any of {'/'.join(AUDIO_EXTENSIONS)}: {tried})"
 
 
-def build_manifest(records: Iterable[ClipRecord], out: PathLike, options: BuildOptions = BuildOptions(),
-                   skipped: int = 0) -> PrepareReport:
+def build_manifest(
+    records: Iterable[ClipRecord], out: PathLike, options: BuildOptions = BuildOptions(), skipped: int = 0
+) -> PrepareReport:
     """Write the located ``records`` as a manifest at ``out`` and report what was left out.
 
     Records without a ``path`` are missing; with ``options.probe`` a file whose header
@@ -414,8 +432,17 @@ def build_manifest(records: Iterable[ClipRecord], out: PathLike, options: BuildO
             problems.append((record.id, record.path, error))
             continue
         path = os.path.relpath(record.path, base) if options.relative_paths else os.path.abspath(record.path)
-        entries.append(ManifestEntry(id=record.id, path=path, captions=record.captions, duration=duration,
-                                     labels=record.labels, split=record.split, source=record.source))
+        entries.append(
+            ManifestEntry(
+                id=record.id,
+                path=path,
+                captions=record.captions,
+                duration=duration,
+                labels=record.labels,
+                split=record.split,
+                source=record.source,
+            )
+        )
     report.written = write_manifest(entries, out)
     log_path = out.with_name(out.name + ".missing.txt")
     if problems:
@@ -431,11 +458,14 @@ def build_manifest(records: Iterable[ClipRecord], out: PathLike, options: BuildO
 
 def add_audio_dirs_argument(parser: argparse.ArgumentParser, per: str) -> None:
     """``--audio-dir DIR [DIR ...]``: one folder for all metadata files, or one per ``per``."""
-    parser.add_argument("--audio-dir", nargs="+", required=True,
-                        help=f"audio folder (searched recursively), or one per {per} in the same order")
+    parser.add_argument(
+        "--audio-dir",
+        nargs="+",
+        required=True,
+        help=f"audio folder (searched recursively), or one per {per} in the same order",
+    )
 
 
 def add_split_argument(parser: argparse.ArgumentParser, default: str = "none") -> None:
     """``--split {train,val,test}`` for every clip; ``default`` says what happens without it."""
-    parser.add_argument("--split", choices=("train", "val", "test"),
-                        help=f"split of every clip (default: {default})")
+    parser.add_argument("--split", choices=("train", "val", "test"), help=f"split of every clip (default: {default})")

@@ -19,21 +19,42 @@ soundbible, ``as*`` -> audioset_sl, from the JSON's name; else ``wavcaps``) unle
 ``tags`` and ``category``; split only when given. Files are looked for as ``{id}``, then
 ``file_name``, then the base name of ``audio``, each with any audio extension.
 """
+
 from __future__ import annotations
 
 import argparse
 from typing import Any, Sequence
 
 from data.preparers.manifest_builder import (
-    BuildOptions, ClipRecord, MetadataError, PathLike, PrepareReport, add_audio_dirs_argument,
-    add_split_argument, build_manifest, check_columns, file_stem, index_pairs, locate,
-    parse_labels, parse_seconds, read_json, split_from_filename,
+    BuildOptions,
+    ClipRecord,
+    MetadataError,
+    PathLike,
+    PrepareReport,
+    add_audio_dirs_argument,
+    add_split_argument,
+    build_manifest,
+    check_columns,
+    file_stem,
+    index_pairs,
+    locate,
+    parse_labels,
+    parse_seconds,
+    read_json,
+    split_from_filename,
 )
 
 NAME = "wavcaps"
-HELP = "WavCaps-style JSON ({\"data\": [{\"id\", \"caption\", \"duration\", ...}]})"
-SUBSET_WORDS = {"fsd": "freesound", "freesound": "freesound", "bbc": "bbc", "sb": "soundbible",
-                "soundbible": "soundbible", "as": "audioset_sl", "audioset": "audioset_sl"}
+HELP = 'WavCaps-style JSON ({"data": [{"id", "caption", "duration", ...}]})'
+SUBSET_WORDS = {
+    "fsd": "freesound",
+    "freesound": "freesound",
+    "bbc": "bbc",
+    "sb": "soundbible",
+    "soundbible": "soundbible",
+    "as": "audioset_sl",
+    "audioset": "audioset_sl",
+}
 
 
 def source_name(json_path: PathLike) -> str:
@@ -66,16 +87,23 @@ def item_captions(json_path: PathLike, position: int, item: dict[str, Any], per_
     return [str(item[k]) for k in keys]
 
 
-def item_record(json_path: PathLike, position: int, item: dict[str, Any], per_audio: int,
-                source: str, split: str | None) -> ClipRecord:
+def item_record(
+    json_path: PathLike, position: int, item: dict[str, Any], per_audio: int, source: str, split: str | None
+) -> ClipRecord:
     """The record of one JSON item."""
     check_columns(f"{json_path}: item {position}", list(item), ["id"], "key")
     stem = file_stem(str(item["id"]))
     names = [stem] + [file_stem(str(item[k])) for k in ("file_name", "audio") if item.get(k)]
     labels = parse_labels(item.get("tags")) + parse_labels(item.get("category"))
-    return ClipRecord(id=f"{source}_{stem}", names=names,
-                      captions=item_captions(json_path, position, item, per_audio), labels=labels,
-                      split=split, duration=parse_seconds(item.get("duration")), source=source)
+    return ClipRecord(
+        id=f"{source}_{stem}",
+        names=names,
+        captions=item_captions(json_path, position, item, per_audio),
+        labels=labels,
+        split=split,
+        duration=parse_seconds(item.get("duration")),
+        source=source,
+    )
 
 
 def prepare_wavcaps(
@@ -94,8 +122,9 @@ def prepare_wavcaps(
     for json_path, index in index_pairs(json_paths, audio_dirs):
         items, per_audio = read_items(json_path)
         name = source or source_name(json_path)
-        records += locate([item_record(json_path, i, item, per_audio, name, split)
-                           for i, item in enumerate(items)], index)
+        records += locate(
+            [item_record(json_path, i, item, per_audio, name, split) for i, item in enumerate(items)], index
+        )
     return build_manifest(records, out, options)
 
 
@@ -108,4 +137,3 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace, out: PathLike, options: BuildOptions) -> PrepareReport:
     return prepare_wavcaps(args.json, args.audio_dir, out, args.source, args.split, options)
-

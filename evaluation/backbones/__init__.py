@@ -3,6 +3,7 @@
 Pretrained weights are never downloaded: the official files go into one folder (``--weights-dir``)
 and a missing, unreadable or foreign file gives a one-line ``BackboneError`` that names it.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,10 @@ def weights_path(weights_dir: str | os.PathLike, filename: str, what: str, url: 
     """``weights_dir/filename`` if that file exists, else a ``BackboneError`` saying where to get it."""
     path = Path(weights_dir) / filename
     if not path.is_file():
-        raise BackboneError(f"{what} weights not found: {filename} (looked in {Path(weights_dir).absolute()}); "
-                            f"download the official file from {url} into that folder")
+        raise BackboneError(
+            f"{what} weights not found: {filename} (looked in {Path(weights_dir).absolute()}); "
+            f"download the official file from {url} into that folder"
+        )
     return path
 
 

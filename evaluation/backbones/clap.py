@@ -4,6 +4,7 @@ similarity (the CLAP score), from this project's CLAP stage or the CLAP inside a
 Numbers computed with a CLAP trained here are not comparable with published ones (papers use
 LAION-CLAP); they are for comparing runs with each other, fully offline.
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,9 @@ class ClapBackbone:
         self.source = source  # where the weights came from, for the report
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
-                        tokenizer: str | None = None) -> "ClapBackbone":
+    def from_checkpoint(
+        cls, path: str | os.PathLike, device: str | torch.device = "cpu", tokenizer: str | None = None
+    ) -> "ClapBackbone":
         """Any CLAP source (``audioldm.assembly.parts.load_part``): a clap stage checkpoint, an ldm
         checkpoint (its frozen CLAP), a LAION-CLAP .pt, an original AudioLDM .ckpt, a CLAP folder."""
         from audioldm.assembly.parts import load_part

@@ -8,6 +8,7 @@ audioldm_eval's features, in eval mode: ``"2048"`` = relu(fc1(x)) (the model's `
 ``frechet_audio_distance`` imports laion_clap and Hugging Face tokenizers when its package loads
 (about 11 s offline, minutes with network look-ups), so it is imported only when a model is built.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,8 +32,9 @@ def build_cnn14() -> nn.Module:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from frechet_audio_distance.models.pann import Cnn14_16k
 
-    return Cnn14_16k(sample_rate=SAMPLE_RATE, window_size=512, hop_size=160, mel_bins=64, fmin=50, fmax=8000,
-                     classes_num=NUM_CLASSES)
+    return Cnn14_16k(
+        sample_rate=SAMPLE_RATE, window_size=512, hop_size=160, mel_bins=64, fmin=50, fmax=8000, classes_num=NUM_CLASSES
+    )
 
 
 class Cnn14Features(nn.Module):
@@ -48,8 +50,10 @@ class Cnn14Features(nn.Module):
         if waves.dim() != 2:
             raise ValueError(f"CNN14 expects waveforms [B, S] at 16 kHz, got shape {list(waves.shape)}")
         if waves.shape[1] < MIN_SAMPLES:
-            raise ValueError(f"CNN14 needs at least {MIN_SAMPLES} samples ({MIN_SAMPLES / SAMPLE_RATE:.2f} s "
-                             f"at 16 kHz) per clip, got {waves.shape[1]}")
+            raise ValueError(
+                f"CNN14 needs at least {MIN_SAMPLES} samples ({MIN_SAMPLES / SAMPLE_RATE:.2f} s "
+                f"at 16 kHz) per clip, got {waves.shape[1]}"
+            )
         embedding = self.model(waves)["embedding"]
         return {"2048": embedding, "logits": self.model.fc_audioset(embedding)}
 

@@ -6,6 +6,7 @@ The input pipeline is the TensorFlow reference's (``vggish_input.waveform_to_exa
 torch: 25 ms periodic-Hann frames every 10 ms (complete frames only), |rfft| of length 512, 64 HTK
 mel bands over 125-7500 Hz, log(mel + 0.01), and examples of 96 frames without overlap.
 """
+
 from __future__ import annotations
 
 import math
@@ -36,8 +37,9 @@ def _hz_to_mel(hz: torch.Tensor) -> torch.Tensor:
 def mel_matrix() -> torch.Tensor:
     """[N_FFT // 2 + 1, N_MELS] float64: triangles linear in HTK mel, DC row zero (the TF reference's)."""
     bins_mel = _hz_to_mel(torch.linspace(0.0, SAMPLE_RATE / 2, N_FFT // 2 + 1, dtype=torch.float64))
-    edges = torch.linspace(math.log1p(FMIN / 700.0) * 1127.0, math.log1p(FMAX / 700.0) * 1127.0, N_MELS + 2,
-                           dtype=torch.float64)
+    edges = torch.linspace(
+        math.log1p(FMIN / 700.0) * 1127.0, math.log1p(FMAX / 700.0) * 1127.0, N_MELS + 2, dtype=torch.float64
+    )
     lower, center, upper = edges[:-2], edges[1:-1], edges[2:]
     rising = (bins_mel[:, None] - lower) / (center - lower)
     falling = (upper - bins_mel[:, None]) / (upper - center)
@@ -55,7 +57,7 @@ def waveform_to_examples(wave: torch.Tensor) -> torch.Tensor:
     n_examples = n_frames // EXAMPLE_FRAMES
     if n_examples == 0:
         return wave.new_zeros(0, 1, EXAMPLE_FRAMES, N_MELS, dtype=torch.float32)
-    frames = wave[:(n_examples * EXAMPLE_FRAMES - 1) * HOP + WINDOW].unfold(0, WINDOW, HOP)  # [F, 400]
+    frames = wave[: (n_examples * EXAMPLE_FRAMES - 1) * HOP + WINDOW].unfold(0, WINDOW, HOP)  # [F, 400]
     window = torch.hann_window(WINDOW, periodic=True, dtype=torch.float64, device=wave.device)
     magnitude = torch.fft.rfft(frames * window, n=N_FFT).abs()  # [F, 257]
     log_mel = torch.log(magnitude @ mel_matrix().to(wave.device) + LOG_OFFSET)  # [F, 64]
@@ -84,9 +86,13 @@ class VGGish(nn.Module):
     def __init__(self, final_relu: bool = False):
         super().__init__()
         self.features = _features()
-        head: list[nn.Module] = [nn.Linear(512 * 4 * 6, 4096), nn.ReLU(inplace=True),
-                                 nn.Linear(4096, 4096), nn.ReLU(inplace=True),
-                                 nn.Linear(4096, EMBEDDING_DIM)]
+        head: list[nn.Module] = [
+            nn.Linear(512 * 4 * 6, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, 4096),
+            nn.ReLU(inplace=True),
+            nn.Linear(4096, EMBEDDING_DIM),
+        ]
         if final_relu:
             head.append(nn.ReLU(inplace=True))
         self.embeddings = nn.Sequential(*head)

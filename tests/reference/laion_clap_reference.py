@@ -2,6 +2,7 @@
 perturbed, as the reference the LAION-CLAP converter and the whole-AudioLDM tests compare against.
 ``roberta-base`` cannot be downloaded, so the text branch is a tiny ``RobertaModel`` with the same
 structure and key names; HTSAT is built at a tiny width."""
+
 from __future__ import annotations
 
 import sys
@@ -15,10 +16,25 @@ TEXT = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, interme
 HTSAT = dict(embed_dim=8, depths=[2, 2, 2, 2], num_heads=[1, 2, 2, 4])
 PROJ = 512  # AudioLDM's joint space (the UNet's FiLM condition is 512-d)
 ROBERTA_BASE_EPS = 1e-5  # roberta-base's config.json layer_norm_eps, which LAION's RobertaModel.from_pretrained gets
-AUDIO_CFG = dict(audio_length=1024, clip_samples=480000, mel_bins=64, sample_rate=48000, window_size=1024,
-                 hop_size=480, fmin=50, fmax=14000, class_num=527, model_type="HTSAT", model_name="tiny")
-CAPTIONS = ["a dog barks", "Rain falls on a tin roof, then thunder!", "",
-            " ".join(["a dog barks while the engine idles"] * 12)]  # the last one is cut at 77 tokens
+AUDIO_CFG = dict(
+    audio_length=1024,
+    clip_samples=480000,
+    mel_bins=64,
+    sample_rate=48000,
+    window_size=1024,
+    hop_size=480,
+    fmin=50,
+    fmax=14000,
+    class_num=527,
+    model_type="HTSAT",
+    model_name="tiny",
+)
+CAPTIONS = [
+    "a dog barks",
+    "Rain falls on a tin roof, then thunder!",
+    "",
+    " ".join(["a dog barks while the engine idles"] * 12),
+]  # the last one is cut at 77 tokens
 
 
 def perturb_(module: torch.nn.Module, generator: torch.Generator) -> None:
@@ -50,26 +66,43 @@ def build_laion_reference(tokenizer_dir: Path) -> SimpleNamespace:
     from laion_clap.training.data import get_audio_features
 
     vocab = len(RobertaTokenizer.from_pretrained(tokenizer_dir))
-    roberta = RobertaConfig(vocab_size=vocab, max_position_embeddings=514, type_vocab_size=1, pad_token_id=1,
-                            layer_norm_eps=ROBERTA_BASE_EPS, **TEXT)
+    roberta = RobertaConfig(
+        vocab_size=vocab,
+        max_position_embeddings=514,
+        type_vocab_size=1,
+        pad_token_id=1,
+        layer_norm_eps=ROBERTA_BASE_EPS,
+        **TEXT,
+    )
 
     def tiny_htsat(audio_cfg, enable_fusion=False, fusion_type="None"):
-        return htsat.HTSAT_Swin_Transformer(spec_size=256, patch_size=4, patch_stride=(4, 4), window_size=8,
-                                            num_classes=audio_cfg.class_num, config=audio_cfg,
-                                            enable_fusion=enable_fusion, fusion_type=fusion_type, **HTSAT)
+        return htsat.HTSAT_Swin_Transformer(
+            spec_size=256,
+            patch_size=4,
+            patch_stride=(4, 4),
+            window_size=8,
+            num_classes=audio_cfg.class_num,
+            config=audio_cfg,
+            enable_fusion=enable_fusion,
+            fusion_type=fusion_type,
+            **HTSAT,
+        )
 
     torch.manual_seed(0)
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(laion_model, "create_htsat_model", tiny_htsat)
         mp.setattr(laion_model.RobertaModel, "from_pretrained", classmethod(lambda cls, name: RobertaModel(roberta)))
-        text_cfg = dict(context_length=77, vocab_size=vocab, width=TEXT["hidden_size"], heads=2, layers=2,
-                        model_type="roberta")
+        text_cfg = dict(
+            context_length=77, vocab_size=vocab, width=TEXT["hidden_size"], heads=2, layers=2, model_type="roberta"
+        )
         width = HTSAT["embed_dim"] * 2 ** (len(HTSAT["depths"]) - 1)
         laion = laion_model.CLAP(width, AUDIO_CFG, text_cfg, joint_embed_shape=PROJ)
-    laion.text_projection = torch.nn.Sequential(torch.nn.Linear(TEXT["hidden_size"], PROJ), torch.nn.ReLU(),
-                                                torch.nn.Linear(PROJ, PROJ))
+    laion.text_projection = torch.nn.Sequential(
+        torch.nn.Linear(TEXT["hidden_size"], PROJ), torch.nn.ReLU(), torch.nn.Linear(PROJ, PROJ)
+    )
     perturb_(laion, torch.Generator().manual_seed(1))
     laion.eval()
     state = {k: v.clone() for k, v in laion.state_dict().items()}
-    return SimpleNamespace(laion=laion, state=state, vocab=vocab, tokenizer_dir=tokenizer_dir,
-                           get_audio_features=get_audio_features)
+    return SimpleNamespace(
+        laion=laion, state=state, vocab=vocab, tokenizer_dir=tokenizer_dir, get_audio_features=get_audio_features
+    )

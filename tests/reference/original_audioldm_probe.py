@@ -17,6 +17,7 @@ layers are not zero), fixed inputs and the original outputs (float32, CPU):
   HiFi-GAN Generator; mel [2, 64, T] -> wave [2, 1, T * prod(rates)]; ``state_wn`` is the
   weight-norm state dict (weight_g / weight_v), ``state`` the one after remove_weight_norm.
 """
+
 from __future__ import annotations
 
 import copy
@@ -65,9 +66,19 @@ def _perturb(module: nn.Module, scale: float, seed: int) -> None:
 
 def _unet_kwargs(head_channels: int) -> dict:
     # AudioLDM's settings (audioldm.utils.default_audioldm_config) at a tiny width.
-    return dict(image_size=16, in_channels=8, out_channels=8, model_channels=32, attention_resolutions=[8, 4, 2],
-                num_res_blocks=2, channel_mult=[1, 2, 3, 5], num_head_channels=head_channels,
-                use_spatial_transformer=True, extra_film_condition_dim=512, extra_film_use_concat=True)
+    return dict(
+        image_size=16,
+        in_channels=8,
+        out_channels=8,
+        model_channels=32,
+        attention_resolutions=[8, 4, 2],
+        num_res_blocks=2,
+        channel_mult=[1, 2, 3, 5],
+        num_head_channels=head_channels,
+        use_spatial_transformer=True,
+        extra_film_condition_dim=512,
+        extra_film_use_concat=True,
+    )
 
 
 def probe_unet(head_channels: int, seed: int) -> dict:
@@ -85,8 +96,16 @@ def probe_unet(head_channels: int, seed: int) -> dict:
         # DiffusionWrapper with conditioning_key "film": diffusion_model(x, t, y=c.squeeze(1))
         eps = model(x, timesteps=t, context=None, y=y)
     heads = sorted({m.n_heads for m in model.modules() if type(m).__name__ == "CrossAttention"})
-    return {"kwargs": kwargs, "state": model.state_dict(), "x": x, "t": t, "y": y, "eps": eps,
-            "heads": heads, "_model": model}
+    return {
+        "kwargs": kwargs,
+        "state": model.state_dict(),
+        "x": x,
+        "t": t,
+        "y": y,
+        "eps": eps,
+        "heads": heads,
+        "_model": model,
+    }
 
 
 def probe_ema(unet: nn.Module) -> dict:
@@ -103,8 +122,19 @@ def probe_vae(seed: int) -> dict:
     # AutoencoderKL.__init__ builds the full 16 kHz vocoder; it plays no part in encode/decode.
     autoencoder.get_vocoder = lambda config, device: None
     torch.manual_seed(seed)
-    ddconfig = dict(double_z=True, z_channels=8, resolution=16, downsample_time=False, in_channels=1, out_ch=1,
-                    ch=32, ch_mult=[1, 2, 2], num_res_blocks=2, attn_resolutions=[], dropout=0.0)
+    ddconfig = dict(
+        double_z=True,
+        z_channels=8,
+        resolution=16,
+        downsample_time=False,
+        in_channels=1,
+        out_ch=1,
+        ch=32,
+        ch_mult=[1, 2, 2],
+        num_res_blocks=2,
+        attn_resolutions=[],
+        dropout=0.0,
+    )
     kwargs = {"ddconfig": ddconfig, "embed_dim": 8, "subband": 1, "image_key": "fbank"}
     model = autoencoder.AutoencoderKL(**kwargs).eval()
     _perturb(model, 0.05, seed)
@@ -136,8 +166,14 @@ def probe_vocoder(h: dict, frames: int, seed: int) -> dict:
         wave_wn = model(mel)
         model.remove_weight_norm()  # what AudioLDM's get_vocoder does before the .ckpt is written
         wave = model(mel)
-    return {"kwargs": h, "state": model.state_dict(), "state_wn": state_wn, "mel": mel, "wave": wave,
-            "wave_wn": wave_wn}
+    return {
+        "kwargs": h,
+        "state": model.state_dict(),
+        "state_wn": state_wn,
+        "mel": mel,
+        "wave": wave,
+        "wave_wn": wave_wn,
+    }
 
 
 def main(out: str) -> None:
@@ -147,16 +183,37 @@ def main(out: str) -> None:
     ema = probe_ema(unet.pop("_model"))
     unet_h16 = probe_unet(16, seed=1)
     unet_h16.pop("_model")
-    audioldm_16k = dict(resblock="1", upsample_rates=[5, 4, 2, 2, 2], upsample_kernel_sizes=[16, 16, 8, 4, 4],
-                        upsample_initial_channel=64, resblock_kernel_sizes=[3, 7, 11],
-                        resblock_dilation_sizes=[[1, 3, 5]] * 3, num_mels=64)
-    small = dict(resblock="1", upsample_rates=[4, 3], upsample_kernel_sizes=[8, 7], upsample_initial_channel=32,
-                 resblock_kernel_sizes=[3, 5], resblock_dilation_sizes=[[1, 2, 4], [2, 3, 1]], num_mels=64)
-    result = {"unet": unet, "unet_h16": unet_h16, "ema": ema, "vae": probe_vae(seed=2),
-              "vocoder": probe_vocoder(audioldm_16k, frames=6, seed=3),
-              "vocoder_small": probe_vocoder(small, frames=7, seed=4),
-              "files": sorted(str(getattr(m, "__file__", "")) for n, m in sys.modules.items()
-                              if n == "audioldm" or n.startswith("audioldm."))}
+    audioldm_16k = dict(
+        resblock="1",
+        upsample_rates=[5, 4, 2, 2, 2],
+        upsample_kernel_sizes=[16, 16, 8, 4, 4],
+        upsample_initial_channel=64,
+        resblock_kernel_sizes=[3, 7, 11],
+        resblock_dilation_sizes=[[1, 3, 5]] * 3,
+        num_mels=64,
+    )
+    small = dict(
+        resblock="1",
+        upsample_rates=[4, 3],
+        upsample_kernel_sizes=[8, 7],
+        upsample_initial_channel=32,
+        resblock_kernel_sizes=[3, 5],
+        resblock_dilation_sizes=[[1, 2, 4], [2, 3, 1]],
+        num_mels=64,
+    )
+    result = {
+        "unet": unet,
+        "unet_h16": unet_h16,
+        "ema": ema,
+        "vae": probe_vae(seed=2),
+        "vocoder": probe_vocoder(audioldm_16k, frames=6, seed=3),
+        "vocoder_small": probe_vocoder(small, frames=7, seed=4),
+        "files": sorted(
+            str(getattr(m, "__file__", ""))
+            for n, m in sys.modules.items()
+            if n == "audioldm" or n.startswith("audioldm.")
+        ),
+    }
     torch.save(result, out)
 
 

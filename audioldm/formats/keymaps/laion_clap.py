@@ -69,6 +69,7 @@ tokenizer folder there (``roberta-base``'s: vocabulary 50265, padding id 1, whos
 table's rows). The weights do not carry it, so ``clap_from_laion`` leaves ``tokenizer_path=None`` and the caller
 must fill it in (``None`` would build open_clip's BPE tokenizer, whose vocabulary does not fit).
 """
+
 from __future__ import annotations
 
 import math
@@ -88,10 +89,23 @@ ROBERTA_LAYER_NORM_EPS = 1e-5  # roberta-base's config, which LAION's text branc
 ATOL_FRONT_END = 1e-6  # float32 kernels/filters vs ours: measured 3e-8
 A = "audio_model.audio_encoder."
 
-_TEXT_LAYER_PARTS = ("attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense",
-                     "attention.output.LayerNorm", "intermediate.dense", "output.dense", "output.LayerNorm")
-_BLOCK_PARTS = {"norm1": "layernorm_before", "attn.proj": "attention.output.dense", "norm2": "layernorm_after",
-                "mlp.fc1": "intermediate.dense", "mlp.fc2": "output.dense"}
+_TEXT_LAYER_PARTS = (
+    "attention.self.query",
+    "attention.self.key",
+    "attention.self.value",
+    "attention.output.dense",
+    "attention.output.LayerNorm",
+    "intermediate.dense",
+    "output.dense",
+    "output.LayerNorm",
+)
+_BLOCK_PARTS = {
+    "norm1": "layernorm_before",
+    "attn.proj": "attention.output.dense",
+    "norm2": "layernorm_after",
+    "mlp.fc1": "intermediate.dense",
+    "mlp.fc2": "output.dense",
+}
 _WB = r"(weight|bias)"
 _BLOCK = r"audio_branch\.layers\.(\d+)\.blocks\.(\d+)\."
 
@@ -100,19 +114,24 @@ RENAMED: list[tuple[str, str]] = [
     (r"logit_scale_(a|t)", r"logit_scale_\1"),
     (r"text_branch\.embeddings\.((?:word|position|token_type)_embeddings\.weight)", r"text_model.embeddings.\1"),
     (rf"text_branch\.embeddings\.LayerNorm\.{_WB}", r"text_model.embeddings.LayerNorm.\1"),
-    (rf"text_branch\.encoder\.layer\.(\d+)\.({'|'.join(map(re.escape, _TEXT_LAYER_PARTS))})\.{_WB}",
-     r"text_model.encoder.layer.\1.\2.\3"),
+    (
+        rf"text_branch\.encoder\.layer\.(\d+)\.({'|'.join(map(re.escape, _TEXT_LAYER_PARTS))})\.{_WB}",
+        r"text_model.encoder.layer.\1.\2.\3",
+    ),
     (rf"text_branch\.pooler\.dense\.{_WB}", r"text_model.pooler.dense.\1"),
     (rf"(text|audio)_projection\.0\.{_WB}", r"\1_projection.linear1.\2"),
     (rf"(text|audio)_projection\.2\.{_WB}", r"\1_projection.linear2.\2"),
     (r"audio_branch\.bn0\.(weight|bias|running_mean|running_var|num_batches_tracked)", A + r"batch_norm.\1"),
     (rf"audio_branch\.patch_embed\.(proj|norm)\.{_WB}", A + r"patch_embed.\1.\2"),
-    *[(rf"{_BLOCK}{re.escape(ours)}\.{_WB}", A + rf"layers.\1.blocks.\2.{hf}.\3")
-      for ours, hf in _BLOCK_PARTS.items()],
-    (rf"{_BLOCK}attn\.(relative_position_bias_table|relative_position_index)",
-     A + r"layers.\1.blocks.\2.attention.self.\3"),
-    (r"audio_branch\.layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)",
-     A + r"layers.\1.downsample.\2"),
+    *[(rf"{_BLOCK}{re.escape(ours)}\.{_WB}", A + rf"layers.\1.blocks.\2.{hf}.\3") for ours, hf in _BLOCK_PARTS.items()],
+    (
+        rf"{_BLOCK}attn\.(relative_position_bias_table|relative_position_index)",
+        A + r"layers.\1.blocks.\2.attention.self.\3",
+    ),
+    (
+        r"audio_branch\.layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|norm\.bias)",
+        A + r"layers.\1.downsample.\2",
+    ),
     (rf"audio_branch\.norm\.{_WB}", A + r"norm.\1"),
 ]
 QKV = rf"{_BLOCK}attn\.qkv\.{_WB}"  # split into query/key/value
@@ -140,12 +159,13 @@ def strip_laion_prefix(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Ten
         if any(k.startswith(prefix) for k in state):
             if prefix == "module." and not all(k.startswith(prefix) for k in state):
                 break  # mixed: leave it to clap_from_laion to list what it does not know
-            return {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+            return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
     return dict(state)
 
 
-def clap_from_laion(state: Mapping[str, torch.Tensor],
-                    text_vocab_size: int | None = None) -> tuple[ClapConfig, dict[str, torch.Tensor]]:
+def clap_from_laion(
+    state: Mapping[str, torch.Tensor], text_vocab_size: int | None = None
+) -> tuple[ClapConfig, dict[str, torch.Tensor]]:
     """(config, ``ClapModel`` state dict) from a LAION-CLAP state dict with LAION's names (see the module docstring).
 
     ``text_vocab_size``: the tokenizer's vocabulary size, checked against the word embedding table when given.
@@ -172,8 +192,10 @@ def clap_from_laion(state: Mapping[str, torch.Tensor],
         else:
             out[target] = value
     if unexpected:
-        raise CheckpointError(f"LAION-CLAP state dict: {len(unexpected)} unexpected keys that no rule maps or drops "
-                              f"({_listed(unexpected)})")
+        raise CheckpointError(
+            f"LAION-CLAP state dict: {len(unexpected)} unexpected keys that no rule maps or drops "
+            f"({_listed(unexpected)})"
+        )
     positions = state["text_branch.embeddings.position_embeddings.weight"].shape[0]
     out["text_model.embeddings.position_ids"] = torch.arange(positions).unsqueeze(0)  # [1, P]
     out["text_model.embeddings.token_type_ids"] = torch.zeros(1, positions, dtype=torch.long)  # [1, P]
@@ -193,20 +215,25 @@ def _check_kind(state: Mapping[str, torch.Tensor]) -> None:
     fusion = [k for k in keys if any(m in k for m in FUSION_MARKERS)]
     proj = state.get("audio_branch.patch_embed.proj.weight")
     if fusion or (proj is not None and proj.ndim == 4 and proj.shape[1] == 4):
-        raise CheckpointError(f"fusion CLAP checkpoints are not supported, only non-fusion ones as AudioLDM uses "
-                              f"(found the fusion modules {_listed(fusion or ['audio_branch.patch_embed.proj'], 4)})")
+        raise CheckpointError(
+            f"fusion CLAP checkpoints are not supported, only non-fusion ones as AudioLDM uses "
+            f"(found the fusion modules {_listed(fusion or ['audio_branch.patch_embed.proj'], 4)})"
+        )
     if not any(k.startswith(("text_branch.", "audio_branch.")) for k in keys):
-        hint = ("; remove the prefix with strip_laion_prefix" if any(k.startswith(LAION_PREFIXES) for k in keys)
-                else "")
-        raise CheckpointError(f"not a LAION-CLAP state dict: no text_branch.* / audio_branch.* keys "
-                              f"(first keys: {keys[:5]}){hint}")
+        hint = "; remove the prefix with strip_laion_prefix" if any(k.startswith(LAION_PREFIXES) for k in keys) else ""
+        raise CheckpointError(
+            f"not a LAION-CLAP state dict: no text_branch.* / audio_branch.* keys (first keys: {keys[:5]}){hint}"
+        )
     if any(k.startswith("audio_branch.conv_block1.") for k in keys):
         raise CheckpointError("a LAION-CLAP with a PANN audio branch: only HTSAT audio branches are supported")
-    other_text = [k for k in keys
-                  if k.startswith(("text_branch.resblocks.", "text_branch.shared.", "token_embedding."))]
+    other_text = [
+        k for k in keys if k.startswith(("text_branch.resblocks.", "text_branch.shared.", "token_embedding."))
+    ]
     if other_text:
-        raise CheckpointError(f"a LAION-CLAP whose text branch is not RoBERTa ({other_text[0]}, ...): only "
-                              f"RoBERTa text branches are supported")
+        raise CheckpointError(
+            f"a LAION-CLAP whose text branch is not RoBERTa ({other_text[0]}, ...): only "
+            f"RoBERTa text branches are supported"
+        )
 
 
 def _count(keys: list[str], pattern: str) -> int:
@@ -218,11 +245,17 @@ def _count(keys: list[str], pattern: str) -> int:
 def _required_keys(n_text: int, depths: list[int]) -> list[str]:
     """Every LAION key the conversion needs, for ``n_text`` text layers and HTSAT ``depths``."""
     wb = ("weight", "bias")
-    keys = ["logit_scale_a", "logit_scale_t", "text_branch.embeddings.word_embeddings.weight",
-            "text_branch.embeddings.position_embeddings.weight", "text_branch.embeddings.token_type_embeddings.weight",
-            *[f"text_branch.embeddings.LayerNorm.{s}" for s in wb]]
-    keys += [f"text_branch.encoder.layer.{i}.{part}.{s}"
-             for i in range(n_text) for part in _TEXT_LAYER_PARTS for s in wb]
+    keys = [
+        "logit_scale_a",
+        "logit_scale_t",
+        "text_branch.embeddings.word_embeddings.weight",
+        "text_branch.embeddings.position_embeddings.weight",
+        "text_branch.embeddings.token_type_embeddings.weight",
+        *[f"text_branch.embeddings.LayerNorm.{s}" for s in wb],
+    ]
+    keys += [
+        f"text_branch.encoder.layer.{i}.{part}.{s}" for i in range(n_text) for part in _TEXT_LAYER_PARTS for s in wb
+    ]
     keys += [f"text_branch.pooler.dense.{s}" for s in wb]
     keys += [f"{t}_projection.{n}.{s}" for t in ("text", "audio") for n in (0, 2) for s in wb]
     keys += [f"audio_branch.bn0.{s}" for s in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")]
@@ -233,8 +266,9 @@ def _required_keys(n_text: int, depths: list[int]) -> list[str]:
             keys += [block + p for p in ("attn.relative_position_bias_table", "attn.relative_position_index")]
             keys += [f"{block}{p}.{s}" for p in ("norm1", "attn.qkv", *list(_BLOCK_PARTS)[1:]) for s in wb]
         if i < len(depths) - 1:
-            keys += [f"audio_branch.layers.{i}.downsample.{p}"
-                     for p in ("reduction.weight", "norm.weight", "norm.bias")]
+            keys += [
+                f"audio_branch.layers.{i}.downsample.{p}" for p in ("reduction.weight", "norm.weight", "norm.bias")
+            ]
     keys += [f"audio_branch.norm.{s}" for s in wb]
     return keys
 
@@ -243,8 +277,10 @@ def _infer_config(state: Mapping[str, torch.Tensor]) -> ClapConfig:
     """The ``ClapConfig`` the shapes say; raises listing the missing keys first."""
     keys = list(state)
     n_text = _count(keys, r"text_branch\.encoder\.layer\.(\d+)\.")
-    depths = [_count(keys, rf"audio_branch\.layers\.{i}\.blocks\.(\d+)\.")
-              for i in range(_count(keys, r"audio_branch\.layers\.(\d+)\."))]
+    depths = [
+        _count(keys, rf"audio_branch\.layers\.{i}\.blocks\.(\d+)\.")
+        for i in range(_count(keys, r"audio_branch\.layers\.(\d+)\."))
+    ]
     missing = [k for k in _required_keys(n_text, depths) if k not in state]
     if n_text == 0:
         missing.insert(0, "text_branch.encoder.layer.0.*")
@@ -255,19 +291,27 @@ def _infer_config(state: Mapping[str, torch.Tensor]) -> ClapConfig:
     hidden = state["text_branch.embeddings.word_embeddings.weight"].shape[1]
     if hidden % 64:
         raise CheckpointError(f"LAION-CLAP text width {hidden} is not a multiple of RoBERTa's 64-wide heads")
-    heads = [state[f"audio_branch.layers.{i}.blocks.0.attn.relative_position_bias_table"].shape[1]
-             for i in range(len(depths))]
+    heads = [
+        state[f"audio_branch.layers.{i}.blocks.0.attn.relative_position_bias_table"].shape[1]
+        for i in range(len(depths))
+    ]
     return ClapConfig(
-        projection_dim=state["audio_projection.2.weight"].shape[0], tokenizer_path=None,
-        text_hidden_size=hidden, text_layers=n_text, text_heads=hidden // 64,
+        projection_dim=state["audio_projection.2.weight"].shape[0],
+        tokenizer_path=None,
+        text_hidden_size=hidden,
+        text_layers=n_text,
+        text_heads=hidden // 64,
         text_layer_norm_eps=ROBERTA_LAYER_NORM_EPS,
         text_intermediate_size=state["text_branch.encoder.layer.0.intermediate.dense.weight"].shape[0],
         audio_patch_embeds_hidden_size=state["audio_branch.patch_embed.proj.weight"].shape[0],
-        audio_depths=depths, audio_heads=heads)
+        audio_depths=depths,
+        audio_heads=heads,
+    )
 
 
 def _check_fixed_architecture(state: Mapping[str, torch.Tensor], config: ClapConfig, vocab: int | None) -> None:
     """Raise where the weights need something transformers' CLAP config (as ``hf_config`` builds it) cannot be."""
+
     def shape(key: str) -> tuple[int, ...]:
         return tuple(state[key].shape)
 
@@ -279,16 +323,22 @@ def _check_fixed_architecture(state: Mapping[str, torch.Tensor], config: ClapCon
 
     expect("patch_embed.proj kernel", shape("audio_branch.patch_embed.proj.weight")[1:], (1, HF_PATCH, HF_PATCH))
     expect("mel bins (bn0)", shape("audio_branch.bn0.weight"), (HF_MEL_BINS,))
-    expect("relative position table rows", shape("audio_branch.layers.0.blocks.0.attn.relative_position_bias_table")[0],
-           (2 * HF_WINDOW - 1) ** 2)
+    expect(
+        "relative position table rows",
+        shape("audio_branch.layers.0.blocks.0.attn.relative_position_bias_table")[0],
+        (2 * HF_WINDOW - 1) ** 2,
+    )
     width = config.audio_patch_embeds_hidden_size
     expect("HTSAT MLP width", shape("audio_branch.layers.0.blocks.0.mlp.fc1.weight")[0], HF_MLP_RATIO * width)
     expect("audio projection input", shape("audio_projection.0.weight")[1], width * 2 ** (len(config.audio_depths) - 1))
     expect("text projection size", shape("text_projection.2.weight")[0], config.projection_dim)
     expect("text projection input", shape("text_projection.0.weight")[1], config.text_hidden_size)
     expect("token types", shape("text_branch.embeddings.token_type_embeddings.weight")[0], 1)
-    expect("position table rows", shape("text_branch.embeddings.position_embeddings.weight")[0],
-           max(514, config.max_text_length + 1 + 2))  # hf_config's, with RoBERTa's padding id 1
+    expect(
+        "position table rows",
+        shape("text_branch.embeddings.position_embeddings.weight")[0],
+        max(514, config.max_text_length + 1 + 2),
+    )  # hf_config's, with RoBERTa's padding id 1
     if vocab is not None:
         expect("text vocabulary (the tokenizer's)", vocab, shape("text_branch.embeddings.word_embeddings.weight")[0])
     if problems:
@@ -303,18 +353,24 @@ def _check_front_end(state: Mapping[str, torch.Tensor]) -> None:
     expected: dict[str, Callable[[], torch.Tensor]] = {
         "audio_branch.spectrogram_extractor.stft.conv_real.weight": lambda: _dft(torch.cos),
         "audio_branch.spectrogram_extractor.stft.conv_imag.weight": lambda: -_dft(torch.sin),
-        "audio_branch.logmel_extractor.melW": lambda: ClapAudioFeatures(
-            rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=HF_MEL_BINS, f_min=F_MIN, f_max=F_MAX).mel_basis,
+        "audio_branch.logmel_extractor.melW": lambda: (
+            ClapAudioFeatures(rate=SAMPLE_RATE, n_fft=N_FFT, n_mels=HF_MEL_BINS, f_min=F_MIN, f_max=F_MAX).mel_basis
+        ),
     }
     for key, make in expected.items():
         if key not in state:
             continue
         found, wanted = state[key].float(), make().float()
         if found.shape != wanted.shape or not torch.allclose(found, wanted, rtol=0.0, atol=ATOL_FRONT_END):
-            detail = (f"shape {tuple(found.shape)} vs {tuple(wanted.shape)}" if found.shape != wanted.shape
-                      else f"max abs diff {(found - wanted).abs().max().item():.2e}")
-            raise CheckpointError(f"LAION-CLAP {key} is not the front-end ClapAudioFeatures computes (48 kHz, "
-                                  f"n_fft {N_FFT}, Hann, 64 slaney mel bins 50-14000 Hz): {detail}")
+            detail = (
+                f"shape {tuple(found.shape)} vs {tuple(wanted.shape)}"
+                if found.shape != wanted.shape
+                else f"max abs diff {(found - wanted).abs().max().item():.2e}"
+            )
+            raise CheckpointError(
+                f"LAION-CLAP {key} is not the front-end ClapAudioFeatures computes (48 kHz, "
+                f"n_fft {N_FFT}, Hann, 64 slaney mel bins 50-14000 Hz): {detail}"
+            )
 
 
 def _dft(trig: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:

@@ -1,5 +1,6 @@
 """What the original-layout converters share: prefix renaming tables, counting numbered blocks, and
 mapping a state dict onto a network's expected keys with one-line errors in the source's key names."""
+
 from __future__ import annotations
 
 import re
@@ -40,10 +41,17 @@ def expected_state(build: Callable[[], torch.nn.Module], where: str, config: Any
         raise CheckpointError(f"{where}: {config} cannot be built ({e})") from None
 
 
-def map_keys(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], to_ours: Callable[[str], str | None],
-             to_source: Callable[[str], str], where: str, config: Any, form: str,
-             adapt: Callable[[str, str, torch.Tensor], torch.Tensor] | None = None,
-             hint: Callable[[list[str]], str] = lambda unexpected: "") -> dict[str, torch.Tensor]:
+def map_keys(
+    state: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    to_ours: Callable[[str], str | None],
+    to_source: Callable[[str], str],
+    where: str,
+    config: Any,
+    form: str,
+    adapt: Callable[[str, str, torch.Tensor], torch.Tensor] | None = None,
+    hint: Callable[[list[str]], str] = lambda unexpected: "",
+) -> dict[str, torch.Tensor]:
     """``state`` renamed by ``to_ours`` onto ``expected``'s keys (``adapt`` reshapes a tensor where the
     layouts differ). Missing or unexpected keys, then wrong shapes, raise ``CheckpointError`` naming the
     keys as the source calls them (``to_source``)."""
@@ -56,10 +64,14 @@ def map_keys(state: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], 
         converted[ours] = adapt(key, ours, value) if adapt else value
     missing = [to_source(k) for k in expected if k not in converted]
     if missing or unexpected:
-        raise CheckpointError(f"{where}: not in {form} (missing {listing(missing)}, "
-                              f"unexpected {listing(unexpected)}){hint(unexpected)}")
-    wrong = [f"{to_source(k)}: {tuple(v.shape)} vs {tuple(expected[k].shape)}"
-             for k, v in converted.items() if v.shape != expected[k].shape]
+        raise CheckpointError(
+            f"{where}: not in {form} (missing {listing(missing)}, unexpected {listing(unexpected)}){hint(unexpected)}"
+        )
+    wrong = [
+        f"{to_source(k)}: {tuple(v.shape)} vs {tuple(expected[k].shape)}"
+        for k, v in converted.items()
+        if v.shape != expected[k].shape
+    ]
     if wrong:
         raise CheckpointError(f"{where}: shapes do not fit the inferred {config} ({listing(wrong, 3)})")
     return converted

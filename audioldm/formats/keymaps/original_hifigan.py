@@ -19,6 +19,7 @@ default to AudioLDM's [5, 4, 2, 2, 2] only for AudioLDM's kernels [16, 16, 8, 4,
 ``kernel = 2 * rate`` rule does not hold there: 16 -> 5), and must be given otherwise.
 Residual dilations default to [1, 3, 5] per kernel (resblock type 1).
 """
+
 from __future__ import annotations
 
 import re
@@ -32,8 +33,10 @@ from audioldm.models.vocoder import VocoderConfig, build_generator
 WHERE = "original HiFi-GAN"
 AUDIOLDM_KERNELS = [16, 16, 8, 4, 4]
 AUDIOLDM_RATES = [5, 4, 2, 2, 2]
-_WEIGHT_NORM = ((".weight_g", ".weight_v"),
-                (".parametrizations.weight.original0", ".parametrizations.weight.original1"))
+_WEIGHT_NORM = (
+    (".weight_g", ".weight_v"),
+    (".parametrizations.weight.original0", ".parametrizations.weight.original1"),
+)
 
 
 def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -43,8 +46,9 @@ def fold_weight_norm(g: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         return v * (g / v.norm())
     kept = [d for d in range(v.ndim) if g.shape[d] != 1] if g.ndim == v.ndim else None
     if kept is None or len(kept) > 1 or any(g.shape[d] != v.shape[d] for d in kept or []):
-        raise CheckpointError(f"{WHERE}: weight-norm magnitude {tuple(g.shape)} does not fit "
-                              f"direction {tuple(v.shape)}")
+        raise CheckpointError(
+            f"{WHERE}: weight-norm magnitude {tuple(g.shape)} does not fit direction {tuple(v.shape)}"
+        )
     dim = kept[0] if kept else 0
     others = [d for d in range(v.ndim) if d != dim]
     return v * (g / v.pow(2).sum(dim=others, keepdim=True).sqrt())
@@ -69,10 +73,14 @@ def fold_weight_norms(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def _infer(state: dict[str, torch.Tensor], upsample_rates: list[int] | None,
-           resblock_dilation_sizes: list[list[int]] | None) -> VocoderConfig:
-    absent = [k for k in ("conv_pre.weight", "ups.0.weight", "resblocks.0.convs1.0.weight", "conv_post.weight")
-              if k not in state]
+def _infer(
+    state: dict[str, torch.Tensor], upsample_rates: list[int] | None, resblock_dilation_sizes: list[list[int]] | None
+) -> VocoderConfig:
+    absent = [
+        k
+        for k in ("conv_pre.weight", "ups.0.weight", "resblocks.0.convs1.0.weight", "conv_post.weight")
+        if k not in state
+    ]
     if absent:
         hint = ""
         if any(k.startswith(("first_stage_model.vocoder.", "vocoder.")) for k in state):
@@ -82,30 +90,43 @@ def _infer(state: dict[str, torch.Tensor], upsample_rates: list[int] | None,
     kernels = [state[f"ups.{i}.weight"].shape[2] for i in ups]
     if upsample_rates is None:
         if kernels != AUDIOLDM_KERNELS:
-            raise CheckpointError(f"{WHERE}: upsample kernels {kernels} are not AudioLDM's {AUDIOLDM_KERNELS} and "
-                                  f"the strides are not stored in the weights: pass upsample_rates (one per layer)")
+            raise CheckpointError(
+                f"{WHERE}: upsample kernels {kernels} are not AudioLDM's {AUDIOLDM_KERNELS} and "
+                f"the strides are not stored in the weights: pass upsample_rates (one per layer)"
+            )
         upsample_rates = AUDIOLDM_RATES
     if len(upsample_rates) != len(ups):
         raise CheckpointError(f"{WHERE}: {len(ups)} upsampling layers but upsample_rates={list(upsample_rates)}")
     per_level = len(indices(state, r"resblocks\.(\d+)\.convs1\.0\.weight")) // len(ups)
-    res_kernels = [state[f"resblocks.{j}.convs1.0.weight"].shape[2] for j in range(per_level)
-                   if f"resblocks.{j}.convs1.0.weight" in state]
+    res_kernels = [
+        state[f"resblocks.{j}.convs1.0.weight"].shape[2]
+        for j in range(per_level)
+        if f"resblocks.{j}.convs1.0.weight" in state
+    ]
     convs = len(indices(state, r"resblocks\.0\.convs1\.(\d+)\.weight"))
     if resblock_dilation_sizes is None:
         if convs != 3:
             raise CheckpointError(f"{WHERE}: residual blocks with {convs} dilated convs: pass resblock_dilation_sizes")
         resblock_dilation_sizes = [[1, 3, 5]] * len(res_kernels)
     if len(resblock_dilation_sizes) != len(res_kernels) or any(len(d) != convs for d in resblock_dilation_sizes):
-        raise CheckpointError(f"{WHERE}: resblock_dilation_sizes={resblock_dilation_sizes} do not fit "
-                              f"{len(res_kernels)} kernels of {convs} convs each")
-    return VocoderConfig(upsample_rates=list(upsample_rates), upsample_kernel_sizes=kernels,
-                         upsample_initial_channel=state["conv_pre.weight"].shape[0], resblock_kernel_sizes=res_kernels,
-                         resblock_dilation_sizes=[list(d) for d in resblock_dilation_sizes])
+        raise CheckpointError(
+            f"{WHERE}: resblock_dilation_sizes={resblock_dilation_sizes} do not fit "
+            f"{len(res_kernels)} kernels of {convs} convs each"
+        )
+    return VocoderConfig(
+        upsample_rates=list(upsample_rates),
+        upsample_kernel_sizes=kernels,
+        upsample_initial_channel=state["conv_pre.weight"].shape[0],
+        resblock_kernel_sizes=res_kernels,
+        resblock_dilation_sizes=[list(d) for d in resblock_dilation_sizes],
+    )
 
 
-def vocoder_from_original(state: dict[str, torch.Tensor], upsample_rates: list[int] | None = None,
-                          resblock_dilation_sizes: list[list[int]] | None = None
-                          ) -> tuple[VocoderConfig, dict[str, torch.Tensor]]:
+def vocoder_from_original(
+    state: dict[str, torch.Tensor],
+    upsample_rates: list[int] | None = None,
+    resblock_dilation_sizes: list[list[int]] | None = None,
+) -> tuple[VocoderConfig, dict[str, torch.Tensor]]:
     """(config, state dict for ``build_generator(config, n_mels)``) from an original Generator state dict.
 
     ``n_mels`` is ``conv_pre.weight.shape[1]`` (AudioLDM: conv_pre [1024, 64, 7], ups.0 [1024, 512, 16]).
@@ -119,8 +140,15 @@ def vocoder_from_original(state: dict[str, torch.Tensor], upsample_rates: list[i
     n_mels = state["conv_pre.weight"].shape[1]
     expected = expected_state(lambda: build_generator(config, n_mels), WHERE, config)
     expected = {k: v for k, v in expected.items() if k not in ("mean", "scale")}  # set below, not in the source
-    converted = map_keys(state, expected, lambda k: re.sub(r"^ups\.", "upsampler.", k),
-                         lambda k: re.sub(r"^upsampler\.", "ups.", k), WHERE, config, "the Generator's form")
+    converted = map_keys(
+        state,
+        expected,
+        lambda k: re.sub(r"^ups\.", "upsampler.", k),
+        lambda k: re.sub(r"^upsampler\.", "ups.", k),
+        WHERE,
+        config,
+        "the Generator's form",
+    )
     converted["mean"] = torch.zeros(n_mels)
     converted["scale"] = torch.ones(n_mels)
     return config, converted

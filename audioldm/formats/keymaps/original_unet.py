@@ -25,6 +25,7 @@ No tensor changes shape. Channels per attention head are not in the weights: Aud
 (S, M: model_channels 128 / 192) and 64 (L: 256). The EMA copy (``model_ema.*``) stores the
 same parameters under dot-less names; ``unflatten_ema_keys`` restores them.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -37,8 +38,14 @@ from audioldm.models.unet import UnetConfig, build_unet
 
 WHERE = "original AudioLDM UNet"
 EMA_BOOKKEEPING = ("num_updates", "decay")  # LitEma buffers that are not weights (skipped)
-_RESBLOCK = (("in_layers.0.", "norm1."), ("in_layers.2.", "conv1."), ("emb_layers.1.", "time_emb_proj."),
-             ("out_layers.0.", "norm2."), ("out_layers.3.", "conv2."), ("skip_connection.", "conv_shortcut."))
+_RESBLOCK = (
+    ("in_layers.0.", "norm1."),
+    ("in_layers.2.", "conv1."),
+    ("emb_layers.1.", "time_emb_proj."),
+    ("out_layers.0.", "norm2."),
+    ("out_layers.3.", "conv2."),
+    ("skip_connection.", "conv_shortcut."),
+)
 
 
 def default_head_channels(model_channels: int) -> int:
@@ -48,9 +55,14 @@ def default_head_channels(model_channels: int) -> int:
 
 def _prefix_table(levels: int, n: int) -> dict[str, str]:
     """Original module prefix -> our prefix (both ending in '.') for ``levels`` levels of ``n`` res blocks."""
-    table = {"time_embed.0.": "time_embedding.linear_1.", "time_embed.2.": "time_embedding.linear_2.",
-             "film_emb.": "class_embedding.", "input_blocks.0.0.": "conv_in.",
-             "out.0.": "conv_norm_out.", "out.2.": "conv_out."}
+    table = {
+        "time_embed.0.": "time_embedding.linear_1.",
+        "time_embed.2.": "time_embedding.linear_2.",
+        "film_emb.": "class_embedding.",
+        "input_blocks.0.0.": "conv_in.",
+        "out.0.": "conv_norm_out.",
+        "out.2.": "conv_out.",
+    }
 
     def resblock(orig: str, ours: str) -> None:
         table.update({orig + a: ours + b for a, b in _RESBLOCK})
@@ -82,8 +94,13 @@ def _prefix_table(levels: int, n: int) -> dict[str, str]:
 
 
 def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetConfig:
-    required = ["input_blocks.0.0.weight", "time_embed.0.weight", "film_emb.weight", "out.2.weight",
-                "input_blocks.1.0.emb_layers.1.weight"]
+    required = [
+        "input_blocks.0.0.weight",
+        "time_embed.0.weight",
+        "film_emb.weight",
+        "out.2.weight",
+        "input_blocks.1.0.emb_layers.1.weight",
+    ]
     absent = [k for k in required if k not in state]
     if absent:
         hint = ""
@@ -96,8 +113,10 @@ def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetCon
     time_dim = 4 * model_channels
     emb_in = state["input_blocks.1.0.emb_layers.1.weight"].shape[1]
     if emb_in == time_dim:
-        raise CheckpointError(f"{WHERE}: the FiLM condition is added to the timestep embedding "
-                              f"(extra_film_use_concat=False); AudioLDM concatenates it")
+        raise CheckpointError(
+            f"{WHERE}: the FiLM condition is added to the timestep embedding "
+            f"(extra_film_use_concat=False); AudioLDM concatenates it"
+        )
     emb_out = state["input_blocks.1.0.emb_layers.1.weight"].shape[0]
     if emb_out == 2 * state["input_blocks.1.0.in_layers.2.weight"].shape[0]:
         raise CheckpointError(f"{WHERE}: use_scale_shift_norm=True is not AudioLDM's form")
@@ -107,8 +126,10 @@ def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetCon
         if key.endswith(".proj_in.weight") and value.ndim != 4:
             raise CheckpointError(f"{WHERE}: linear proj_in ({key}: {tuple(value.shape)}); AudioLDM uses a 1x1 conv")
         if key.endswith(".attn2.to_k.weight") and value.shape[1] != value.shape[0]:
-            raise CheckpointError(f"{WHERE}: cross-attention to a {value.shape[1]}-d context ({key}); "
-                                  f"AudioLDM's transformers attend to the latent only")
+            raise CheckpointError(
+                f"{WHERE}: cross-attention to a {value.shape[1]}-d context ({key}); "
+                f"AudioLDM's transformers attend to the latent only"
+            )
     downsamplers = indices(state, r"input_blocks\.(\d+)\.0\.op\.weight")
     resblocks = indices(state, r"input_blocks\.(\d+)\.0\.in_layers\.2\.weight")
     levels = len(downsamplers) + 1
@@ -117,20 +138,28 @@ def _infer(state: dict[str, torch.Tensor], head_channels: int | None) -> UnetCon
     for level in range(levels):
         conv = state.get(f"input_blocks.{1 + level * (n + 1)}.0.in_layers.2.weight")
         if n == 0 or conv is None or conv.shape[0] % model_channels:
-            raise CheckpointError(f"{WHERE}: cannot read the levels ({len(resblocks)} res blocks, downsampling "
-                                  f"at input blocks {downsamplers})")
+            raise CheckpointError(
+                f"{WHERE}: cannot read the levels ({len(resblocks)} res blocks, downsampling "
+                f"at input blocks {downsamplers})"
+            )
         mults.append(conv.shape[0] // model_channels)
     head_channels = head_channels or default_head_channels(model_channels)
     channels = [model_channels * m for m in mults]
     if any(c % head_channels for c in channels):
         raise CheckpointError(f"{WHERE}: channels {channels} are not divisible by head_channels={head_channels}")
-    return UnetConfig(model_channels=model_channels, channel_mult=mults, layers_per_block=n,
-                      head_channels=head_channels, latent_channels=latent_channels,
-                      condition_dim=state["film_emb.weight"].shape[1])
+    return UnetConfig(
+        model_channels=model_channels,
+        channel_mult=mults,
+        layers_per_block=n,
+        head_channels=head_channels,
+        latent_channels=latent_channels,
+        condition_dim=state["film_emb.weight"].shape[1],
+    )
 
 
-def unet_from_original(state: dict[str, torch.Tensor],
-                       head_channels: int | None = None) -> tuple[UnetConfig, dict[str, torch.Tensor]]:
+def unet_from_original(
+    state: dict[str, torch.Tensor], head_channels: int | None = None
+) -> tuple[UnetConfig, dict[str, torch.Tensor]]:
     """(config, state dict for ``build_unet(config)``) from an original UNetModel state dict.
 
     ``head_channels`` (channels per attention head) defaults to AudioLDM's: 64 when
@@ -142,8 +171,15 @@ def unet_from_original(state: dict[str, torch.Tensor],
     expected = expected_state(lambda: build_unet(config), WHERE, config)
     table = _prefix_table(len(config.channel_mult), config.layers_per_block)
     inverse = {ours: orig for orig, ours in table.items()}
-    converted = map_keys(state, expected, lambda k: rename_prefix(k, table), lambda k: rename_prefix(k, inverse) or k,
-                         WHERE, config, "AudioLDM's form")
+    converted = map_keys(
+        state,
+        expected,
+        lambda k: rename_prefix(k, table),
+        lambda k: rename_prefix(k, inverse) or k,
+        WHERE,
+        config,
+        "AudioLDM's form",
+    )
     return config, converted
 
 
@@ -163,7 +199,7 @@ def unflatten_ema_keys(ema_state: dict[str, torch.Tensor], reference_keys: Itera
                 ambiguous.add(flat)
     out, unmatched = {}, []
     for name, value in ema_state.items():
-        flat = name[len("model_ema."):] if name.startswith("model_ema.") else name
+        flat = name[len("model_ema.") :] if name.startswith("model_ema.") else name
         if flat in EMA_BOOKKEEPING:
             continue
         if flat in ambiguous:
@@ -177,6 +213,7 @@ def unflatten_ema_keys(ema_state: dict[str, torch.Tensor], reference_keys: Itera
             out[key] = value
     missing = [k for k in reference_keys if k not in out]
     if missing or unmatched:
-        raise CheckpointError(f"{WHERE} EMA: does not match the UNet (missing {listing(missing)}, "
-                              f"unexpected {listing(unmatched)})")
+        raise CheckpointError(
+            f"{WHERE} EMA: does not match the UNet (missing {listing(missing)}, unexpected {listing(unmatched)})"
+        )
     return {k: out[k] for k in reference_keys}
