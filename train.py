@@ -63,7 +63,7 @@ def check_paths(config) -> None:
     keys = ["data.val_manifest", "data.shards", "resume", "init_from"]
     if not config.data.shards:  # with shards the training manifest is not read
         keys.insert(0, "data.train_manifest")
-    keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen stages of the ldm
+    keys += [f"model.{k}" for k in (config.model or {}) if k.endswith("_ckpt")]  # frozen parts of the ldm
     for key in keys:
         value = config
         for part in key.split("."):

@@ -6,7 +6,7 @@ Per batch: the latents and conditions exactly as the ldm stage draws them (audio
 shards, ``text_condition_prob``), a guidance scale W ~ U[guidance_min, guidance_max] per sample, the
 teacher's guided DDIM step over the ``solver_steps`` grid, and the consistency loss between the student
 and the target network (the student's EMA, updated after every optimiser step). The teacher is frozen and
-kept outside the module tree: checkpoints hold the student, its target and the frozen stages (the same
+kept outside the module tree: checkpoints hold the student, its target and the frozen parts (the same
 layout as an ldm checkpoint, so ``generate.py``, ``evaluate.py`` and the notebook load them), and a resumed
 run reads the teacher again from ``model.teacher_ckpt``. Validation: the loss at fixed draws and the fixed
 prompts sampled with the lcm sampler from the target network.

@@ -65,7 +65,7 @@ def tone_dataset(tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_ldm_checkpoint(tmp_path_factory) -> Path:
-    """An untrained tiny LDM checkpoint with its frozen stages (written once per session)."""
+    """An untrained tiny LDM checkpoint with its frozen parts (written once per session)."""
     from tests.ldm_fixtures import write_ldm_checkpoint
 
     return write_ldm_checkpoint(tmp_path_factory.mktemp("tiny_ldm"))

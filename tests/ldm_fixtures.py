@@ -89,7 +89,7 @@ def ldm_overrides(
 def write_ldm_checkpoint(
     folder: Path, seed: int = 0, clap_extra: tuple[str, ...] = (), extra: tuple[str, ...] = ()
 ) -> Path:
-    """An untrained tiny LDM checkpoint (with its frozen stages) as train.py writes it; ``clap_extra``:
+    """An untrained tiny LDM checkpoint (with its frozen parts) as train.py writes it; ``clap_extra``:
     overrides of the CLAP's config (e.g. ``model.tokenizer_path=...``), ``extra``: of the LDM's."""
     from lightning_modules.ldm import LdmModule
 

@@ -66,7 +66,7 @@ def test_missing_required_and_unknown_stage(tmp_path):
         load_config(tmp_path / "nope.yaml")
 
 
-def test_ldm_requires_its_frozen_stage_checkpoints(tmp_path):
+def test_ldm_requires_its_frozen_part_checkpoints(tmp_path):
     cfg = write(tmp_path / "x.yaml", "stage: ldm\nname: t\n")
     with pytest.raises(ConfigError) as err:
         load_config(cfg)

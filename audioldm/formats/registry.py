@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from audioldm.checkpoint import CheckpointError
+from audioldm.checkpoint import CheckpointError, is_checkpoint
 from audioldm.formats import diffusers, hifigan, laion, original, ours, transformers
 from audioldm.formats.source import NetworkWeights, ReadOptions, Source, read_file, read_json
 
@@ -28,12 +28,9 @@ def open_source(path: str | os.PathLike) -> Source:
     raw = read_file(path)
     if not isinstance(raw, dict):
         raise CheckpointError(f"{path}: holds a {type(raw).__name__}, not a state dict or checkpoint dict")
-    if ours.detect(Source(path, raw=raw)):
-        return _tell(Source(path, raw=raw, state=dict(raw["state_dict"])))
-    state = raw.get("state_dict", raw.get("generator", raw))
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f"{path}: no tensor state dict in it (top-level keys: {sorted(raw)[:8]})")
-    return _tell(Source(path, raw=raw, state=dict(state)))
+    state = raw["state_dict"] if is_checkpoint(raw) else raw.get("state_dict", raw.get("generator", raw))
+    tensors = isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())
+    return _tell(Source(path, raw=raw, state=dict(state) if tensors else {}))
 
 
 def as_source(path: str | os.PathLike | Source) -> Source:
@@ -52,13 +49,7 @@ def holds_whole_model(source: Source) -> bool:
 
 
 def _tell(source: Source) -> Source:
-    if source.folder is not None and not any(
-        (source.folder / f).is_file() for f in ("model_index.json", "config.json")
-    ):
-        raise CheckpointError(
-            f"{source.folder}: a folder without model_index.json (a diffusers pipeline) or "
-            f"config.json (one diffusers or transformers model)"
-        )
+    """``source`` with the format (and kind) the first format module that recognises it says."""
     for fmt in FORMATS:
         kind = fmt.detect(source)
         if kind:
@@ -66,13 +57,20 @@ def _tell(source: Source) -> Source:
             return source
     if source.folder is not None:
         config_file = source.folder / "config.json"
+        if not (source.folder / "model_index.json").is_file() and not config_file.is_file():
+            raise CheckpointError(
+                f"{source.folder}: a folder without model_index.json (a diffusers pipeline) or "
+                f"config.json (one diffusers or transformers model)"
+            )
         config = read_json(config_file)
         raise CheckpointError(
             f"{config_file}: a model this project cannot use (_class_name "
             f"{config.get('_class_name')!r}, model_type {config.get('model_type')!r})"
         )
+    if not source.state:
+        raise CheckpointError(f"{source.path}: no tensor state dict in it (top-level keys: {sorted(source.raw)[:8]})")
     raise CheckpointError(
-        f"{source.path}: not a weights layout this project knows (first keys: {list(source.state)[:5]}); "
-        f"expected {', '.join(fmt.DESCRIPTION for fmt in FORMATS[:-2])}, or "
-        f"{' or '.join(fmt.DESCRIPTION for fmt in FORMATS[-2:])}"
+        f"{source.path}: not a weights layout this project knows (first keys: "
+        f"{list(source.state)[:5]}); expected {', '.join(fmt.DESCRIPTION for fmt in FORMATS[:-2])}, "
+        f"or {' or '.join(fmt.DESCRIPTION for fmt in FORMATS[-2:])}"
     )

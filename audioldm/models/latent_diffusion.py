@@ -45,8 +45,8 @@ class LdmConfig(PreviewConfig):
     """``model:`` section of an ldm config."""
 
     unet: UnetConfig = field(default_factory=UnetConfig)
-    # Frozen stages, in any layout convert.py reads (ours, original AudioLDM, LAION-CLAP, HiFi-GAN, diffusers);
-    # vae_ckpt and clap_ckpt may be null when init_from names a whole AudioLDM (its stages are used).
+    # Frozen parts, in any format convert.py reads (ours, original AudioLDM, LAION-CLAP, HiFi-GAN, diffusers);
+    # vae_ckpt and clap_ckpt may be null when init_from names a whole AudioLDM (its parts are used).
     vae_ckpt: Optional[str] = MISSING  # the VAE (frozen)
     clap_ckpt: Optional[str] = MISSING  # the CLAP (frozen; its audio embedding is the condition)
     clap_tokenizer: Optional[str] = None  # RoBERTa tokenizer folder, for LAION-CLAP weights
@@ -112,7 +112,7 @@ class LatentDiffusion(nn.Module):
     def train(self, mode: bool = True) -> "LatentDiffusion":
         super().train(mode)
         for frozen in (self.vae, self.clap, self.vocoder):
-            frozen.eval()  # frozen stages stay in eval mode (no dropout, fixed norms)
+            frozen.eval()  # frozen parts stay in eval mode (no dropout, fixed norms)
         return self
 
     @property

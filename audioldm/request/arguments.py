@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 from audioldm.diffusion.names import SAMPLERS
 from audioldm.request.limits import CANDIDATES, GUIDANCE, SEED, STEPS
@@ -65,14 +66,6 @@ def add_model_arguments(p: Parser, speed: bool = True) -> None:
 
 
 def sampling_from_args(args: argparse.Namespace) -> Sampling:
-    """The ``Sampling`` of parsed ``add_sampling_arguments`` flags (not yet validated)."""
-    return Sampling(
-        negative=getattr(args, "negative", ""),
-        steps=args.steps,
-        sampler=args.sampler,
-        guidance=args.guidance,
-        eta=args.eta,
-        seed=args.seed,
-        candidates=args.candidates,
-        batch_size=args.batch_size,
-    )
+    """The ``Sampling`` of parsed ``add_sampling_arguments`` flags (not yet validated): each field is the flag's
+    destination of the same name (evaluate.py has no ``--negative``)."""
+    return Sampling(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Sampling) if hasattr(args, f.name)})
