@@ -51,8 +51,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="a CLAP for the CLAP score / clap backbone: a clap or ldm checkpoint, a "
         "LAION-CLAP .pt, an original AudioLDM .ckpt or a transformers CLAP folder",
     )
-    p.add_argument("--out", default="eval_out", help="where results (and, with --ckpt, generated clips) go")
-    p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look)")
+    p.add_argument(
+        "--out",
+        default="eval_out",
+        help="where results (and, with --ckpt, generated clips) go; a folder "
+        "holding earlier results (metrics.json, metrics.md, tb/) is refused unless --overwrite",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the earlier results in --out (once the new ones are computed: a failed run keeps them)",
+    )
+    p.add_argument("--limit", type=int, help="only the first N reference clips (a quick look; at least 1)")
     g = p.add_argument_group("generation (with --ckpt), as generate.py")
     g.add_argument("--duration", type=float, help="seconds per clip (default: the preset's, else 10)")
     g.add_argument("--max-duration", type=float, default=MAX_SECONDS, help="longest clip (s) generated")
@@ -87,33 +97,46 @@ def generate_missing(args: argparse.Namespace, reference: list, seconds: float, 
     from audioldm.pipeline.text_to_audio import TextToAudio
     from audioldm.request.arguments import sampling_from_args
     from audioldm.request.modes import TextRequest
+    from audioldm.safe_output import atomic_file
 
     folder = os.path.join(args.out, "generated")
     os.makedirs(folder, exist_ok=True)
-    todo = [(i, c) for i, c in enumerate(reference) if not os.path.isfile(os.path.join(folder, f"{c.key}.wav"))]
-    uncaptioned = [c.key for _, c in todo if not c.caption]
+    uncaptioned = [c.key for c in reference if not c.caption]
     if uncaptioned:
         raise ValueError(f"{len(uncaptioned)} reference clips have no caption to generate from (e.g. {uncaptioned[0]})")
-    if todo:
+    request = TextRequest(
+        sampling_from_args(args),
+        prompts=[c.caption for c in reference],
+        duration=seconds,
+        seeds=[args.seed + i for i in range(len(reference))],
+    )
+    request.validate(Limits(args.max_duration))
+    made = {i for i, c in enumerate(reference) if os.path.isfile(os.path.join(folder, f"{c.key}.wav"))}
+    if len(made) < len(reference):
         pipe = TextToAudio(model, use_ema=not args.no_ema)
-        with tqdm(total=len(todo), desc="generating", unit="clip") as bar:
-            for start in range(0, len(todo), args.batch_size):
-                chunk = todo[start : start + args.batch_size]
-                request = TextRequest(
-                    sampling_from_args(args),
-                    prompts=[c.caption for _, c in chunk],
-                    duration=seconds,
-                    seeds=[args.seed + i for i, _ in chunk],
-                )
-                request.validate(Limits(args.max_duration))
-                result = request.run(pipe)
-                for wave, (_, clip) in zip(result.waveform, chunk):  # written as soon as made: resumable
-                    save_audio(os.path.join(folder, f"{clip.key}.wav"), wave, 16000)
-                bar.update(len(chunk))
-    with open(os.path.join(folder, "generated.jsonl"), "w", encoding="utf-8") as f:
+        with tqdm(total=len(reference) - len(made), desc="generating", unit="clip") as bar:
+            for indices, result in request.stream(pipe, skip=made):  # generate.py's path: written pass by pass
+                for wave, i in zip(result.waveform, indices):
+                    save_audio(os.path.join(folder, f"{reference[i].key}.wav"), wave, 16000)
+                bar.update(len(indices))
+    with atomic_file(os.path.join(folder, "generated.jsonl"), text=True) as f:
         for c in reference:
             f.write(json.dumps({"id": c.key, "path": f"{c.key}.wav", "captions": [c.caption or ""]}) + "\n")
     return folder
+
+
+def check_out(args: argparse.Namespace) -> None:
+    """--out must be a folder to write into, without earlier results unless --overwrite (checked before any work)."""
+    from audioldm.safe_output import check_output_folder
+    from evaluation.report import RESULT_FILES
+
+    check_output_folder(args.out, "--out ")
+    earlier = [name for name in RESULT_FILES if os.path.exists(os.path.join(args.out, name))]
+    if earlier and not args.overwrite:
+        raise ValueError(
+            f"--out {args.out}: holds earlier results ({', '.join(earlier)}); pass --overwrite to replace "
+            f"them, or choose another folder"
+        )
 
 
 def check_generation(args: argparse.Namespace) -> None:
@@ -130,9 +153,12 @@ def run(args: argparse.Namespace) -> str:
     from audioldm.request.limits import resolve_device
     from evaluation.backbones.clap import ClapBackbone
     from evaluation.clip_sets import clips_from_folder, clips_from_manifest
-    from evaluation.report import write_results
+    from evaluation.report import markdown_table, write_results
     from evaluation.scorer import Backbones, score
 
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1 (the first N reference clips), got {args.limit}")
+    check_out(args)
     if args.ckpt:  # the generation settings, checked as generate.py and the app check them, before any loading
         check_generation(args)
     device = resolve_device(args.device)
@@ -170,17 +196,16 @@ def run(args: argparse.Namespace) -> str:
             f"no partner of the same name"
             + (f" (KL uses the {results['pairs']} pairs)" if args.backbone == "paper" else "")
         )
-    table = write_results(results, args.out, notes)
     headline = "FD" if args.backbone == "paper" else "FD_clap"
-    if headline in results["skipped_metrics"]:  # the requested score is missing: not a success
-        print(table, end="")
+    if headline in results["skipped_metrics"]:  # the requested score is missing: not a success, nothing replaced
+        print(markdown_table(results) + "".join(f"\n\n{note}" for note in notes) + "\n", end="")
         raise NoResultError(
             f"{headline} not computed: {results['skipped_metrics'][headline]} "
             f"({results['clips_generated']} generated and {results['clips_reference']} reference "
             f"clips readable; {results['unreadable_generated']} generated and "
-            f"{results['unreadable_reference']} reference clips unreadable)"
+            f"{results['unreadable_reference']} reference clips unreadable; earlier results in {args.out} are kept)"
         )
-    return table
+    return write_results(results, args.out, notes)
 
 
 class NoResultError(RuntimeError):

@@ -8,28 +8,28 @@
     python generate.py --ckpt CKPT --mode variation --audio in.wav [--text "with rain" --audio-weight 0.7] --out DIR
     python generate.py --ckpt CKPT --text "a dog barks" --negative "low quality, noisy" --out DIR   # any mode
 
-Each output is written as ``DIR/NNN_<prompt>.wav`` (16 kHz) and ``.png`` (its log-mel); DIR also
-gets ``generated.jsonl`` (a manifest of the outputs with their prompts as captions) and
-``generate.json`` (the settings, and the CLAP score of each output when candidates were ranked).
+Each output is written as ``DIR/NNN_<prompt>.wav`` (16 kHz) and ``.png`` (its log-mel) as soon as its sampling
+pass ends; DIR also gets ``generated.jsonl`` (a manifest of the outputs with their prompts as captions) and
+``generate.json`` (the settings, and the CLAP score of each output when candidates were ranked). An interrupted
+run (Ctrl-C, a crash) keeps what it wrote, and the same command continues it (audioldm/request/clip_folder.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import re
 import sys
 import time
 
 from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
 from audioldm.request.limits import MAX_SECONDS, RequestError
-from audioldm.safe_output import atomic_file, check_output_folder, main_guard, removed_on_error
+from audioldm.safe_output import main_guard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 MODES = ("text", "transfer", "inpaint", "sr", "variation")
+SHOWN = 50  # clips listed at the end
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -144,45 +144,24 @@ def request_from_args(args: argparse.Namespace):
     return SuperResolutionRequest(sampling, **source, cutoff=args.cutoff)
 
 
-OUTPUT_NAME = re.compile(r"^\d{3}_.*\.(wav|png)$")
-INDEX_FILES = ("generated.jsonl", "generate.json")
-
-
-def earlier_outputs(folder: str) -> list[str]:
-    """The files in ``folder`` that look like a generate.py run's outputs (its index and NNN_*.wav/png)."""
-    if not os.path.isdir(folder):
-        return []
-    return sorted(n for n in os.listdir(folder) if n in INDEX_FILES or OUTPUT_NAME.match(n))
-
-
-def check_out(args: argparse.Namespace) -> None:
-    """--out must be a folder we can write into, and not hold earlier outputs unless --overwrite."""
-    check_output_folder(args.out, "--out ")
-    earlier = earlier_outputs(args.out)
-    if earlier and not args.overwrite:
-        raise RequestError(
-            f"--out {args.out}: holds {len(earlier)} earlier generate.py output file(s) (e.g. "
-            f"{earlier[0]}); pass --overwrite to replace them, or choose another folder"
-        )
-
-
-def run(args: argparse.Namespace) -> list[dict]:
+def run(args: argparse.Namespace) -> int:
+    """Validate, load, generate into --out as the clips are made; the exit status (0, or 130 when interrupted)."""
     from tqdm import tqdm
 
-    from audioldm.pipeline.outputs import save_clip, slug
     from audioldm.pipeline.text_to_audio import TextToAudio
+    from audioldm.request.clip_folder import ClipFolder
     from audioldm.request.limits import Limits, resolve_device
     from audioldm.request.modes import SourceRequest
 
+    start = time.time()
     limits = Limits(args.max_duration)
     request = request_from_args(args)
     request.validate(limits)
     if not os.path.exists(args.ckpt):
         raise RequestError(f"--ckpt: file not found: {args.ckpt}")
     args.device = resolve_device(args.device)
-    check_out(args)
     args.steps = request.sampling.steps
-    earlier = earlier_outputs(args.out)
+    folder = ClipFolder(args.out, request.command(args.ckpt, args.out), args.mode, args.overwrite)
     if isinstance(request, SourceRequest):
         request.load(limits)
     print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
@@ -197,88 +176,64 @@ def run(args: argparse.Namespace) -> list[dict]:
         bf16=args.bf16,
     )
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
-    n_clips = {"text": len(getattr(request, "prompts", [])) * args.repeat, "variation": args.repeat}.get(args.mode, 1)
+    total = request.count()
     length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"
     print(
-        f"generate: {n_clips} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} "
-        f"steps ...",
+        f"generate: {total} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} steps ...",
         flush=True,
     )
+    if folder.done:
+        print(
+            f"generate: continuing in {args.out}: {len(folder.done)} of {total} clip(s) are there already", flush=True
+        )
 
-    def progress(done: int, total: int) -> None:
+    def progress(done: int, steps: int) -> None:
         if not bars:
-            bars.append(tqdm(desc=f"generating ({args.mode})", unit="step", total=total))
-        bars[0].total = total
+            bars.append(tqdm(desc=f"generating ({args.mode})", unit="step", total=steps))
+        bars[0].total = steps
         bars[0].update(done - bars[0].n)
 
     try:
-        result = request.run(pipe, progress)
+        for indices, result in request.stream(pipe, progress, skip=folder.done):
+            folder.add(indices, result, vars(args))
+    except KeyboardInterrupt:
+        for bar in bars:  # the bar's last line before the message
+            bar.close()
+        made = len(folder.done) + len(folder.new)
+        print(
+            f"generate: interrupted; {made} of {total} clip(s) are in {args.out} (the same command continues "
+            f"from there)",
+            file=sys.stderr,
+        )
+        return 130
     finally:
         for bar in bars:
             bar.close()
-    with removed_on_error(args.out):  # a full disk or a lost permission: one line naming the path
-        os.makedirs(args.out, exist_ok=True)
-    rows = []
-    for i, text in enumerate(result.texts):
-        stem = os.path.join(args.out, f"{i:03d}_{slug(text)}")
-        wav, png = save_clip(result.waveform[i], result.log_mel[i], stem, text)
-        score = None if result.clap_score is None else round(float(result.clap_score[i]), 4)
-        rows.append(
-            {
-                "id": os.path.basename(stem),
-                "path": os.path.basename(wav),
-                "image": os.path.basename(png),
-                "prompt": text,
-                "seconds": result.waveform.shape[-1] / 16000,
-                "clap_score": score,
-            }
-        )
-    write_index(args, rows)
-    written = {name for r in rows for name in (r["path"], r["image"])} | set(INDEX_FILES)
-    for name in earlier:  # --overwrite: the earlier run's clips that were not rewritten go
-        if name not in written:
-            os.remove(os.path.join(args.out, name))
-    return rows
-
-
-def write_index(args: argparse.Namespace, rows: list[dict]) -> None:
-    """generated.jsonl (our manifest format: the outputs with their prompts as captions) and
-    generate.json (settings and per-output CLAP scores), each written whole or not at all."""
-    with atomic_file(os.path.join(args.out, "generated.jsonl"), text=True) as f:
-        for r in rows:
-            f.write(
-                json.dumps(
-                    {
-                        "id": r["id"],
-                        "path": r["path"],
-                        "captions": [r["prompt"]],
-                        "duration": r["seconds"],
-                        "source": f"generated:{args.mode}",
-                    }
-                )
-                + "\n"
-            )
-    with atomic_file(os.path.join(args.out, "generate.json"), text=True) as f:
-        json.dump({"settings": vars(args), "outputs": rows}, f, indent=2)
+    folder.finish(vars(args))
+    new = [folder.new[i] for i in sorted(folder.new)]
+    print(
+        f"generate: wrote {len(new)} clip(s) to {args.out} in {time.time() - start:.1f} s"
+        + (f" ({len(folder.done)} were there already)" if folder.done else "")
+    )
+    for r in new[:SHOWN]:
+        score = f"  (CLAP {r['clap_score']:+.3f})" if r["clap_score"] is not None else ""
+        print(f"  {os.path.join(args.out, r['path'])}  {r['prompt']!r}{score}")
+    if len(new) > SHOWN:
+        print(f"  ... and {len(new) - SHOWN} more (all in {os.path.join(args.out, 'generated.jsonl')})")
+    return 0
 
 
 @main_guard  # what a write error the checks above could not foresee: one line
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    start = time.time()
     from audioldm.audio.io import AudioReadError
     from audioldm.checkpoint import CheckpointError
 
     try:
-        rows = run(args)
+        return run(args)
     except (AudioReadError, CheckpointError, ValueError) as e:  # RequestError, OutputError: ValueErrors
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(f"generate: wrote {len(rows)} clip(s) to {args.out} in {time.time() - start:.1f} s")
-    for r in rows:
-        score = f"  (CLAP {r['clap_score']:+.3f})" if r["clap_score"] is not None else ""
-        print(f"  {os.path.join(args.out, r['path'])}  {r['prompt']!r}{score}")
-    return 0
 
 
 if __name__ == "__main__":

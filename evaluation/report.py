@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from typing import Any
+
+from audioldm.safe_output import atomic_file, removed_on_error
+
+RESULT_FILES = ("metrics.json", "metrics.md", "tb")  # what a finished evaluation leaves in its --out
 
 # name in the results -> (table label, lower is better?)
 COLUMNS = {
@@ -32,18 +37,25 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 
 def write_results(results: dict[str, Any], out_dir: str, notes: list[str]) -> str:
-    """metrics.json, metrics.md and TensorBoard scalars (``eval/<metric>``) in ``out_dir``; returns
-    the markdown."""
+    """metrics.json, metrics.md and TensorBoard scalars (``eval/<metric>``, under ``tb/``) in ``out_dir``; returns
+    the markdown. Each file is written whole under a temporary name and renamed, and ``tb/`` is replaced as a
+    folder, so earlier results are either kept or wholly replaced."""
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "metrics.json"), "w", encoding="utf-8") as f:
-        json.dump({**results, "notes": notes}, f, indent=2)
     text = markdown_table(results) + "".join(f"\n\n{note}" for note in notes) + "\n"
-    with open(os.path.join(out_dir, "metrics.md"), "w", encoding="utf-8") as f:
-        f.write(text)
-    from torch.utils.tensorboard import SummaryWriter
+    tb, tmp = os.path.join(out_dir, "tb"), os.path.join(out_dir, "tb.tmp")
+    with removed_on_error(tb, tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+        from torch.utils.tensorboard import SummaryWriter
 
-    with SummaryWriter(os.path.join(out_dir, "tb")) as writer:
-        for name in COLUMNS:
-            if name in results:
-                writer.add_scalar(f"eval/{name}", results[name], 0)
+        with SummaryWriter(tmp) as writer:
+            for name in COLUMNS:
+                if name in results:
+                    writer.add_scalar(f"eval/{name}", results[name], 0)
+    with atomic_file(os.path.join(out_dir, "metrics.json"), text=True) as f:
+        json.dump({**results, "notes": notes}, f, indent=2)
+    with atomic_file(os.path.join(out_dir, "metrics.md"), text=True) as f:
+        f.write(text)
+    with removed_on_error(tb, tmp):
+        shutil.rmtree(tb, ignore_errors=True)
+        os.replace(tmp, tb)
     return text

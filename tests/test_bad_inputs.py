@@ -179,3 +179,72 @@ def test_evaluate_fails_without_its_metric(tiny_ldm_checkpoint, tmp_path, capsys
     err = one_error_line(capsys)
     assert "FD_clap not computed" in err and "5 generated" in err and "unreadable" in err
     assert snapshot(tmp_path / "in") == before
+
+
+# issue 25, cases 3, 7 and 10: evaluate.py never replaces a result with a failure, checks --out and --limit first
+def evaluate_args(gen: Path, ref: Path, ckpt: Path, out: Path, *extra: str) -> list[str]:
+    return [
+        "--generated",
+        str(gen),
+        "--reference",
+        str(ref),
+        "--backbone",
+        "clap",
+        "--clap-ckpt",
+        str(ckpt.parent / "clap.ckpt"),
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def test_a_failed_evaluate_rerun_keeps_the_earlier_results(tiny_ldm_checkpoint, tmp_path, capsys):
+    import evaluate
+
+    good, ref = eval_folders(tmp_path / "good", unreadable=0)
+    bad, _ = eval_folders(tmp_path / "bad", unreadable=5)
+    out = tmp_path / "eval"
+    assert evaluate.main(evaluate_args(good, ref, tiny_ldm_checkpoint, out)) == 0
+    before = snapshot(out)
+    assert {"metrics.json", "metrics.md"} <= set(before) and any(k.startswith("tb/") for k in before)
+    capsys.readouterr()
+    assert evaluate.main(evaluate_args(bad, ref, tiny_ldm_checkpoint, out)) == 2  # refused before any scoring
+    assert one_error_line(capsys) == (
+        f"error: --out {out}: holds earlier results (metrics.json, metrics.md, tb); pass --overwrite to replace "
+        f"them, or choose another folder"
+    )
+    assert evaluate.main(evaluate_args(bad, ref, tiny_ldm_checkpoint, out, "--overwrite")) == 2  # no metric
+    err = one_error_line(capsys)
+    assert "FD_clap not computed" in err and f"earlier results in {out} are kept" in err
+    assert snapshot(out) == before  # the failure replaced nothing, and TensorBoard has no second event file
+    assert evaluate.main(evaluate_args(good, ref, tiny_ldm_checkpoint, out, "--overwrite")) == 0
+    after = snapshot(out)
+    assert len([k for k in after if k.startswith("tb/")]) == 1 and not (out / "tb.tmp").exists()
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--limit", "0"), "error: --limit must be at least 1 (the first N reference clips), got 0"),
+        (("--limit", "-1"), "error: --limit must be at least 1 (the first N reference clips), got -1"),
+    ],
+)
+def test_evaluate_limit_below_one_is_refused(tiny_ldm_checkpoint, tmp_path, capsys, extra, message):
+    import evaluate
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=0)
+    assert evaluate.main(evaluate_args(gen, ref, tiny_ldm_checkpoint, tmp_path / "eval", *extra)) == 2
+    assert one_error_line(capsys) == message and not (tmp_path / "eval").exists()
+
+
+def test_evaluate_out_that_is_a_file_is_refused_before_scoring(tiny_ldm_checkpoint, tmp_path, capsys, monkeypatch):
+    import evaluate
+    import evaluation.scorer
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=0)
+    out = tmp_path / "results"
+    out.write_text("a user's file")
+    monkeypatch.setattr(evaluation.scorer, "score", lambda *a, **k: pytest.fail("scored before --out was checked"))
+    assert evaluate.main(evaluate_args(gen, ref, tiny_ldm_checkpoint, out)) == 2
+    assert one_error_line(capsys) == f"error: --out {out}: is a file, not a folder; choose a folder to write into"
+    assert out.read_text() == "a user's file"

@@ -412,3 +412,106 @@ def test_train_disk_full_keeps_the_finished_checkpoint(tmp_path, capsys, failing
     assert err.endswith("last.ckpt: cannot write (no space left on the device)"), err
     assert no_temporaries(out) == []
     assert {k: v for k, v in snapshot(checkpoints).items() if k in finished} == finished
+
+
+# issue 25, cases 2 and 14: long runs stream to disk, keep what they wrote when interrupted, and continue
+@pytest.mark.slow
+def test_an_interrupted_run_keeps_its_clips_and_the_same_command_continues(
+    tiny_ldm_checkpoint, tmp_path, capsys, monkeypatch
+):
+    from audioldm.request.clip_folder import ClipFolder
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a dog barks\nrain\nan engine\n", encoding="utf-8")
+    args = ("--prompts", str(prompts), "--batch-size", "1")
+    assert run(tiny_ldm_checkpoint, tmp_path / "whole", *args) == 0  # the same command, never interrupted
+    capsys.readouterr()
+    add, passes = ClipFolder.add, []
+
+    def interrupted_after_one(self, *a, **k):
+        if passes:
+            raise KeyboardInterrupt
+        passes.append(1)
+        return add(self, *a, **k)
+
+    monkeypatch.setattr(ClipFolder, "add", interrupted_after_one)
+    out = tmp_path / "out"
+    assert run(tiny_ldm_checkpoint, out, *args) == 130
+    err = capsys.readouterr().err
+    assert (
+        err.strip().splitlines()[-1]
+        == (f"generate: interrupted; 1 of 3 clip(s) are in {out} (the same command continues from there)")
+        and "Traceback" not in err
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        "000_a_dog_barks.png",
+        "000_a_dog_barks.wav",
+        "generate.clips.jsonl",
+    ]
+    monkeypatch.setattr(ClipFolder, "add", add)
+    before = snapshot(out)
+    assert run(tiny_ldm_checkpoint, out, *args, "--seed", "3") == 2  # another command is refused
+    assert "of another command" in one_error_line(capsys) and snapshot(out) == before
+    assert run(tiny_ldm_checkpoint, out, *args) == 0
+    assert "continuing in" in capsys.readouterr().out
+    whole, resumed = snapshot(tmp_path / "whole"), snapshot(out)
+    wavs = [name for name in whole if name.endswith(".wav")]
+    assert len(wavs) == 3 and {n: whole[n] for n in wavs} == {n: resumed[n] for n in wavs}  # clip i: seed + i
+    manifest = (out / "generated.jsonl").read_text().splitlines()
+    assert [line.split('"')[3] for line in manifest] == ["000_a_dog_barks", "001_rain", "002_an_engine"]
+    assert not (out / "generate.clips.jsonl").exists()
+    assert run(tiny_ldm_checkpoint, out, *args) == 0  # complete: nothing is made again
+    assert "wrote 0 clip(s)" in capsys.readouterr().out and snapshot(out) == resumed
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_real_process_is_one_line_and_keeps_the_clips(tiny_ldm_checkpoint, tmp_path):
+    """generate.py as a user runs it, stopped by a real SIGINT once its first clips are on disk."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("".join(f"prompt {i}\n" for i in range(400)), encoding="utf-8")
+    out = tmp_path / "out"
+    command = [
+        sys.executable,
+        "generate.py",
+        "--ckpt",
+        str(tiny_ldm_checkpoint),
+        "--prompts",
+        str(prompts),
+        "--out",
+        str(out),
+        "--steps",
+        "2",
+        "--sampler",
+        "dpmsolver++",
+        "--duration",
+        "0.5",
+        "--batch-size",
+        "2",
+        "--device",
+        "cpu",
+    ]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    process = subprocess.Popen(
+        command,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    journal = out / "generate.clips.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (journal.is_file() and journal.read_text().count("\n") >= 3):
+        time.sleep(0.2)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    last = err.strip().replace("\r", "\n").splitlines()[-1]
+    assert last.startswith("generate: interrupted; ") and "Traceback" not in err, err
+    made = int(last.split("; ")[1].split(" of ")[0])
+    assert 2 <= made < 400 and len(list(out.glob("*.wav"))) >= made

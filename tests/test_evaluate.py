@@ -164,7 +164,9 @@ def test_generate_then_score_resumes(tiny_ldm_checkpoint, tmp_path, capsys):
     assert results["pairs"] == 3 and "CLAP_score" in results
     assert any("the LDM's own CLAP" in n for n in results["notes"]) and any("964" in n for n in results["notes"])
     os.remove(out / "generated" / "k1.wav")
-    assert evaluate.main(args) == 0  # resumes: only the missing clip is generated again
+    assert evaluate.main(args) == 2  # its results are there: not replaced without --overwrite
+    assert "holds earlier results (metrics.json, metrics.md, tb)" in capsys.readouterr().err
+    assert evaluate.main([*args, "--overwrite"]) == 0  # resumes: only the missing clip is generated again
     again = {p.name: p.stat().st_mtime_ns for p in (out / "generated").glob("*.wav")}
     assert again["k0.wav"] == made["k0.wav"] and again["k2.wav"] == made["k2.wav"] and "k1.wav" in again
     assert "generated.jsonl" in os.listdir(out / "generated")

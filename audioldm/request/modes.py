@@ -8,12 +8,14 @@ message is the same in all three.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
 import shlex
+from collections.abc import Collection, Iterator
 from dataclasses import asdict, dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 
@@ -63,6 +65,29 @@ class Request:
         """The clips (``Generated``) made by the pipeline ``pipe``."""
         raise NotImplementedError
 
+    def count(self) -> int:
+        """How many clips the request makes."""
+        return 1
+
+    def stream(self, pipe, progress=None, skip: Collection[int] = ()) -> Iterator[tuple[list[int], Any]]:
+        """The clips as they are made, a sampling pass at a time: (clip indices, their ``Generated``); the
+        clips in ``skip`` (made by an earlier, interrupted run: clip i always draws from seed + i) are left
+        out. Only one pass's clips are in memory at a time."""
+        if 0 not in skip:
+            yield [0], self.run(pipe, progress)
+
+    def _passes(self, skip: Collection[int]) -> list[list[int]]:
+        """The clips still to make, in runs of consecutive indices of at most one sampling pass each (a pass
+        holds ``batch_size`` clips, candidates included)."""
+        size = max(1, self.sampling.batch_size // self.sampling.candidates)
+        passes: list[list[int]] = []
+        for i in (i for i in range(self.count()) if i not in skip):
+            if passes and passes[-1][-1] == i - 1 and len(passes[-1]) < size:
+                passes[-1].append(i)
+            else:
+                passes.append([i])
+        return passes
+
     def flags(self) -> list[str]:
         """The mode's own generate.py flags."""
         raise NotImplementedError
@@ -101,8 +126,27 @@ class TextRequest(Request):
     def clips(self) -> list[str]:
         return [p for p in self.prompts for _ in range(self.repeat)]
 
+    def count(self) -> int:
+        return len(self.prompts) * self.repeat
+
     def run(self, pipe, progress=None):
         return pipe.text_to_audio(self.clips(), self.duration, self.sampling.options(), progress, seeds=self.seeds)
+
+    def stream(self, pipe, progress=None, skip: Collection[int] = ()):
+        clips, options = self.clips(), self.sampling.options()
+        seeds = self.seeds or [options.seed + i for i in range(len(clips))]
+        passes = self._passes(skip)
+        for n, indices in enumerate(passes):
+            yield (
+                indices,
+                pipe.text_to_audio(
+                    [clips[i] for i in indices],
+                    self.duration,
+                    options,
+                    _shifted(progress, n, len(passes)),
+                    seeds=[seeds[i] for i in indices],
+                ),
+            )
 
     def flags(self) -> list[str]:
         return [f for p in self.prompts for f in ("--text", p)] + [
@@ -186,6 +230,27 @@ class VariationRequest(SourceRequest):
             progress,
             self.label(),
         )
+
+    def count(self) -> int:
+        return self.repeat
+
+    def stream(self, pipe, progress=None, skip: Collection[int] = ()):
+        options, passes = self.sampling.options(), self._passes(skip)
+        for n, indices in enumerate(passes):  # output j of a call draws from its seed + j: a pass starts at its first
+            shifted = dataclasses.replace(options, seed=options.seed + indices[0])
+            yield (
+                indices,
+                pipe.variation(
+                    self.wave,
+                    self.text,
+                    self.audio_weight,
+                    self.duration,
+                    len(indices),
+                    shifted,
+                    _shifted(progress, n, len(passes)),
+                    self.label(),
+                ),
+            )
 
     def flags(self) -> list[str]:
         weight = ["--audio-weight", f"{self.audio_weight:g}"] if self.audio_weight is not None else []
@@ -276,6 +341,13 @@ class SuperResolutionRequest(SourceRequest):
 
     def settings(self) -> dict:
         return {**super().settings(), "cutoff_hz": self.cutoff}
+
+
+def _shifted(progress, n: int, passes: int):
+    """A pass's progress callback reporting into the whole request's: pass n of ``passes``."""
+    if progress is None:
+        return None
+    return lambda done, total: progress(n * total + done, passes * total)
 
 
 MODES = {r.mode: r for r in (TextRequest, VariationRequest, TransferRequest, InpaintRequest, SuperResolutionRequest)}
