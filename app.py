@@ -301,14 +301,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from audioldm.checkpoint import CheckpointError
-    from audioldm.request.limits import Limits, resolve_device
+    from audioldm.request.arguments import check_model_files
+    from audioldm.request.limits import Limits, check_port, resolve_device
 
     try:
         ckpt = args.ckpt or newest_demo_checkpoint()
-        if not os.path.exists(ckpt):
-            raise FileNotFoundError(f"--ckpt: file not found: {ckpt}")
-        Limits(args.max_duration)  # a bad --max-duration fails before the model loads
+        check_model_files(argparse.Namespace(ckpt=ckpt, tokenizer=args.tokenizer))
+        Limits(args.max_duration)  # a bad --max-duration, --device or --port fails before the model loads
         device = resolve_device(args.device)
+        check_port(args.host, args.port)
         pipe = TextToAudio.from_checkpoint(ckpt, device, use_ema=not args.no_ema, tokenizer=args.tokenizer)
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)

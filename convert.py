@@ -18,7 +18,7 @@ import argparse
 import os
 import sys
 
-from audioldm.safe_output import main_guard
+from audioldm.safe_output import check_output, main_guard
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -57,6 +57,7 @@ def convert(args: argparse.Namespace) -> str:
 
     if os.path.exists(args.out):
         raise ValueError(f"{args.out}: already exists; choose a new output path")
+    check_output(args.out)  # the folder it goes into must be one we can write into (not a file)
     source = open_source(args.source)
     held = source.format.parts(source)
     stage = args.stage or ("ldm" if holds_whole_model(source) else held[0])

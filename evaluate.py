@@ -159,7 +159,14 @@ def run(args: argparse.Namespace) -> str:
     if args.limit is not None and args.limit < 1:
         raise ValueError(f"--limit must be at least 1 (the first N reference clips), got {args.limit}")
     check_out(args)
+    if args.generated:
+        from evaluation.clip_sets import check_folder
+
+        check_folder(args.generated)
     if args.ckpt:  # the generation settings, checked as generate.py and the app check them, before any loading
+        from audioldm.request.arguments import check_model_files
+
+        check_model_files(args)
         check_generation(args)
     device = resolve_device(args.device)
     reference, seconds, notes = reference_clips(args)

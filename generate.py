@@ -97,10 +97,9 @@ def read_prompts(args: argparse.Namespace) -> list[str]:
     """The --text prompts and the lines of --prompts, checked against the mode's count."""
     texts = list(args.text)
     if args.prompts:
-        if not os.path.isfile(args.prompts):
-            raise RequestError(f"--prompts: file not found: {args.prompts}")
-        with open(args.prompts, encoding="utf-8") as f:
-            texts += [line.strip() for line in f if line.strip()]
+        from audioldm.request.arguments import read_prompt_file
+
+        texts += read_prompt_file(args.prompts)
         if not texts:
             raise RequestError(f"--prompts: {args.prompts} has no prompts")
     if args.mode == "variation" and args.prompts:
@@ -149,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from audioldm.pipeline.text_to_audio import TextToAudio
+    from audioldm.request.arguments import check_model_files
     from audioldm.request.clip_folder import ClipFolder
     from audioldm.request.limits import Limits, resolve_device
     from audioldm.request.modes import SourceRequest
@@ -157,8 +157,7 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(args.max_duration)
     request = request_from_args(args)
     request.validate(limits)
-    if not os.path.exists(args.ckpt):
-        raise RequestError(f"--ckpt: file not found: {args.ckpt}")
+    check_model_files(args)
     args.device = resolve_device(args.device)
     args.steps = request.sampling.steps
     folder = ClipFolder(args.out, request.command(args.ckpt, args.out), args.mode, args.overwrite)

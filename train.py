@@ -28,13 +28,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from audioldm.config import ConfigError, load_config
+    from audioldm.safe_output import OutputError, check_output_folder
 
     try:
         config = load_config(args.config, args.overrides)
         check_paths(config)
+        check_output_folder(config.output_dir, "output_dir: ")
         if config.resume:
             check_resume(config)
-    except ConfigError as e:
+    except (ConfigError, OutputError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     if args.print_config:
@@ -46,14 +48,26 @@ def main(argv: list[str] | None = None) -> int:
     from data.latent_cache import LatentCacheError
     from data.manifest import ManifestError
     from data.shard_dataset import ShardError
-    from lightning_modules.trainer import fit
+    from lightning_modules.trainer import Stopped, fit
 
     try:
         fit(config)
     except (CheckpointError, LatentCacheError, ManifestError, ShardError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {last_line(e)}", file=sys.stderr)
         return 2
+    except Stopped as e:  # SIGTERM (a preempted job): the exact step is saved; not a finished run
+        print(f"train: {e}", file=sys.stderr)
+        return 143
     return 0
+
+
+def last_line(error: Exception) -> str:
+    """The error's own message: a DataLoader worker re-raises it with the worker's traceback before it."""
+    text = str(error)
+    if "Original Traceback" not in text:
+        return text
+    last = text.rstrip().splitlines()[-1]
+    return last.split(": ", 1)[1] if last.startswith(type(error).__name__ + ": ") else last
 
 
 def check_paths(config) -> None:
@@ -89,6 +103,12 @@ def check_resume(config) -> None:
                 f"{config.resume}: is a '{checkpoint.get('stage')}' checkpoint, but the config trains '{config.stage}'"
             )
         check_mel(config.resume, checkpoint["config"].get("audio", {}), OmegaConf.to_object(config.audio))
+        step, limit = int(checkpoint.get("global_step", 0)), config.trainer.max_steps
+        if 0 < limit <= step:
+            raise CheckpointError(
+                f"{config.resume}: is at step {step}, already at trainer.max_steps={limit}: nothing would be "
+                f"trained; raise trainer.max_steps to go on"
+            )
     except CheckpointError as e:
         raise ConfigError(f"resume: {e}") from None
 

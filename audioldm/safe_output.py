@@ -27,6 +27,8 @@ CAUSES = {
     errno.EPERM: "permission denied",
     errno.EROFS: "read-only file system",
     errno.EFBIG: "file too large for the file system",
+    errno.ENOTDIR: "a part of the path is a file, not a folder",
+    errno.EEXIST: "something of that name exists already",
 }
 
 

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 from audioldm.audio.io import AudioReadError, audio_info
 from audioldm.audio.mel import MelConfig, MelFrontEnd
 from data.captions import pick_caption
-from data.manifest import ManifestEntry
+from data.manifest import ManifestEntry, ManifestError
 from data.mel_cache import MelCache
 from data.segment import read_segment
 
@@ -87,7 +87,7 @@ class AudioClipDataset(Dataset):
                 continue
             item["skipped"] = skipped
             return item
-        raise RuntimeError(
+        raise ManifestError(
             f"{self.options.max_consecutive_failures} clips in a row could not be read "
             f"(from index {index}, e.g. {self.entries[index].path}); check the manifest's audio paths"
         )

@@ -39,15 +39,23 @@ class Pairing:
     reference_only: list[str] = field(default_factory=list)
 
 
+def check_folder(folder: str | os.PathLike) -> Path:
+    """``folder`` as a Path if it is a folder, else ``FileNotFoundError`` saying what it is."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"{root}: is a file, not a folder of clips" if root.is_file() else f"folder not found: {root}"
+        )
+    return root
+
+
 def clips_from_folder(*folders: str | os.PathLike) -> list[Clip]:
     """Every audio file in ``folders`` and their subfolders, sorted by name; captions from a
     folder's ``generated.jsonl`` (written by generate.py) when it has one. File names (without
     extension) must be unique: they are the keys that pair clips."""
     clips: dict[str, Clip] = {}
     for folder in folders:
-        root = Path(folder)
-        if not root.is_dir():
-            raise FileNotFoundError(f"folder not found: {root}")
+        root = check_folder(folder)
         captions = {}
         index = root / "generated.jsonl"
         if index.is_file():

@@ -8,6 +8,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.utilities import rank_zero_info
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 
 
 class SkippedClipsLogger(pl.Callback):
@@ -52,7 +53,7 @@ class StageCheckpoint(ModelCheckpoint):
 
     ``last.ckpt`` is also written after the final training step (max_steps or the last batch of the last
     epoch), at the same point in the loop as interval checkpoints, so resuming from it with a larger budget
-    continues exactly; on Ctrl-C, the state at the interruption is saved there instead. It is never versioned
+    continues exactly; on Ctrl-C or SIGTERM, the state at the interruption is saved there instead. It is never versioned
     (no ``last-v1.ckpt``): Lightning's own save at the end of training sees it as already written.
     """
 
@@ -73,7 +74,7 @@ class StageCheckpoint(ModelCheckpoint):
 
     def on_exception(self, trainer: pl.Trainer, pl_module, exception: BaseException) -> None:
         super().on_exception(trainer, pl_module, exception)
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, (KeyboardInterrupt, SIGTERMException)):  # Ctrl-C, or a preempted job
             self._save_final(trainer)
 
     def _save_final(self, trainer: pl.Trainer) -> None:

@@ -11,6 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import LearningRateMonitor
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
 from torch.utils.tensorboard.summary import hparams
 
 from audioldm.config.loader import config_to_dict
@@ -111,10 +112,24 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+class Stopped(RuntimeError):
+    """Training stopped by SIGTERM (e.g. a preempted SLURM job); the state at that step is saved."""
+
+
 def fit(config: DictConfig) -> pl.Trainer:
-    """Seed, build the stage, train (continuing from ``config.resume`` when set)."""
+    """Seed, build the stage, read its data, train (continuing from ``config.resume`` when set). The data is read
+    before the logger exists, so a manifest that fails leaves no empty ``version_N`` behind. SIGTERM saves the
+    step it stopped at and raises ``Stopped``."""
     pl.seed_everything(config.seed, workers=True)
     module, datamodule = build_stage(config)
+    datamodule.setup("fit")
     trainer = make_trainer(config, module)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=config.resume)
+    except SIGTERMException:
+        saved = trainer.checkpoint_callback.final_path
+        raise Stopped(
+            f"stopped by SIGTERM at step {trainer.global_step}; that step is saved in {saved} (continue with "
+            f"resume={saved})"
+        ) from None
     return trainer

@@ -4,6 +4,7 @@ share a name, tokenizer folders."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -418,3 +419,148 @@ def test_converted_checkpoint_keeps_its_tokenizer(
         return_tensors="pt",
     )
     assert tokens["input_ids"].shape == (1, 512)
+
+
+# issue 25, case 1: SIGTERM (a preempted job) saves the exact step and exits 143, and the run resumes from it
+@pytest.mark.slow
+def test_sigterm_saves_the_step_it_stopped_at_and_exits_non_zero(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    manifest, out = small_dataset(tmp_path), tmp_path / "runs"
+    args = vae_args(manifest, out, "trainer.max_steps=2000", "checkpoint.every_n_train_steps=10")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "train.py", *args],
+        cwd=REPO,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    folder = out / "run" / "version_0" / "checkpoints"
+    deadline = time.time() + 180
+    while time.time() < deadline and not any(p.name.startswith("epoch=") for p in folder.glob("*.ckpt")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # a few more steps past the interval checkpoint
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=180)
+    assert process.returncode == 143, err
+    last = folder / "last.ckpt"
+    step = torch.load(last, map_location="cpu", weights_only=False)["global_step"]
+    assert (
+        err.strip().splitlines()[-1]
+        == (f"train: stopped by SIGTERM at step {step}; that step is saved in {last} (continue with resume={last})")
+        and "Traceback" not in err
+    )
+    intervals = [v for k, v in checkpoints(out).items() if k != "last.ckpt"]
+    assert 10 <= max(intervals) <= step < 2000  # the step it stopped at (past the last interval checkpoint)
+    assert train.main(vae_args(manifest, out, f"trainer.max_steps={step + 4}", f"resume={last}")) == 0
+    assert checkpoints(out)["last.ckpt"] == step + 4
+
+
+# issue 25, cases 7-9 and 11: paths, data and steps that would fail late or do nothing are refused first
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (
+            ("output_dir={file}/runs",),
+            "error: output_dir: {file}/runs: cannot be written ({file} is a file, not a folder)",
+        ),
+        (("trainer.max_steps=0",), "trainer.max_steps=0 trains nothing (a positive step count, or -1 for no limit)"),
+    ],
+)
+def test_train_refuses_before_any_work(tmp_path, capsys, extra, message):
+    manifest, out = small_dataset(tmp_path), tmp_path / "runs"
+    file = tmp_path / "a_file"
+    file.write_text("x")
+    assert train.main(vae_args(manifest, out, *(e.format(file=file) for e in extra))) == 2
+    assert message.format(file=file) in one_error_line(capsys)
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_resuming_past_max_steps_says_nothing_would_be_trained(tmp_path, capsys):
+    manifest, out = small_dataset(tmp_path), tmp_path / "runs"
+    assert train.main(vae_args(manifest, out, "trainer.max_steps=4")) == 0
+    last = out / "run" / "version_0" / "checkpoints" / "last.ckpt"
+    before = snapshot(out)
+    capsys.readouterr()
+    assert train.main(vae_args(manifest, out, "trainer.max_steps=2", f"resume={last}")) == 2
+    assert one_error_line(capsys) == (
+        f"error: resume: {last}: is at step 4, already at trainer.max_steps=2: nothing would be trained; raise "
+        f"trainer.max_steps to go on"
+    )
+    assert snapshot(out) == before
+
+
+def duplicate_ids(root: Path) -> Path:
+    write_tone(root / "a.wav", 1.0)
+    return write_manifest_lines(root / "manifest.jsonl", [{"id": "x", "path": "a.wav"}, {"id": "x", "path": "a.wav"}])
+
+
+@pytest.mark.parametrize(
+    "manifest_of, message",
+    [
+        (duplicate_ids, "duplicate id"),
+        pytest.param(unreadable_manifest, "clips in a row could not be read", marks=pytest.mark.slow),
+    ],
+)
+def test_data_that_fails_leaves_no_run_folder_and_one_line(tmp_path, capsys, manifest_of, message):
+    """A manifest refused when it is read (duplicate ids) leaves no empty version_0 behind; one where no clip can
+    be read stops with its own one-line message, also from a DataLoader worker (not a Lightning traceback)."""
+    manifest = manifest_of(tmp_path / "data")
+    out = tmp_path / "runs"
+    code = train.main(
+        vae_args(manifest, out, "trainer.max_steps=4", "data.num_workers=1", "data.batch_size=1", "data.val_fraction=0")
+    )
+    assert code == 2 and message in one_error_line(capsys)
+    if manifest_of is duplicate_ids:
+        assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            "stage: vae\nname: t\n\tdata: {train_manifest: m}\n",
+            "found character '\\t' that cannot start any token at line 3, column 1",
+        ),
+        ("stage: vae\nname: [t\n", "at line 3, column 1"),
+    ],
+)
+def test_yaml_errors_keep_their_line_and_column(tmp_path, capsys, text, message):
+    config = tmp_path / "bad.yaml"
+    config.write_text(text, encoding="utf-8")
+    assert train.main(["--config", str(config)]) == 2
+    err = one_error_line(capsys)
+    assert err.startswith(f"error: {config}: not valid YAML (") and message in err, err
+
+
+# issue 25, case 11: data.prepare over a folder where no clip can be read is an error, as shard_writer's
+def test_prepare_with_no_readable_clip_writes_no_manifest(tmp_path, capsys):
+    from data import prepare
+
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i in range(3):
+        (audio / f"bad{i}.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)
+    out = tmp_path / "m.jsonl"
+    assert prepare.main(["folder", "--audio-dir", str(audio), "--out", str(out)]) == 2
+    missing = tmp_path / "m.jsonl.missing.txt"
+    assert one_error_line(capsys) == (
+        f"error: {out}: no clip to write: 0 missing and 3 unreadable of 3 in the metadata (listed in {missing}); no "
+        f"manifest written"
+    )
+    assert not out.exists() and len(missing.read_text().splitlines()) == 3
+
+
+def test_shared_causes_name_a_file_in_the_path():
+    import errno
+
+    from audioldm.safe_output import write_error
+
+    error = write_error("runs/x.ckpt", NotADirectoryError(errno.ENOTDIR, "Not a directory"))
+    assert str(error) == "runs/x.ckpt: cannot write (a part of the path is a file, not a folder)"

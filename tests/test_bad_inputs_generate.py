@@ -515,3 +515,135 @@ def test_ctrl_c_in_a_real_process_is_one_line_and_keeps_the_clips(tiny_ldm_check
     assert last.startswith("generate: interrupted; ") and "Traceback" not in err, err
     made = int(last.split("; ")[1].split(" of ")[0])
     assert 2 <= made < 400 and len(list(out.glob("*.wav"))) >= made
+
+
+# issue 25, case 6: prompt files in UTF-8 with a byte-order mark read as the user wrote them; others are named
+@pytest.mark.slow
+def test_a_byte_order_mark_is_not_part_of_the_prompt(tiny_ldm_checkpoint, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes("\ufeffa dog barks\nrain\n".encode("utf-8"))
+    out = tmp_path / "out"
+    assert run(tiny_ldm_checkpoint, out, "--prompts", str(prompts)) == 0
+    assert sorted(p.name for p in out.glob("*.wav")) == ["000_a_dog_barks.wav", "001_rain.wav"]
+    assert (
+        "\\ufeff" not in (out / "generated.jsonl").read_text() and "\ufeff" not in (out / "generate.json").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (
+            "a dog barks\nrain\n".encode("utf-16"),
+            "line 1 cannot be read as UTF-8 (byte 0xff at column 1: it looks like UTF-16); save the file as UTF-8",
+        ),
+        (
+            b"a dog barks\ncaf\xe9\n",
+            "line 2 cannot be read as UTF-8 (byte 0xe9 at column 4: not UTF-8); save the file as UTF-8",
+        ),
+    ],
+)
+def test_a_prompt_file_in_another_encoding_is_named(
+    tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, data, message
+):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_bytes(data)
+    assert run(tiny_ldm_checkpoint, tmp_path / "out", "--prompts", str(prompts)) == 2
+    assert one_error_line(capsys) == f"error: --prompts {prompts}: {message}"
+
+
+# issue 25, case 13: what generate.py can check without the model, it checks before loading it
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (
+            ["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "3-1"],
+            "error: --span '3-1': START must be before END",
+        ),
+        (
+            ["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "0.5-3"],
+            "error: --span 0.5-3 s is outside the clip (0-0.9 s) or empty",
+        ),
+        (
+            ["--mode", "transfer", "--audio", "{tiny}", "--text", "x"],
+            "error: --audio {tiny}: the source is too short (800 samples at 16000 Hz; at least 1024)",
+        ),
+        (
+            ["--mode", "sr", "--audio", "{wav}", "--text", "x"],
+            "error: --mode sr: in.wav is already at 16000 Hz; say which band to keep with --cutoff HZ",
+        ),
+        (["--text", "x", "--vocoder", "{missing}"], "error: --vocoder: file not found: {missing}"),
+        (["--text", "x", "--tokenizer", "{missing}"], "error: --tokenizer: folder not found: {missing}"),
+        (
+            ["--text", "x", "--sampler", "lcm", "--steps", "80"],
+            "error: --steps (with --sampler lcm: the 50-step grid it was "
+            "distilled on) must be a whole number from 1 to 50, got 80",
+        ),
+    ],
+)
+def test_checks_that_need_no_model_come_before_it(tiny_ldm_checkpoint, tmp_path, capsys, no_model_load, args, message):
+    from tests.conftest import write_tone
+
+    files = {
+        "wav": write_tone(tmp_path / "in.wav", 0.9, 16000),
+        "tiny": write_tone(tmp_path / "tiny.wav", 0.05, 16000),
+        "missing": tmp_path / "missing",
+    }
+    args = [a.format(**files) for a in args]
+    before = snapshot(tmp_path)
+    assert generate.main(["--ckpt", str(tiny_ldm_checkpoint), "--out", str(tmp_path / "out"), *args]) == 2
+    assert one_error_line(capsys) == message.format(**files)
+    assert snapshot(tmp_path) == before
+
+
+# issue 25, case 7: the app's port is checked before the model loads
+@pytest.mark.parametrize(
+    "port, message",
+    [
+        ("99999", "error: --port must be a whole number from 1 to 65535, got 99999"),
+        (
+            "{busy}",
+            "error: --port {busy}: already in use on 127.0.0.1 (choose another --port, or stop what listens there)",
+        ),
+    ],
+)
+def test_app_port_is_checked_before_loading(tiny_ldm_checkpoint, capsys, no_model_load, port, message):
+    import socket
+
+    import app
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        busy = listener.getsockname()[1]
+        assert app.main(["--ckpt", str(tiny_ldm_checkpoint), "--port", port.format(busy=busy)]) == 2
+    assert one_error_line(capsys) == message.format(busy=busy)
+
+
+# issue 25, case 13: the last messages that named the wrong thing
+def test_evaluate_generated_that_is_a_file_and_convert_below_a_file(tmp_path, capsys):
+    import convert
+    import evaluate
+
+    file = tmp_path / "clips.txt"
+    file.write_text("x")
+    assert (
+        evaluate.main(
+            [
+                "--generated",
+                str(file),
+                "--reference",
+                str(tmp_path),
+                "--backbone",
+                "clap",
+                "--clap-ckpt",
+                str(file),
+                "--out",
+                str(tmp_path / "eval"),
+            ]
+        )
+        == 2
+    )
+    assert one_error_line(capsys) == f"error: {file}: is a file, not a folder of clips"
+    assert convert.main([str(file), str(file / "out.ckpt")]) == 2
+    assert one_error_line(capsys) == f"error: {file / 'out.ckpt'}: cannot be written ({file} is a file, not a folder)"

@@ -79,7 +79,7 @@ def test_low_rate_source_sets_the_cutoff(tiny_ldm_checkpoint, tmp_path):
         ),
         (
             ["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "0.5-3"],
-            "error: span 0.5-3 s is outside the clip (0-0.9 s) or empty",
+            "error: --span 0.5-3 s is outside the clip (0-0.9 s) or empty",
         ),
         (["--mode", "inpaint", "--audio", "{wav}", "--text", "x", "--span", "a-b"], "must look like START-END"),
         (["--mode", "transfer", "--audio", "{bad}", "--text", "x"], "cannot open as audio"),

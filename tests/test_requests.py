@@ -31,7 +31,11 @@ BAD = [
     (["--steps", "0"], {"steps": 0}, "--steps must be a whole number from 1 to 1000, got 0"),
     (["--candidates", "20"], {"candidates": 20}, "--candidates must be a whole number from 1 to 16, got 20"),
     (["--seed", "-1"], {"seed": -1}, "--seed must be a whole number from 0 to 4294967295, got -1"),
-    (["--seed", str(2**64)], {"seed": 2**64}, "--seed must be a whole number from 0 to 4294967295, got 1.84467e+19"),
+    (
+        ["--seed", str(2**64)],
+        {"seed": 2**64},
+        "--seed must be a whole number from 0 to 4294967295, got 18446744073709551616",
+    ),
     (["--eta", "2"], {"eta": 2.0}, "--eta must be from 0 to 1, got 2"),
     (
         ["--duration", "100"],

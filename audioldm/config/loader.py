@@ -78,6 +78,8 @@ def _check_ranges(config: DictConfig, where: str) -> None:
             f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
             f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)"
         )
+    if config.trainer.max_steps == 0:
+        raise ConfigError(f"{where}: trainer.max_steps=0 trains nothing (a positive step count, or -1 for no limit)")
     if OmegaConf.select(config, "optim.decay", default=None) == "cosine" and config.trainer.max_steps <= 0:
         raise ConfigError(
             f"{where}: optim.decay=cosine needs trainer.max_steps (the step its cosine ends at), "
@@ -100,7 +102,7 @@ def _read_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConfi
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not valid YAML ({yaml_problem(e)})") from None
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(raw).__name__}")
@@ -110,6 +112,15 @@ def _read_chain(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConfi
         sources.extend(_read_chain(path.parent / base, seen + (path,)))
     sources.append((str(path), OmegaConf.create(raw)))
     return sources
+
+
+def yaml_problem(error: yaml.YAMLError) -> str:
+    """PyYAML's complaint in one line, with where it is: "found character '\\t' ... at line 3, column 1"."""
+    problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+    context = getattr(error, "context", None)
+    mark = getattr(error, "problem_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{context + ': ' if context else ''}{problem}{where}"
 
 
 def _parse_overrides(overrides: Sequence[str]) -> DictConfig:

@@ -100,7 +100,7 @@ class TextToAudio:
                 )
             raise ValueError(
                 f"this is a consistency-distilled (lcm) checkpoint: its UNet predicts for the lcm "
-                f"sampler only; use sampler lcm with 1-4 steps, not {options.sampler}"
+                f"sampler only; use sampler lcm (1-4 steps, what it was distilled for), not {options.sampler}"
             )
         if options.sampler == "lcm" and options.negative.strip():
             raise ValueError(

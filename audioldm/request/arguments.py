@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import codecs
 import dataclasses
+import os
 
 from audioldm.diffusion.names import SAMPLERS
-from audioldm.request.limits import CANDIDATES, GUIDANCE, SEED, STEPS
+from audioldm.request.limits import CANDIDATES, GUIDANCE, SEED, STEPS, RequestError
 from audioldm.request.sampling import Sampling
 
 Parser = argparse.ArgumentParser | argparse._ArgumentGroup
@@ -69,3 +71,41 @@ def sampling_from_args(args: argparse.Namespace) -> Sampling:
     """The ``Sampling`` of parsed ``add_sampling_arguments`` flags (not yet validated): each field is the flag's
     destination of the same name (evaluate.py has no ``--negative``)."""
     return Sampling(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Sampling) if hasattr(args, f.name)})
+
+
+def check_model_files(args: argparse.Namespace) -> None:
+    """``--ckpt``, ``--vocoder`` and ``--tokenizer`` name what exists: checked before any model loads (a
+    ``--tokenizer`` is refused even where the checkpoint brings its own, so a typo is not silently ignored)."""
+    if not os.path.exists(args.ckpt):
+        raise RequestError(f"--ckpt: file not found: {args.ckpt}")
+    vocoder, tokenizer = getattr(args, "vocoder", None), getattr(args, "tokenizer", None)
+    if vocoder and not os.path.exists(vocoder):
+        raise RequestError(f"--vocoder: file not found: {vocoder}")
+    if tokenizer and not os.path.isdir(tokenizer):
+        what = "is a file, not a folder" if os.path.exists(tokenizer) else "folder not found"
+        raise RequestError(f"--tokenizer: {what}: {tokenizer}")
+
+
+def read_prompt_file(path: str) -> list[str]:
+    """The non-blank lines of a ``--prompts`` file, stripped: UTF-8, with or without a byte-order mark (which is
+    not part of the first prompt). Another encoding is refused naming the file and the line."""
+    if not os.path.isfile(path):
+        raise RequestError(f"--prompts: file not found: {path}")
+    with open(path, "rb") as f:
+        data = f.read()
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    prompts = []
+    for number, raw in enumerate(data.split(b"\n"), 1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            hint = "it looks like UTF-16" if utf16 else "not UTF-8"
+            raise RequestError(
+                f"--prompts {path}: line {number} cannot be read as UTF-8 (byte {raw[e.start]:#04x} at "
+                f"column {e.start + 1}: {hint}); save the file as UTF-8"
+            ) from None
+        if line.strip():
+            prompts.append(line.strip())
+    return prompts

@@ -74,7 +74,11 @@ def _shown(value) -> str:
     """A rejected value as messages show it, the same whichever front end passed it (2000.0 and 2000: 2000)."""
     if value is None:
         return "nothing"
-    return f"{value:g}" if isinstance(value, (int, float)) and not isinstance(value, bool) else repr(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value) if isinstance(value, int) else f"{value:g}"
 
 
 def check_duration(seconds: float | None, max_seconds: float = MAX_SECONDS, name: str = "--duration") -> float:
@@ -91,6 +95,23 @@ def check_duration(seconds: float | None, max_seconds: float = MAX_SECONDS, name
             f"raise the bound with --max-duration)"
         )
     raise RequestError(f"{name} must be more than 0 and at most {max_seconds:g} s, got {got}{why}")
+
+
+def check_port(host: str, port: int) -> None:
+    """``port`` is a TCP port number that ``host`` can listen on now (``RequestError`` naming ``--port`` else)."""
+    import errno
+    import socket
+
+    check_whole("--port", port, 1, 65535)
+    try:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            probe.bind((host, port))
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise RequestError(
+                f"--port {port}: already in use on {host} (choose another --port, or stop what listens there)"
+            ) from None
+        raise RequestError(f"--port {port} on --host {host}: cannot listen there ({e.strerror or e})") from None
 
 
 def resolve_device(name: str) -> str:

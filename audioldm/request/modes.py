@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from audioldm.audio.mel import MelConfig
 from audioldm.request.limits import Limits, RequestError, check_duration, check_number, check_whole
 from audioldm.request.sampling import Sampling
 
@@ -38,6 +39,8 @@ def parse_spans(items: list[str] | str) -> list[tuple[float, float]]:
                 raise RequestError(f"--span {part!r} must look like START-END in seconds, e.g. 2.0-4.5") from None
             if not (math.isfinite(start) and math.isfinite(end)):
                 raise RequestError(f"--span {part!r}: START and END must be finite numbers of seconds")
+            if not start < end:
+                raise RequestError(f"--span {part!r}: START must be before END")
             spans.append((start, end))
     if not spans:
         raise RequestError("--mode inpaint needs at least one --span START-END (seconds to regenerate, e.g. 2.0-4.5)")
@@ -187,6 +190,12 @@ class SourceRequest(Request):
         except AudioReadError as e:
             raise RequestError(f"--audio {self.audio}: cannot read it ({e.reason})") from None
         check_duration(wave.numel() / sample_rate, limits.max_seconds, f"--audio {self.audio}: the source")
+        shortest = MelConfig().n_fft  # one STFT frame of the mel front-end
+        if wave.numel() < shortest:
+            raise RequestError(
+                f"--audio {self.audio}: the source is too short ({wave.numel()} samples at "
+                f"{sample_rate} Hz; at least {shortest})"
+            )
         self.wave = wave
         return wave
 
@@ -291,6 +300,14 @@ class InpaintRequest(SourceRequest):
     def validate(self, limits: Limits) -> None:
         super().validate(limits)
         self.spans = parse_spans([f"{s[0]}-{s[1]}" if isinstance(s, tuple) else s for s in self.spans])
+
+    def load(self, limits: Limits, sample_rate: int = 16000) -> torch.Tensor:
+        wave = super().load(limits, sample_rate)
+        seconds = wave.numel() / sample_rate
+        for start, end in self.spans:
+            if not 0.0 <= start < end <= seconds + 1e-6:
+                raise RequestError(f"--span {start:g}-{end:g} s is outside the clip (0-{seconds:g} s) or empty")
+        return wave
 
     def run(self, pipe, progress=None):
         return pipe.inpaint(self.wave, self.text, self.spans, self.sampling.options(), progress)

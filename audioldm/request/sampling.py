@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from audioldm.diffusion.names import SAMPLERS, default_steps
+from audioldm.diffusion.names import LCM_GRID, SAMPLERS, default_steps
 from audioldm.request.limits import CANDIDATES, ETA, GUIDANCE, SEED, STEPS, RequestError, check_number, check_whole
 
 
@@ -27,6 +27,10 @@ class Sampling:
         if self.sampler not in SAMPLERS:
             raise RequestError(f"--sampler {self.sampler!r} is unknown (one of {', '.join(SAMPLERS)})")
         steps = default_steps(self.sampler, self.steps)
+        if self.sampler == "lcm":  # its timesteps come from the distillation's solver grid
+            steps = check_whole(
+                f"--steps (with --sampler lcm: the {LCM_GRID}-step grid it was distilled on)", steps, 1, LCM_GRID
+            )
         return Sampling(
             negative=(self.negative or "").strip(),
             steps=check_whole("--steps", steps, *STEPS),

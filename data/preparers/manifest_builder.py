@@ -443,8 +443,17 @@ def build_manifest(
                 source=record.source,
             )
         )
-    report.written = write_manifest(entries, out)
     log_path = out.with_name(out.name + ".missing.txt")
+    if not entries:  # nothing usable: an error, as data.shard_writer and data.preencode make it; no manifest
+        if problems:
+            with atomic_file(log_path, text=True) as f:
+                f.writelines(f"{clip_id}\t{name}\t{reason}\n" for clip_id, name, reason in problems)
+        listed = f" (listed in {log_path})" if problems else ""
+        raise PrepareError(
+            f"{out}: no clip to write: {report.missing} missing and {report.unreadable} unreadable of "
+            f"{len(records)} in the metadata{listed}; no manifest written"
+        )
+    report.written = write_manifest(entries, out)
     if problems:
         with atomic_file(log_path, text=True) as f:  # temp file renamed when complete; one line on a full disk
             for clip_id, name, reason in problems:
