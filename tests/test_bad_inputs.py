@@ -124,64 +124,6 @@ def eval_folders(root: Path, unreadable: int) -> tuple[Path, Path]:
     return gen, ref
 
 
-def test_evaluate_counts_only_scored_clips(tiny_ldm_checkpoint, tmp_path, capsys):
-    import json
-
-    import evaluate
-
-    gen, ref = eval_folders(tmp_path / "in", unreadable=3)
-    before = snapshot(tmp_path / "in")
-    out = tmp_path / "eval"
-    assert (
-        evaluate.main(
-            [
-                "--generated",
-                str(gen),
-                "--reference",
-                str(ref),
-                "--backbone",
-                "clap",
-                "--clap-ckpt",
-                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
-    results = json.loads((out / "metrics.json").read_text())
-    assert results["clips_generated"] == 2 and results["pairs"] == 2 and results["unreadable_generated"] == 3
-    assert snapshot(tmp_path / "in") == before
-
-
-def test_evaluate_fails_without_its_metric(tiny_ldm_checkpoint, tmp_path, capsys):
-    import evaluate
-
-    gen, ref = eval_folders(tmp_path / "in", unreadable=5)
-    before = snapshot(tmp_path / "in")
-    assert (
-        evaluate.main(
-            [
-                "--generated",
-                str(gen),
-                "--reference",
-                str(ref),
-                "--backbone",
-                "clap",
-                "--clap-ckpt",
-                str(tiny_ldm_checkpoint.parent / "clap.ckpt"),
-                "--out",
-                str(tmp_path / "eval"),
-            ]
-        )
-        == 2
-    )
-    err = one_error_line(capsys)
-    assert "FD_clap not computed" in err and "5 generated" in err and "unreadable" in err
-    assert snapshot(tmp_path / "in") == before
-
-
-# issue 25, cases 3, 7 and 10: evaluate.py never replaces a result with a failure, checks --out and --limit first
 def evaluate_args(gen: Path, ref: Path, ckpt: Path, out: Path, *extra: str) -> list[str]:
     return [
         "--generated",
@@ -198,6 +140,32 @@ def evaluate_args(gen: Path, ref: Path, ckpt: Path, out: Path, *extra: str) -> l
     ]
 
 
+def test_evaluate_counts_only_scored_clips(tiny_ldm_checkpoint, tmp_path, capsys):
+    import json
+
+    import evaluate
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=3)
+    before = snapshot(tmp_path / "in")
+    out = tmp_path / "eval"
+    assert evaluate.main(evaluate_args(gen, ref, tiny_ldm_checkpoint, out)) == 0
+    results = json.loads((out / "metrics.json").read_text())
+    assert results["clips_generated"] == 2 and results["pairs"] == 2 and results["unreadable_generated"] == 3
+    assert snapshot(tmp_path / "in") == before
+
+
+def test_evaluate_fails_without_its_metric(tiny_ldm_checkpoint, tmp_path, capsys):
+    import evaluate
+
+    gen, ref = eval_folders(tmp_path / "in", unreadable=5)
+    before = snapshot(tmp_path / "in")
+    assert evaluate.main(evaluate_args(gen, ref, tiny_ldm_checkpoint, tmp_path / "eval")) == 2
+    err = one_error_line(capsys)
+    assert "FD_clap not computed" in err and "5 generated" in err and "unreadable" in err
+    assert snapshot(tmp_path / "in") == before
+
+
+# issue 25, cases 3, 7 and 10: evaluate.py never replaces a result with a failure, checks --out and --limit first
 def test_a_failed_evaluate_rerun_keeps_the_earlier_results(tiny_ldm_checkpoint, tmp_path, capsys):
     import evaluate
 
