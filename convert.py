@@ -69,7 +69,7 @@ def convert(args: argparse.Namespace) -> str:
             f"tokenizer there); choose a new output path"
         )
     if stage == "ldm":
-        weights = read_ldm(args.source, args.tokenizer, args.head_channels)
+        weights = read_ldm(source, args.tokenizer, args.head_channels)
         unet_params = sum(v.numel() for v in weights.unet.values())
         ema = "raw + EMA UNet weights" if weights.ema is not None else "one UNet weight set"
         if args.to == "diffusers":

@@ -160,22 +160,23 @@ def run(args: argparse.Namespace) -> int:
     check_model_files(args)
     args.device = resolve_device(args.device)
     args.steps = request.sampling.steps
-    folder = ClipFolder(args.out, request.command(args.ckpt, args.out), args.mode, args.overwrite)
+    folder = ClipFolder(args.out, request.command(args.ckpt, args.out), args.mode, vars(args), args.overwrite)
     if isinstance(request, SourceRequest):
         request.load(limits)
-    print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
-    pipe = TextToAudio.from_checkpoint(
-        args.ckpt,
-        args.device,
-        use_ema=not args.no_ema,
-        vocoder_ckpt=args.vocoder,
-        tokenizer=args.tokenizer,
-        head_channels=args.head_channels,
-        compile=args.compile,
-        bf16=args.bf16,
-    )
+    total, pipe = request.count(), None
+    if len(folder.done) < total:  # a complete earlier run of this command needs no model
+        print(f"generate: loading {args.ckpt} on {args.device} ...", flush=True)
+        pipe = TextToAudio.from_checkpoint(
+            args.ckpt,
+            args.device,
+            use_ema=not args.no_ema,
+            vocoder_ckpt=args.vocoder,
+            tokenizer=args.tokenizer,
+            head_channels=args.head_channels,
+            compile=args.compile,
+            bf16=args.bf16,
+        )
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
-    total = request.count()
     length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"
     print(
         f"generate: {total} clip(s) x {args.candidates} candidate(s), {length}, {args.steps} {args.sampler} steps ...",
@@ -194,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         for indices, result in request.stream(pipe, progress, skip=folder.done):
-            folder.add(indices, result, vars(args))
+            folder.add(indices, result)
     except KeyboardInterrupt:
         for bar in bars:  # the bar's last line before the message
             bar.close()
@@ -208,7 +209,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         for bar in bars:
             bar.close()
-    folder.finish(vars(args))
+    folder.finish()
     new = [folder.new[i] for i in sorted(folder.new)]
     print(
         f"generate: wrote {len(new)} clip(s) to {args.out} in {time.time() - start:.1f} s"

@@ -57,7 +57,7 @@ def declared(cls: type) -> Iterator[tuple[str, dict[str, Any]]]:
             yield f.name, f.metadata[KEY]
 
 
-def check(node: Any, prefix: str = "", select: Callable[[Any, str], Any] | None = None) -> None:
+def check(node: Any, prefix: str = "") -> None:
     """Raise ``ValueError`` for the first constraint ``node`` (a structured OmegaConf config of a dataclass)
     breaks, naming the dotted key (``prefix`` + field). Nested config dataclasses are checked too."""
     from omegaconf import DictConfig, OmegaConf
@@ -65,15 +65,18 @@ def check(node: Any, prefix: str = "", select: Callable[[Any, str], Any] | None 
     cls = OmegaConf.get_type(node)
     if not dataclasses.is_dataclass(cls):
         return
-    value_of = select or (lambda parent, name: OmegaConf.select(parent, name, default=None))
+
+    def value_of(name: str) -> Any:
+        return OmegaConf.select(node, name, default=None)
+
     for f in dataclasses.fields(cls):
-        value = value_of(node, f.name)
+        value = value_of(f.name)
         if isinstance(value, DictConfig):
-            check(value, f"{prefix}{f.name}.", select)
+            check(value, f"{prefix}{f.name}.")
             continue
         rules = f.metadata.get(KEY)
         if rules:
-            _check_field(f"{prefix}{f.name}", value, rules, lambda name: value_of(node, name), prefix)
+            _check_field(f"{prefix}{f.name}", value, rules, value_of, prefix)
 
 
 def _check_field(key: str, value: Any, rules: dict[str, Any], sibling: Callable[[str], Any], prefix: str) -> None:

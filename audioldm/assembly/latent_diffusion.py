@@ -24,7 +24,7 @@ from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, check_mel, is_checkpoint, load_weights, sub_state_dict
 from audioldm.config.loader import load_config_dict
 from audioldm.formats.keymaps.mapping import expected_state, map_keys
-from audioldm.formats.registry import holds_whole_model, open_source, read_network
+from audioldm.formats.registry import as_source, holds_whole_model, open_source, read_network
 from audioldm.formats.source import ReadOptions, Source, prefixed
 from audioldm.models.ema import EmaModel
 from audioldm.models.latent_diffusion import LatentDiffusion, LdmConfig
@@ -40,7 +40,6 @@ class LdmWeights:
     """A whole AudioLDM as read from one source; ``ema`` is None when the source holds one UNet weight set."""
 
     path: str
-    format: str  # the source's format, as messages name it
     mel: MelConfig
     unet_config: UnetConfig
     unet: dict[str, torch.Tensor]
@@ -50,10 +49,6 @@ class LdmWeights:
     @property
     def scale_factor(self) -> torch.Tensor:
         return self.parts["vae"].scale_factor
-
-    @property
-    def stage_configs(self) -> dict[str, Any]:
-        return {name: part.config for name, part in self.parts.items()}
 
 
 def assemble(
@@ -121,14 +116,16 @@ def ldm_from_checkpoint(path: str, checkpoint: dict, use_ema: bool = True) -> La
 
 
 def read_ldm(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Source,
     tokenizer: str | None = None,
     head_channels: int | None = None,
     clap: str | os.PathLike | None = None,
     vocoder: str | os.PathLike | None = None,
 ) -> LdmWeights:
-    """Every part of a whole AudioLDM in any format; ``clap``/``vocoder`` (any format) replace those parts."""
-    source = open_source(path)
+    """Every part of a whole AudioLDM in any format (a path, or a source already opened); ``clap``/``vocoder``
+    (any format) replace those parts."""
+    source = as_source(path)
+    path = source.path
     if is_checkpoint(source.raw) and source.kind not in WHOLE_STAGES:
         raise CheckpointError(f"{path}: is a '{source.kind}' checkpoint, expected 'ldm' (or 'lcm')")
     if not holds_whole_model(source):
@@ -141,7 +138,7 @@ def read_ldm(
     if unet.ema is not None:
         check_unet_weights(unet.config, unet.ema, f"{path} (unet EMA)")
     parts = read_parts(source, unet.mel, tokenizer, clap=clap, vocoder=vocoder)
-    return LdmWeights(str(path), source.name, unet.mel, unet.config, unet.state, unet.ema, parts)
+    return LdmWeights(path, unet.mel, unet.config, unet.state, unet.ema, parts)
 
 
 def read_parts(
@@ -196,7 +193,7 @@ def load_ldm(
         if vocoder_ckpt:
             replace_vocoder(model, vocoder_ckpt)
     else:
-        model = to_latent_diffusion(read_ldm(path, tokenizer, head_channels, vocoder=vocoder_ckpt), use_ema)
+        model = to_latent_diffusion(read_ldm(source, tokenizer, head_channels, vocoder=vocoder_ckpt), use_ema)
     return model.eval().to(device)
 
 

@@ -17,6 +17,7 @@ import torch
 from audioldm.checkpoint import CheckpointError
 from audioldm.diffusion.schedule import PREDICTION_TYPES, make_scheduler
 from audioldm.formats.source import (
+    NETWORKS,
     NetworkWeights,
     ReadOptions,
     Source,
@@ -49,7 +50,7 @@ def detect(source: Source) -> str | None:
 
 
 def parts(source: Source) -> tuple[str, ...]:
-    return ("unet", "vae", "clap", "vocoder") if source.kind == "pipeline" else (source.kind,)
+    return NETWORKS if source.kind == "pipeline" else (source.kind,)
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:

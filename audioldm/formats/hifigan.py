@@ -20,11 +20,16 @@ def parts(source: Source) -> tuple[str, ...]:
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
-    from audioldm.formats.keymaps.original_hifigan import vocoder_from_original
-
     if part != "vocoder":
         raise holds_no(source, part)
-    config, converted = vocoder_from_original(source.state)
+    return hifigan_weights(source, source.state, options)
+
+
+def hifigan_weights(source: Source, state: dict, options: ReadOptions) -> NetworkWeights:
+    """The HiFi-GAN of an original ``Generator`` state dict (``keymaps/original_hifigan.py``)."""
+    from audioldm.formats.keymaps.original_hifigan import vocoder_from_original
+
+    config, converted = vocoder_from_original(state)
     return NetworkWeights(
         stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator.")
     )

@@ -21,10 +21,18 @@ def parts(source: Source) -> tuple[str, ...]:
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
-    from audioldm.formats.keymaps.laion_clap import clap_from_laion, strip_laion_prefix
-
     if part != "clap":
         raise holds_no(source, part)
+    return laion_clap_weights(source, options)
+
+
+def laion_clap_weights(source: Source, options: ReadOptions, max_text_length: int | None = None) -> NetworkWeights:
+    """The LAION-CLAP in ``source``'s state (under LAION's own names, or ``module.`` / ``cond_stage_model.model.``),
+    with its tokenizer folder; ``max_text_length`` replaces LAION's 77 tokens (AudioLDM's .ckpt: 512)."""
+    from audioldm.formats.keymaps.laion_clap import clap_from_laion, strip_laion_prefix
+
     config, converted = clap_from_laion(strip_laion_prefix(source.state))
+    if max_text_length is not None:
+        config.max_text_length = max_text_length
     config.tokenizer_path = tokenizer_for(source, options.tokenizer)
     return NetworkWeights(stage_config("clap", config, options.foreign_mel, source.path), prefixed(converted, "model."))

@@ -17,7 +17,9 @@ import logging
 import torch
 
 from audioldm.checkpoint import CheckpointError, sub_state_dict
-from audioldm.formats.source import NetworkWeights, ReadOptions, Source, holds_no, prefixed, stage_config, tokenizer_for
+from audioldm.formats.hifigan import hifigan_weights
+from audioldm.formats.laion import laion_clap_weights
+from audioldm.formats.source import NETWORKS, NetworkWeights, ReadOptions, Source, holds_no, stage_config
 
 NAME = "audioldm"
 DESCRIPTION = "an original AudioLDM .ckpt (or its VAE alone)"
@@ -42,7 +44,7 @@ def detect(source: Source) -> str | None:
 
 
 def parts(source: Source) -> tuple[str, ...]:
-    return ("unet", "vae", "clap", "vocoder") if source.kind == "ldm" else ("vae",)
+    return NETWORKS if source.kind == "ldm" else ("vae",)
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
@@ -78,21 +80,11 @@ def _vae(source: Source, options: ReadOptions) -> NetworkWeights:
 
 
 def _clap(source: Source, options: ReadOptions) -> NetworkWeights:
-    from audioldm.formats.keymaps.laion_clap import clap_from_laion, strip_laion_prefix
-
-    config, converted = clap_from_laion(strip_laion_prefix(source.state))
-    config.max_text_length = 512  # AudioLDM tokenizes captions to 512 tokens (LAION-CLAP: 77)
-    config.tokenizer_path = tokenizer_for(source, options.tokenizer)
-    return NetworkWeights(stage_config("clap", config, options.foreign_mel, source.path), prefixed(converted, "model."))
+    return laion_clap_weights(source, options, max_text_length=512)  # AudioLDM tokenizes to 512 (LAION-CLAP: 77)
 
 
 def _vocoder(source: Source, options: ReadOptions) -> NetworkWeights:
-    from audioldm.formats.keymaps.original_hifigan import vocoder_from_original
-
     state = sub_state_dict(source.state, "first_stage_model.vocoder.")
     if not state:
         raise CheckpointError(f"{source.path}: no first_stage_model.vocoder.* weights in this AudioLDM checkpoint")
-    config, converted = vocoder_from_original(state)
-    return NetworkWeights(
-        stage_config("vocoder", config, options.foreign_mel, source.path), prefixed(converted, "generator.")
-    )
+    return hifigan_weights(source, state, options)

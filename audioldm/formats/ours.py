@@ -24,7 +24,15 @@ from omegaconf import OmegaConf
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, check_mel, is_checkpoint, save_atomic, sub_state_dict
 from audioldm.config.loader import load_config_dict
-from audioldm.formats.source import NetworkWeights, ReadOptions, Source, holds_no, stage_config, with_text_length
+from audioldm.formats.source import (
+    NETWORKS,
+    NetworkWeights,
+    ReadOptions,
+    Source,
+    holds_no,
+    stage_config,
+    with_text_length,
+)
 from audioldm.models.clap_tokenizer import load_hf_tokenizer
 from audioldm.models.latent_diffusion import LatentDiffusion, LdmConfig
 from audioldm.models.unet import UnetConfig
@@ -43,7 +51,7 @@ def detect(source: Source) -> str | None:
 def parts(source: Source) -> tuple[str, ...]:
     if source.kind not in WHOLE:
         return (source.kind,)
-    return ("unet", "vae", "clap", "vocoder")
+    return NETWORKS
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:

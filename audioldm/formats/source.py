@@ -28,7 +28,7 @@ import torch
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, load_torch_file
 
-PARTS = ("unet", "vae", "clap", "vocoder")
+NETWORKS = ("unet", "vae", "clap", "vocoder")  # what a source may hold (parts(): those it does)
 
 
 @dataclass

@@ -50,10 +50,11 @@ def read_rows(path: Path) -> list[dict]:
 
 
 class ClipFolder:
-    """The output folder of one generate.py command (``command``: its settings written as the command)."""
+    """The output folder of one generate.py command (``command``: its settings written as the command;
+    ``settings``: all its arguments, kept in the journal and in ``generate.json``)."""
 
-    def __init__(self, folder: str, command: str, mode: str, overwrite: bool = False):
-        self.folder, self.command, self.mode = Path(folder), command, mode
+    def __init__(self, folder: str, command: str, mode: str, settings: dict, overwrite: bool = False):
+        self.folder, self.command, self.mode, self.settings = Path(folder), command, mode, settings
         check_output_folder(folder, "--out ")
         self.earlier = earlier_outputs(folder)
         self.done: dict[int, dict] = {} if overwrite else self._continued()
@@ -81,13 +82,14 @@ class ClipFolder:
             )
         return {r["index"]: r for r in rows if all((self.folder / r[k]).is_file() for k in ("path", "image"))}
 
-    def add(self, indices: list[int], result: Any, settings: dict) -> None:
+    def add(self, indices: list[int], result: Any) -> None:
         """Write one pass's clips (clip ``indices[j]`` is ``result``'s j-th) and append their rows to the journal
-        (started with the first pass: the command, ``settings``, and the rows of the clips already there)."""
+        (started with the first pass: the command, the settings, and the rows of the clips already there)."""
         from audioldm.pipeline.outputs import save_clip, slug
 
-        with removed_on_error(self.folder):
-            self.folder.mkdir(parents=True, exist_ok=True)
+        if not self._journal_started:
+            with removed_on_error(self.folder):
+                self.folder.mkdir(parents=True, exist_ok=True)
         rows = []
         for j, i in enumerate(indices):
             stem = self.folder / f"{i:03d}_{slug(result.texts[j])}"
@@ -105,23 +107,21 @@ class ClipFolder:
                 }
             )
         if not self._journal_started:  # a fresh journal: no line cut off by an earlier crash is appended to
-            header = {"command": self.command, "settings": settings}
+            header = {"command": self.command, "settings": self.settings}
             with atomic_file(self.folder / JOURNAL, text=True) as f:
                 f.writelines(json.dumps(r) + "\n" for r in [header, *sorted(self.done.values(), key=_index)])
             self._journal_started = True
-        self._append(JOURNAL, rows)
+        self._append_to_journal(rows)
         self.new.update((r["index"], r) for r in rows)
 
-    def finish(self, settings: dict) -> list[dict]:
+    def finish(self) -> list[dict]:
         """The complete run's indexes (in clip order); earlier clips not made again and the journal are removed.
         Returns the rows."""
         rows = sorted({**self.done, **self.new}.values(), key=_index)
-        with removed_on_error(self.folder):
-            self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_file(self.folder / MANIFEST, text=True) as f:
             f.writelines(json.dumps(self._manifest_row(r)) + "\n" for r in rows)
         with atomic_file(self.folder / SETTINGS, text=True) as f:
-            json.dump({"settings": settings, "command": self.command, "outputs": rows}, f, indent=2)
+            json.dump({"settings": self.settings, "command": self.command, "outputs": rows}, f, indent=2)
         kept = {name for r in rows for name in (r["path"], r["image"])} | {MANIFEST, SETTINGS}
         for name in self.earlier + [JOURNAL]:  # --overwrite: the earlier run's clips that were not made again go
             if name not in kept and (self.folder / name).exists():
@@ -137,9 +137,9 @@ class ClipFolder:
             "source": f"generated:{self.mode}",
         }
 
-    def _append(self, name: str, rows: list[dict]) -> None:
+    def _append_to_journal(self, rows: list[dict]) -> None:
         """Append whole lines and sync them: an interruption leaves at most one cut-off line, which is skipped."""
-        path = self.folder / name
+        path = self.folder / JOURNAL
         try:
             with open(path, "a", encoding="utf-8") as f:
                 f.write("".join(json.dumps(r) + "\n" for r in rows))
