@@ -1,5 +1,6 @@
 """How a training item picks one of its clip's captions, and that caption's pre-encoded CLAP text
-embedding (the LDM's ``model.text_condition_prob`` mixes it with the audio embedding).
+embedding (the LDM's ``model.text_condition_prob`` mixes it with the audio embedding) or token states (the
+condition of a cross-attention LDM, ``model.condition: crossattn_*``).
 
 Every dataset (audio, pre-encoded latents, latent shards) draws the caption the same way, so a
 clip gets the same caption for the same seed whichever way it is read.
@@ -31,3 +32,18 @@ def caption_text_embedding(clap_text: torch.Tensor, index: int) -> dict[str, tor
     if index >= clap_text.shape[0]:
         raise ValueError(f"caption {index} has no pre-encoded text embedding ({clap_text.shape[0]} stored)")
     return {"clap_text": clap_text[index].float(), "has_text": torch.tensor(True)}
+
+
+def caption_text_tokens(tokens: torch.Tensor, length: int, index: int) -> dict[str, torch.Tensor]:
+    """tokens [M, L', W + 1] (each caption's packed token states, stored only up to the clip's longest caption),
+    the encoder's padded length L, the picked caption's index -> {"text_tokens": [L, W + 1] (zeros without a
+    caption), "has_text": 0-d bool}."""
+    if index < 0:
+        return {"text_tokens": torch.zeros(length, tokens.shape[-1]), "has_text": torch.tensor(False)}
+    if index >= tokens.shape[0]:
+        raise ValueError(f"caption {index} has no pre-encoded token states ({tokens.shape[0]} stored)")
+    row = tokens[index].float()
+    return {
+        "text_tokens": torch.nn.functional.pad(row, (0, 0, 0, length - row.shape[0])),
+        "has_text": torch.tensor(True),
+    }

@@ -79,9 +79,16 @@ class AudioDataModule(pl.LightningDataModule):
         if not train and not val and not d.shards:
             raise ManifestError(f"{d.train_manifest}: the manifest is empty (no clips to train on)")
         if self.needs_captions or d.require_captions:
-            had = len(train)
+            had, had_val = len(train), len(val)
             # a blank caption captions nothing
             train, val = ([e for e in part if any(c.strip() for c in e.captions)] for part in (train, val))
+            left_out = had + had_val - len(train) - len(val)
+            if left_out:
+                log.warning(
+                    "%d of %d clips have no caption and are left out (this stage needs captions)",
+                    left_out,
+                    had + had_val,
+                )
             if had and not train and not d.shards:
                 raise ManifestError(
                     f"{d.train_manifest}: none of its {had} training clips has a caption (this stage needs captions)"

@@ -5,8 +5,11 @@ and segment length) and one file per clip, ``root/<h[:2]>/<h>.pt`` with h = sha1
 ``{"posterior": [K, 2C, T', F'] (mean and log-variance, diffusers' DiagonalGaussianDistribution
 parameters), "clap_audio": [K, D], "clap_text": [M, D]}`` for K consecutive segments of the clip
 (segment 0 is the one raw-audio validation reads) and its M captions (``meta.json`` then says
-``"text_embeddings": true``; caches written before that have no ``clap_text``). Written by
-``python -m data.preencode``.
+``"text_embeddings": true``; caches written before that have no ``clap_text``). For a cross-attention LDM
+(``model.condition: crossattn_*``) each file also holds ``"text_tokens": [M, L', W + 1]`` (every caption's packed
+token states up to the clip's longest caption) and ``"text_length"`` (the encoder's padded length L), and
+``meta.json`` names the text encoder (``"text_encoder": {"condition", "fingerprint"}``); a model without a CLAP
+(crossattn_t5) stores no ``clap_audio``/``clap_text``. Written by ``python -m data.preencode``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any, Sequence
 import torch
 from torch.utils.data import Dataset
 
-from data.captions import caption_text_embedding, pick_caption
+from data.captions import caption_text_embedding, caption_text_tokens, pick_caption
 from data.manifest import ManifestEntry
 from data.tensor_store import TensorStore
 
@@ -77,7 +80,8 @@ class LatentCache(TensorStore):
 
 class LatentClipDataset(Dataset):
     """Items: posterior [2C, T', F'], clap_audio [D], caption, captions, labels, id, skipped (0), and
-    with a cache that has text embeddings clap_text [D] (the picked caption's) and has_text (bool).
+    with a cache that has text embeddings clap_text [D] (the picked caption's) and has_text (bool); with token
+    states text_tokens [L, W + 1] (the picked caption's) and has_text.
 
     With ``random_segment`` one of the clip's cached segments and one of its captions are drawn
     (seeded by the sampler's crop seed); otherwise segment 0 and the first caption."""
@@ -107,13 +111,16 @@ class LatentClipDataset(Dataset):
         j, caption = pick_caption(entry.captions, rng)
         item = {
             "posterior": tensors["posterior"][k].float(),
-            "clap_audio": tensors["clap_audio"][k].float(),
             "id": entry.id,
             "captions": list(entry.captions),
             "labels": list(entry.labels),
             "caption": caption,
             "skipped": 0,
         }
+        if "clap_audio" in tensors:
+            item["clap_audio"] = tensors["clap_audio"][k].float()
         if "clap_text" in tensors:
             item.update(caption_text_embedding(tensors["clap_text"], j))
+        if "text_tokens" in tensors:
+            item.update(caption_text_tokens(tensors["text_tokens"], int(tensors["text_length"]), j))
         return item

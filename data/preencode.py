@@ -5,7 +5,9 @@
 For every clip of ``data.train_manifest`` (and ``data.val_manifest``) it stores the VAE posterior
 and the CLAP audio embedding of up to ``--max-segments`` consecutive segments of
 ``data.segment_seconds``, and the CLAP text embedding of each of its captions (for
-``model.text_condition_prob``), in ``data.latent_cache_dir`` (see ``data/latent_cache.py``). Training
+``model.text_condition_prob``), in ``data.latent_cache_dir`` (see ``data/latent_cache.py``). With
+``model.condition: crossattn_*`` it stores each caption's token states instead of its CLAP text embedding
+(clips without a caption are left out and counted: that model trains on captions only). Training
 with that folder set reads them instead of audio; segment 0 is what raw-audio validation reads,
 so a clip no longer than the segment trains identically either way. Clips already encoded are
 skipped (the command resumes), unreadable ones are counted and left out.
@@ -61,18 +63,27 @@ class TileDataset(Dataset):
         return {"id": entry.id, "captions": list(entry.captions), "tiles": tiles}
 
 
-def cache_meta(config, vae: torch.nn.Module, clap: torch.nn.Module) -> dict:
-    """What a cache must agree on with the run that reads it."""
+def cache_meta(
+    config, vae: torch.nn.Module, clap: torch.nn.Module | None, text_encoder: torch.nn.Module | None = None
+) -> dict:
+    """What a cache must agree on with the run that reads it (a cross-attention model: also its text encoder)."""
     from audioldm.checkpoint import fingerprint
 
     mel = config_mel(config)
-    return {
+    meta = {
         "segment_samples": mel.samples_for_seconds(config.data.segment_seconds),
         "mel": asdict(mel),
         "vae_fingerprint": fingerprint(vae),
-        "clap_fingerprint": fingerprint(clap),
-        "text_embeddings": True,
     }
+    if clap is not None:
+        meta["clap_fingerprint"] = fingerprint(clap)
+    condition = config.model.condition
+    if condition == "film_clap":
+        meta["text_embeddings"] = True
+    else:
+        encoder = text_encoder if condition == "crossattn_t5" else clap
+        meta["text_encoder"] = {"condition": condition, "fingerprint": fingerprint(encoder)}
+    return meta
 
 
 def config_mel(config) -> MelConfig:
@@ -102,12 +113,21 @@ def preencode(
 
     if not config.data.latent_cache_dir:
         raise ValueError("data.latent_cache_dir is not set: say where the pre-encoded latents go")
+    from audioldm.models.latent_diffusion import text_condition
+    from audioldm.models.token_condition import unpack
+
     mel = config_mel(config)
+    m = config.model
     vae = load_part(part_source(config, "vae"), "vae", mel).network.to(device)
-    clap = load_part(part_source(config, "clap"), "clap", mel, config.model.clap_tokenizer).network.to(device)
+    clap, text_encoder = None, None
+    if m.condition != "crossattn_t5":  # the T5 model's training data does not depend on a CLAP
+        clap = load_part(part_source(config, "clap"), "clap", mel, m.clap_tokenizer).network.to(device)
+    if m.condition == "crossattn_t5":
+        source = m.text_encoder_path or part_source(config, "text_encoder")
+        text_encoder = load_part(source, "text_encoder", mel, None, False, m.text_max_length).network.to(device)
     front_end = MelFrontEnd(mel).to(device)
     cache = LatentCache(config.data.latent_cache_dir)
-    meta = cache_meta(config, vae, clap)
+    meta = cache_meta(config, vae, clap, text_encoder)
     if cache.read_meta() is not None:
         cache.check_meta(meta)
     cache.write_meta(meta)
@@ -117,8 +137,18 @@ def preencode(
         known = {e.id for e in entries}
         entries += [e for e in read_manifest(config.data.val_manifest) if e.id not in known]
     entries = entries[rank::world]
+    counts = {"encoded": 0, "already": 0, "unreadable": 0, "segments": 0, "uncaptioned": 0}
+    if m.condition != "film_clap":  # token conditions come from captions only
+        captioned = [e for e in entries if any(c.strip() for c in e.captions)]
+        counts["uncaptioned"] = len(entries) - len(captioned)
+        if counts["uncaptioned"]:
+            log.warning(
+                "%d clips without a caption left out (%s trains on captions)", counts["uncaptioned"], m.condition
+            )
+
+        entries = captioned
     todo = [e for e in entries if not cache.has(cache.key(e.id))]
-    counts = {"encoded": 0, "already": len(entries) - len(todo), "unreadable": 0, "segments": 0}
+    counts["already"] = len(entries) - len(todo)
     if not todo:
         return counts
     workers = config.data.num_workers if num_workers is None else num_workers
@@ -138,21 +168,25 @@ def preencode(
             continue
         waves = torch.cat([item["tiles"] for item in good]).to(device)  # [sum K, N]
         posterior = vae.encode(front_end(waves)).latent_dist.parameters  # [sum K, 2C, T', F']
-        clap_audio = clap.embed_audio(waves)  # [sum K, D]
+        clap_audio = clap.embed_audio(waves).cpu() if clap is not None and not clap.config.text_only else None
         captions = [c for item in good for c in item["captions"]]
-        clap_text = clap.embed_text(captions).cpu() if captions else clap_audio.new_zeros(0, clap_audio.shape[1])
+        # film_clap: CLAP text embeddings [sum M, D]; crossattn_*: packed token states [sum M, L, W + 1]
+        texts = text_condition(m.condition, clap, text_encoder, captions).cpu() if captions else None
         start, first = 0, 0
         for item in good:
-            k, m = item["tiles"].shape[0], len(item["captions"])
-            cache.save(
-                cache.key(item["id"]),
-                {
-                    "posterior": posterior[start : start + k].cpu(),
-                    "clap_audio": clap_audio[start : start + k].cpu(),
-                    "clap_text": clap_text[first : first + m].cpu(),
-                },
-            )  # [M, D]
-            start, first = start + k, first + m
+            k, n = item["tiles"].shape[0], len(item["captions"])
+            tensors = {"posterior": posterior[start : start + k].cpu()}
+            if clap_audio is not None:
+                tensors["clap_audio"] = clap_audio[start : start + k]
+            rows = texts[first : first + n] if texts is not None else None
+            if m.condition == "film_clap":
+                tensors["clap_text"] = rows if rows is not None else torch.zeros(0, clap_audio.shape[1])  # [M, D]
+            else:  # stored up to the clip's longest caption; the datasets pad to text_length
+                used = max(1, int(unpack(rows)[1].sum(1).max())) if rows is not None else 1
+                tensors["text_tokens"] = (rows[:, :used] if rows is not None else torch.zeros(0, 1, 1)).clone()
+                tensors["text_length"] = torch.tensor(texts.shape[1] if texts is not None else 1)
+            cache.save(cache.key(item["id"]), tensors)
+            start, first = start + k, first + n
             counts["encoded"] += 1
             counts["segments"] += k
     return counts
@@ -207,7 +241,9 @@ def main(argv: list[str] | None = None) -> int:
     part = f" (part {args.rank + 1} of {args.world})" if args.world > 1 else ""
     print(
         f"preencode{part}: {counts['encoded']} clips encoded ({counts['segments']} segments), {counts['already']} "
-        f"already cached, {counts['unreadable']} unreadable, in {time.time() - start:.0f} s -> "
+        f"already cached, {counts['unreadable']} unreadable"
+        + (f", {counts['uncaptioned']} without a caption left out" if counts["uncaptioned"] else "")
+        + f", in {time.time() - start:.0f} s -> "
         f"{config.data.latent_cache_dir}"
     )
     return 0

@@ -32,7 +32,7 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 from audioldm.audio.mel import MelConfig, MelFrontEnd
-from data.captions import caption_text_embedding, pick_caption
+from data.captions import caption_text_embedding, caption_text_tokens, pick_caption
 from data.segment import crop_waveform
 
 log = logging.getLogger(__name__)
@@ -175,6 +175,9 @@ class ShardDataset(IterableDataset):
         clap_text = item.pop("clap_text_all", None)
         if clap_text is not None:
             item.update(caption_text_embedding(clap_text, j))
+        tokens = item.pop("text_tokens_all", None)
+        if tokens is not None:
+            item.update(caption_text_tokens(*tokens, j))
         item.update(
             {"id": meta["id"], "captions": captions, "labels": list(meta.get("labels") or []), "caption": caption}
         )
@@ -199,7 +202,11 @@ class ShardDataset(IterableDataset):
     def _latent_item(self, sample: dict[str, Any], rng: random.Random | None) -> dict[str, Any]:
         tensors = torch.load(io.BytesIO(sample["pth"]), map_location="cpu", weights_only=True)
         k = rng.randrange(tensors["posterior"].shape[0]) if rng else 0
-        item = {"posterior": tensors["posterior"][k].float(), "clap_audio": tensors["clap_audio"][k].float()}
+        item = {"posterior": tensors["posterior"][k].float()}
+        if "clap_audio" in tensors:
+            item["clap_audio"] = tensors["clap_audio"][k].float()
         if "clap_text" in tensors:  # every caption's; _decode keeps the picked one's
             item["clap_text_all"] = tensors["clap_text"]
+        if "text_tokens" in tensors:  # the same, for a cross-attention LDM
+            item["text_tokens_all"] = (tensors["text_tokens"], int(tensors["text_length"]))
         return item

@@ -6,6 +6,10 @@ the dataset drew; clips without captions always use audio), as the official trai
 holds either audio (``log_mel`` + ``waveform``, encoded here by the frozen VAE and CLAP) or pre-encoded tensors
 (``posterior`` + ``clap_audio`` (+ ``clap_text``, ``has_text``), from ``python -m data.preencode``): both give the
 same x_0 and conditions for the same clips and draws.
+
+A cross-attention model (``model.condition: crossattn_*``) conditions on text only: every item's condition is the
+token states of its caption (the batch's ``caption``, or the pre-encoded ``text_tokens``); the data module keeps
+only clips with a caption for it (the others are left out and counted).
 """
 
 from __future__ import annotations
@@ -29,15 +33,24 @@ class LatentConditioning:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(x_0 [B, C, T', F'], condition [B, D]) from audio or from pre-encoded tensors: the CLAP audio
         embedding, or with probability ``text_prob`` (default ``text_condition_prob``) per sample the
-        CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio)."""
+        CLAP text embedding of the batch's caption (``batch["caption"]``; "" = none: audio). A cross-attention
+        model: the caption's token states [B, L, W + 1], always."""
         if "posterior" in batch:
             posterior = DiagonalGaussianDistribution(batch["posterior"])
-            condition = batch["clap_audio"]
         else:
             posterior = self.model.posterior(batch["log_mel"])
-            condition = self.model.embed_audio(batch["waveform"])
         # float32 latents (and noise): under bf16 autocast the frozen VAE returns bf16
         x0 = self.model.to_latent(posterior, generator=generator).float()
+        if not self.model.conditions_on_audio:
+            text, has_text = self.text_conditions(batch)
+            if not bool(has_text.all()):
+                missing = [i for i, c in zip(batch["id"], has_text.tolist()) if not c]
+                raise ValueError(
+                    f"clips without a caption reached a {self.model.condition} model, which conditions on text "
+                    f"only: {missing[:3]} (the data module leaves them out; a pre-encoded cache needs captions)"
+                )
+            return x0, text.float()
+        condition = batch["clap_audio"] if "posterior" in batch else self.model.embed_audio(batch["waveform"])
         p = self.text_condition_prob if text_prob is None else text_prob
         if p > 0:  # no draw at 0: the paper recipe's random stream is unchanged
             text, has_text = self.text_conditions(batch)
@@ -46,26 +59,32 @@ class LatentConditioning:
         return x0, condition.float()
 
     def text_conditions(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """(CLAP text embedding of each item's caption [B, D], has a caption [B] bool): pre-encoded, or
-        embedded here by the frozen CLAP."""
+        """(the text condition of each item's caption: CLAP text embedding [B, D] or token states
+        [B, L, W + 1], has a caption [B] bool): pre-encoded, or computed here by the frozen encoder."""
         device = self.model.scale_factor.device
         if "posterior" in batch:
-            if "clap_text" not in batch:
+            key = "clap_text" if self.model.conditions_on_audio else "text_tokens"
+            if key not in batch:
                 raise LatentCacheError(
-                    "the pre-encoded batch has no CLAP text embeddings (clap_text): pre-encode "
-                    "again with this version of data.preencode, or set model.text_condition_prob=0"
+                    f"the pre-encoded batch has no text conditions of the captions ({key}): pre-encode again with "
+                    f"this version of data.preencode and this config"
+                    + (", or set model.text_condition_prob=0" if key == "clap_text" else "")
                 )
-            return batch["clap_text"], batch["has_text"].to(device, torch.bool)
+            return batch[key], batch["has_text"].to(device, torch.bool)
         captions = list(batch["caption"])
         has_text = torch.tensor([bool(c) for c in captions], device=device)
-        return self.model.embed_text(captions), has_text
+        return self.model.text_condition(captions), has_text
 
     def check_cache(self, cache) -> None:
-        """Pre-encoded latents must come from this model's VAE and CLAP, and hold text embeddings when the
-        condition mixes them in (checked before any step)."""
-        cache.check_meta(
-            {"vae_fingerprint": fingerprint(self.model.vae), "clap_fingerprint": fingerprint(self.model.clap)}
-        )
+        """Pre-encoded latents must come from this model's VAE and CLAP (and text encoder, whose token states a
+        cross-attention model trains on), and hold text embeddings when the condition mixes them in (checked
+        before any step)."""
+        expected = {"vae_fingerprint": fingerprint(self.model.vae)}
+        if self.model.conditions_on_audio:
+            expected["clap_fingerprint"] = fingerprint(self.model.clap)
+        else:
+            expected["text_encoder"] = text_encoder_meta(self.model)
+        cache.check_meta(expected)
         if self.text_condition_prob > 0 and not cache.has_text_embeddings:
             raise LatentCacheError(
                 f"{cache.where}: these pre-encoded latents have no CLAP text embeddings of the captions (written "
@@ -73,3 +92,9 @@ class LatentConditioning:
                 f"needs: pre-encode again into a new data.latent_cache_dir (then data.shard_writer for shards), "
                 f"or set model.text_condition_prob=0"
             )
+
+
+def text_encoder_meta(model: LatentDiffusion) -> dict:
+    """What a cache of token states records of the encoder that made them: the condition and its weights."""
+    encoder = model.text_encoder if model.condition == "crossattn_t5" else model.clap
+    return {"condition": model.condition, "fingerprint": fingerprint(encoder)}

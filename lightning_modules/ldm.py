@@ -28,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from audioldm.assembly.latent_diffusion import ldm_for_training
 from audioldm.diffusion.schedule import v_target
 from audioldm.models.latent_diffusion import LatentDiffusion
+from audioldm.models.token_condition import per_sample
 from lightning_modules.latent_stage import LatentStage
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class LdmModule(LatentStage):
         b, device = x0.shape[0], x0.device
         p = self.condition_drop_prob if drop_prob is None else drop_prob
         drop = torch.rand(b, device=device, generator=generator) < p
-        condition = torch.where(drop[:, None], self.model.null_condition.to(condition), condition)
+        condition = torch.where(per_sample(drop, condition), self.model.null_condition.to(condition), condition)
         t = torch.randint(0, self.alphas_cumprod.shape[0], (b,), device=device, generator=generator)
         noise = torch.randn(x0.shape, device=device, dtype=x0.dtype, generator=generator)
         noisy = self.add_noise(x0, noise, t)
@@ -72,8 +73,8 @@ class LdmModule(LatentStage):
         target = noise if self.model.prediction_type == "epsilon" else v_target(x0, noise, t)
         if self.min_snr_gamma is None:
             return F.mse_loss(out.float(), target.float())
-        per_sample = (out.float() - target.float()).pow(2).flatten(1).mean(1)
-        return (per_sample * self.min_snr_weight(t)).mean()
+        each = (out.float() - target.float()).pow(2).flatten(1).mean(1)
+        return (each * self.min_snr_weight(t)).mean()
 
     def min_snr_weight(self, t: torch.Tensor) -> torch.Tensor:
         """min(SNR_t, gamma) / SNR_t [B] for timesteps t [B], SNR_t = a_t / (1 - a_t); for a v-prediction
@@ -110,10 +111,17 @@ class LdmModule(LatentStage):
 
 
 def adopt_unet_shape(config: DictConfig, unet_config) -> None:
-    """``config.model.unet`` := the shape of the UNet the run starts from (init_from's), said when it differs."""
+    """``config.model.unet`` := the shape of the UNet the run starts from (init_from's, or with a crossattn_*
+    condition the text encoder's width as ``context_dim``), said when it differs."""
     new_unet = OmegaConf.structured(unet_config)
-    if OmegaConf.to_container(new_unet) != OmegaConf.to_container(config.model.unet):
-        log.warning(
-            "init_from %s: model.unet set to the source's shape %s", config.init_from, OmegaConf.to_container(new_unet)
-        )
+    old = OmegaConf.to_container(config.model.unet)
+    if OmegaConf.to_container(new_unet) != old:
+        if config.get("init_from"):
+            log.warning(
+                "init_from %s: model.unet set to the source's shape %s",
+                config.init_from,
+                OmegaConf.to_container(new_unet),
+            )
+        elif {**old, "context_dim": unet_config.context_dim} != OmegaConf.to_container(new_unet):
+            log.warning("model.unet set to %s", OmegaConf.to_container(new_unet))
     config.model.unet = new_unet

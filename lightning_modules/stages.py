@@ -53,7 +53,10 @@ def build_stage(config: DictConfig) -> tuple[pl.LightningModule, pl.LightningDat
         from lightning_modules.init_from import apply_init_from
 
         apply_init_from(module, config)
-    data = datamodule_class(config.stage)(to_object(config.data), to_object(config.audio), seed=config.seed)
+    data_config = to_object(config.data)
+    if getattr(getattr(module, "model", None), "condition", "film_clap") != "film_clap":
+        data_config.require_captions = True  # a cross-attention LDM conditions on captions only
+    data = datamodule_class(config.stage)(data_config, to_object(config.audio), seed=config.seed)
     return module, data
 
 

@@ -10,6 +10,13 @@ ref=.refs/audioldm-0.1.1
 if [ ! -f "$ref/audioldm/latent_diffusion/openaimodel.py" ]; then
   .venv/bin/python -m pip install -q --no-deps --target "$ref" audioldm==0.1.1 2>&1 | grep -v "^WARNING: Location" || true
 fi
+# The original AudioLDM 2 code (PyPI audioldm2 0.1.0, no dependencies) is the reference for the AudioLDM 2
+# networks (crossattn-T5 UNet, FlanT5HiddenState). Its pins (old transformers, torch, ...) must not enter the
+# venv, so it also lives in .refs/ and only tests/reference/original_audioldm2_probe.py loads its files.
+ref2=.refs/audioldm2-0.1.0
+if [ ! -f "$ref2/audioldm2/latent_diffusion/modules/diffusionmodules/openaimodel.py" ]; then
+  .venv/bin/python -m pip install -q --no-deps --target "$ref2" audioldm2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
+fi
 # tests/test_app_browser.py drives a real browser: Debian's chromium and its driver (root, apt-get; once)
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   echo "test: installing Debian's chromium and chromium-driver for the browser test"

@@ -13,7 +13,7 @@ from audioldm.assembly.parts import load_part
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError
 from audioldm.formats import diffusers, ours, registry
-from audioldm.formats.source import NETWORKS, NetworkWeights, holds_no, prefixed, stage_config
+from audioldm.formats.source import AUDIOLDM_NETWORKS, NetworkWeights, holds_no, prefixed, stage_config
 
 
 def test_every_format_has_the_same_interface():
@@ -86,7 +86,7 @@ def test_a_new_format_is_one_module_and_one_registry_line(tmp_path, monkeypatch)
 
 def test_what_each_format_holds(tiny_ldm_checkpoint, tmp_path):
     source = registry.open_source(tiny_ldm_checkpoint)
-    assert source.format.parts(source) == NETWORKS and registry.holds_whole_model(source)
+    assert source.format.parts(source) == AUDIOLDM_NETWORKS and registry.holds_whole_model(source)
     vae = registry.open_source(tiny_ldm_checkpoint.parent / "vae.ckpt")
     assert vae.name == "ours (vae)" and vae.format.parts(vae) == ("vae",) and not registry.holds_whole_model(vae)
     with pytest.raises(CheckpointError, match="is a 'vae' checkpoint without a clap in it"):

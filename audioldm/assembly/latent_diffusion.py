@@ -1,25 +1,25 @@
-"""The one place a ``LatentDiffusion`` (AudioLDM: UNet, its EMA, frozen VAE, CLAP and vocoder, latent scale and
-null condition) or a consistency-distilled student is put together from its parts. Every caller comes here:
+"""The one place a ``LatentDiffusion`` (AudioLDM: UNet, its EMA, frozen VAE, CLAP, vocoder and text encoder, latent
+scale and null condition) or a consistency-distilled student is put together from its parts. Every caller comes here:
 training (``ldm_for_training``, ``build_latent_diffusion`` for a checkpoint's shape), loading for generation
 (``load_ldm``: ours directly, other formats through ``audioldm.formats``), conversion (``read_ldm`` +
 ``to_latent_diffusion``) and distillation (``distillation_models``).
 
 Order of construction (it decides the random initialisation a seed gives): the frozen parts (VAE, CLAP,
-vocoder), then the UNet, then its EMA copy.
+vocoder, text encoder), then the UNet, then its EMA copy. The condition (``model.condition``) decides the UNet's
+cross-attention width: the text encoder's (``crossattn_*``), or none (``film_clap``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
-from diffusers import UNet2DConditionModel
 from omegaconf import DictConfig, OmegaConf
 
-from audioldm.assembly.parts import PARTS, LoadedPart, build_part, load_part
+from audioldm.assembly.parts import OPTIONAL, PARTS, LoadedPart, build_part, load_part
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, check_mel, is_checkpoint, load_weights, sub_state_dict
 from audioldm.config.loader import load_config_dict
@@ -29,7 +29,7 @@ from audioldm.formats.source import ReadOptions, Source, prefixed
 from audioldm.models.ema import EmaModel
 from audioldm.models.latent_diffusion import LatentDiffusion, LdmConfig
 from audioldm.models.lcm import LcmConfig
-from audioldm.models.unet import UnetConfig, build_unet
+from audioldm.models.unet import Unet, UnetConfig, build_unet
 
 log = logging.getLogger(__name__)
 WHOLE_STAGES = ("ldm", "lcm")
@@ -44,22 +44,29 @@ class LdmWeights:
     unet_config: UnetConfig
     unet: dict[str, torch.Tensor]
     ema: dict[str, torch.Tensor] | None
-    parts: dict[str, LoadedPart]  # vae, clap, vocoder
+    parts: dict[str, LoadedPart]  # vae, clap, vocoder, text_encoder (clap / text_encoder: network None if absent)
 
     @property
     def scale_factor(self) -> torch.Tensor:
         return self.parts["vae"].scale_factor
 
+    @property
+    def condition(self) -> str:
+        """film_clap, crossattn_t5 or crossattn_clap_tokens (as ``LatentDiffusion.condition``)."""
+        if self.unet_config.context_dim is None:
+            return "film_clap"
+        return "crossattn_t5" if self.parts["text_encoder"].network is not None else "crossattn_clap_tokens"
+
 
 def assemble(
-    unet: UNet2DConditionModel,
+    unet: Unet,
     parts: dict[str, LoadedPart],
     mel: MelConfig,
     ema: EmaModel | None = None,
     null_condition: bool = True,
 ) -> LatentDiffusion:
     """The model of ``unet`` (and its ``ema``) with the frozen ``parts``, their VAE's latent scale, and (with
-    ``null_condition``) the null condition computed by its CLAP; else both are left for a state dict to fill."""
+    ``null_condition``) the null condition (that of the empty caption); else both are left for a state dict."""
     model = LatentDiffusion(
         unet,
         parts["vae"].network,
@@ -68,6 +75,7 @@ def assemble(
         mel,
         {name: part.config for name, part in parts.items()},
         ema,
+        text_encoder=parts.get("text_encoder", LoadedPart(None, None)).network,
     )
     if parts["vae"].scale_factor is not None:
         model.scale_factor.copy_(parts["vae"].scale_factor)
@@ -123,7 +131,7 @@ def read_ldm(
     vocoder: str | os.PathLike | None = None,
 ) -> LdmWeights:
     """Every part of a whole AudioLDM in any format (a path, or a source already opened); ``clap``/``vocoder``
-    (any format) replace those parts."""
+    (any format) replace those parts. ``tokenizer``: the CLAP's RoBERTa folder, or a T5's tokenizer folder."""
     source = as_source(path)
     path = source.path
     if is_checkpoint(source.raw) and source.kind not in WHOLE_STAGES:
@@ -148,10 +156,14 @@ def read_parts(
     clap: str | os.PathLike | None = None,
     vocoder: str | os.PathLike | None = None,
 ) -> dict[str, LoadedPart]:
-    """The VAE, CLAP and vocoder of a whole AudioLDM ``source``, ``clap``/``vocoder`` replacing its own."""
-    others = {"vae": None, "clap": clap, "vocoder": vocoder}
+    """The VAE, CLAP, vocoder and text encoder of a whole AudioLDM ``source``, ``clap``/``vocoder`` replacing its
+    own; a CLAP or text encoder the source does not hold is absent (network None)."""
+    others = {"vae": None, "clap": clap, "vocoder": vocoder, "text_encoder": None}
+    held = source.format.parts(source)
     return {
-        part: load_part(others[part] or source, part, mel, tokenizer, griffin_lim_allowed=not others[part])
+        part: LoadedPart(None, None)
+        if part in OPTIONAL and not others[part] and part not in held
+        else load_part(others[part] or source, part, mel, tokenizer, griffin_lim_allowed=not others[part])
         for part in PARTS
     }
 
@@ -206,9 +218,10 @@ def replace_vocoder(model: LatentDiffusion, path: str | os.PathLike) -> None:
 
 def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
     """(the model an ldm run starts from, its UNet's config). With ``init_from``: the UNet, its EMA and the frozen
-    parts of that whole AudioLDM (``model.clap_ckpt`` / ``model.vocoder_ckpt`` may replace those parts; the UNet's
-    shape is the source's). Else a new UNet (and EMA) on the parts of ``model.vae_ckpt``, ``model.clap_ckpt`` and
-    ``model.vocoder_ckpt`` (None: Griffin-Lim)."""
+    parts of that whole AudioLDM (``model.clap_ckpt`` / ``model.vocoder_ckpt`` / ``model.text_encoder_path`` may
+    replace those parts; the UNet's shape is the source's, and its condition must be ``model.condition``). Else a
+    new UNet (and EMA) on the parts of ``model.vae_ckpt``, ``model.clap_ckpt``, ``model.vocoder_ckpt`` (None:
+    Griffin-Lim) and, for ``crossattn_t5``, the T5 of ``model.text_encoder_path``."""
     m, mel = config.model, OmegaConf.to_object(config.audio)
     if config.get("init_from"):
         if m.vae_ckpt:
@@ -217,9 +230,23 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
             )
         # an original .ckpt does not record its attention head width: the config's model.unet.head_channels gives it
         weights = read_ldm(
-            config.init_from, m.clap_tokenizer, m.unet.head_channels, clap=m.clap_ckpt, vocoder=m.vocoder_ckpt
+            config.init_from,
+            m.clap_tokenizer if m.condition != "crossattn_t5" else (m.text_encoder_path or m.clap_tokenizer),
+            m.unet.head_channels,
+            clap=m.clap_ckpt,
+            vocoder=m.vocoder_ckpt,
         )
-        if weights.parts["clap"].network.config.text_only and not config.data.latent_cache_dir:
+        if m.text_encoder_path and m.condition == "crossattn_t5":
+            weights.parts["text_encoder"] = load_part(
+                m.text_encoder_path, "text_encoder", mel, None, False, m.text_max_length
+            )
+        if weights.condition != m.condition:
+            raise CheckpointError(
+                f"init_from {config.init_from}: is a {weights.condition} model; set model.condition: "
+                f"{weights.condition} (the config says {m.condition})"
+            )
+        clap = weights.parts["clap"].network
+        if m.condition == "film_clap" and clap.config.text_only and not config.data.latent_cache_dir:
             raise CheckpointError(
                 f"init_from {config.init_from}: its CLAP has no audio encoder (a diffusers folder "
                 f"ships only the text encoder), and training conditions on audio: set model.clap_ckpt "
@@ -228,22 +255,48 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
         model = to_latent_diffusion(weights, with_ema=True)
         model.unet_ema.decay, model.unet_ema.warmup = m.ema_decay, m.ema_warmup
         return model, weights.unet_config
-    for key in ("vae_ckpt", "clap_ckpt", "vocoder_ckpt"):
+    parts = training_parts(m, mel)
+    unet_config = OmegaConf.to_object(m.unet)
+    if m.condition != "film_clap":  # the UNet cross-attends to the text encoder's token states
+        tokens = parts["text_encoder"] if m.condition == "crossattn_t5" else parts["clap"]
+        unet_config = replace(unet_config, context_dim=tokens.network.width)
+    elif unet_config.context_dim is not None:
+        raise CheckpointError(
+            f"model.unet.context_dim={unet_config.context_dim} is for the crossattn_* conditions; "
+            f"model.condition is film_clap (leave context_dim unset)"
+        )
+    unet = build_unet(unet_config)
+    return assemble(unet, parts, mel, EmaModel(unet, m.ema_decay, m.ema_warmup)), unet_config
+
+
+def training_parts(m: Any, mel: MelConfig) -> dict[str, LoadedPart]:
+    """The frozen parts of a new ldm run (``model`` section ``m``), each from its own file."""
+    needed = {
+        "vae_ckpt": True,
+        "clap_ckpt": m.condition != "crossattn_t5",
+        "vocoder_ckpt": False,
+        "text_encoder_path": m.condition == "crossattn_t5",
+    }
+    for key, required in needed.items():
         path = m[key]
-        if key != "vocoder_ckpt" and not path:
-            raise CheckpointError(f"model.{key} is not set (or set init_from to a whole AudioLDM checkpoint)")
+        if required and not path:
+            raise CheckpointError(
+                f"model.{key} is not set (or set init_from to a whole AudioLDM checkpoint)"
+                + (" : crossattn_t5 needs a local T5 folder (e.g. google/flan-t5-large saved)" if "text" in key else "")
+            )
         if path and not os.path.exists(path):
             raise CheckpointError(f"model.{key}: file not found: {path}")
-    parts = {
+    absent = LoadedPart(None, None)
+    return {
         "vae": load_part(m.vae_ckpt, "vae", mel),
-        "clap": load_part(m.clap_ckpt, "clap", mel, m.clap_tokenizer),
+        "clap": load_part(m.clap_ckpt, "clap", mel, m.clap_tokenizer) if m.clap_ckpt else absent,
         "vocoder": load_part(m.vocoder_ckpt, "vocoder", mel)
         if m.vocoder_ckpt
         else LoadedPart(build_part("vocoder", None, mel), None),
+        "text_encoder": load_part(m.text_encoder_path, "text_encoder", mel, None, False, m.text_max_length)
+        if m.condition == "crossattn_t5"
+        else absent,
     }
-    unet_config = OmegaConf.to_object(m.unet)
-    unet = build_unet(unet_config)
-    return assemble(unet, parts, mel, EmaModel(unet, m.ema_decay, m.ema_warmup)), unet_config
 
 
 def parts_of(model: LatentDiffusion) -> dict[str, LoadedPart]:
@@ -252,4 +305,5 @@ def parts_of(model: LatentDiffusion) -> dict[str, LoadedPart]:
         "vae": LoadedPart(model.vae, model.stage_configs.get("vae"), model.scale_factor.detach().clone()),
         "clap": LoadedPart(model.clap, model.stage_configs.get("clap")),
         "vocoder": LoadedPart(model.vocoder, model.stage_configs.get("vocoder")),
+        "text_encoder": LoadedPart(model.text_encoder, model.stage_configs.get("text_encoder")),
     }

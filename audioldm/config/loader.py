@@ -78,6 +78,19 @@ def _check_ranges(config: DictConfig, where: str) -> None:
             f"{where}: optim.decay={config.optim.decay} does not apply to the vocoder, whose learning "
             f"rates decay by model.lr_decay once per epoch (HiFi-GAN's schedule)"
         )
+    condition = OmegaConf.select(config, "model.condition", default="film_clap")
+    if config.stage == "ldm" and condition != "film_clap":
+        if config.model.text_condition_prob > 0:
+            raise ConfigError(
+                f"{where}: model.text_condition_prob={config.model.text_condition_prob} mixes CLAP audio and text "
+                f"embeddings, which only film_clap takes; model.condition={condition} conditions on captions "
+                f"always (set model.text_condition_prob=0)"
+            )
+        if OmegaConf.select(config, "model.unet.condition_init_std") is not None:
+            raise ConfigError(
+                f"{where}: model.unet.condition_init_std initialises the FiLM projection, which "
+                f"model.condition={condition} has not (set it to null)"
+            )
     if config.trainer.max_steps == 0:
         raise ConfigError(f"{where}: trainer.max_steps=0 trains nothing (a positive step count, or -1 for no limit)")
     if OmegaConf.select(config, "optim.decay", default=None) == "cosine" and config.trainer.max_steps <= 0:

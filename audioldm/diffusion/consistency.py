@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 from diffusers.models.embeddings import get_timestep_embedding
 
-from audioldm.diffusion.guidance import Denoiser
+from audioldm.diffusion.guidance import Denoiser, expand_null
 from audioldm.diffusion.schedule import make_scheduler
 
 # eps(x_t [B, C, T', F'], t [B], condition [B, D], guidance [B]) of a guidance-embedded network
@@ -110,7 +110,7 @@ def consistency_loss(
     x_s = a_s.sqrt() * x0 + (1 - a_s).sqrt() * noise
     predicted = consistency_function(x_s, s, student(x_s, s, condition, guidance).float(), alphas_cumprod)
     with torch.no_grad():
-        null = null_condition.to(condition).expand(b, -1)
+        null = expand_null(null_condition, condition)
         both = teacher(torch.cat([x_s, x_s]), torch.cat([s, s]), torch.cat([condition, null])).float()
         eps_c, eps_u = both.chunk(2)
         w = _bc(guidance.to(device), x0)

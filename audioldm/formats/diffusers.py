@@ -17,7 +17,7 @@ import torch
 from audioldm.checkpoint import CheckpointError
 from audioldm.diffusion.schedule import PREDICTION_TYPES, make_scheduler
 from audioldm.formats.source import (
-    NETWORKS,
+    AUDIOLDM_NETWORKS,
     NetworkWeights,
     ReadOptions,
     Source,
@@ -50,7 +50,7 @@ def detect(source: Source) -> str | None:
 
 
 def parts(source: Source) -> tuple[str, ...]:
-    return NETWORKS if source.kind == "pipeline" else (source.kind,)
+    return AUDIOLDM_NETWORKS if source.kind == "pipeline" else (source.kind,)
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:

@@ -19,7 +19,7 @@ import torch
 from audioldm.checkpoint import CheckpointError, sub_state_dict
 from audioldm.formats.hifigan import hifigan_weights
 from audioldm.formats.laion import laion_clap_weights
-from audioldm.formats.source import NETWORKS, NetworkWeights, ReadOptions, Source, holds_no, stage_config
+from audioldm.formats.source import AUDIOLDM_NETWORKS, NetworkWeights, ReadOptions, Source, holds_no, stage_config
 
 NAME = "audioldm"
 DESCRIPTION = "an original AudioLDM .ckpt (or its VAE alone)"
@@ -44,7 +44,7 @@ def detect(source: Source) -> str | None:
 
 
 def parts(source: Source) -> tuple[str, ...]:
-    return NETWORKS if source.kind == "ldm" else ("vae",)
+    return AUDIOLDM_NETWORKS if source.kind == "ldm" else ("vae",)
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:

@@ -40,7 +40,14 @@ from audioldm.models.unet import UnetConfig
 NAME = "ours"
 DESCRIPTION = "this project's checkpoint (train.py, convert.py)"
 PREFIX = {"vae": "vae.", "clap": "embedder.", "vocoder": "vocoder."}  # in a stage checkpoint
-LDM_PREFIX = {"unet": "model.unet.", "vae": "model.vae.", "clap": "model.clap.", "vocoder": "model.vocoder."}
+LDM_PREFIX = {
+    "unet": "model.unet.",
+    "vae": "model.vae.",
+    "clap": "model.clap.",
+    "vocoder": "model.vocoder.",
+    "text_encoder": "model.text_encoder.",
+}
+OPTIONAL = ("clap", "text_encoder")  # an LDM may be without (crossattn_t5: no CLAP; film: no text encoder)
 WHOLE = ("ldm", "lcm")  # stages whose checkpoints hold a whole AudioLDM
 
 
@@ -51,7 +58,8 @@ def detect(source: Source) -> str | None:
 def parts(source: Source) -> tuple[str, ...]:
     if source.kind not in WHOLE:
         return (source.kind,)
-    return NETWORKS
+    held = source.raw.get("stage_configs", {})
+    return tuple(p for p in NETWORKS if p not in OPTIONAL or held.get(p) is not None)
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
@@ -84,9 +92,9 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
     )
 
 
-def ldm_experiment_config(unet: UnetConfig, mel, source: str) -> dict:
+def ldm_experiment_config(unet: UnetConfig, mel, source: str, condition: str = "film_clap") -> dict:
     """An ldm config that rebuilds a converted LDM's UNet (its frozen networks come from ``stage_configs``)."""
-    model = LdmConfig(unet=unet, vae_ckpt=None, clap_ckpt=None, vocoder_ckpt=None)
+    model = LdmConfig(unet=unet, vae_ckpt=None, clap_ckpt=None, vocoder_ckpt=None, condition=condition)
     return stage_config("ldm", model, mel, source)
 
 
@@ -95,10 +103,13 @@ def write_ldm(model: LatentDiffusion, unet: UnetConfig, path: str | os.PathLike,
     stage_configs = {**model.stage_configs}
     if stage_configs.get("clap"):
         stage_configs["clap"] = keep_tokenizer(stage_configs["clap"], path)
-    with _removed_on_failure(stage_configs.get("clap"), model.stage_configs.get("clap")):
+    if stage_configs.get("text_encoder"):
+        stage_configs["text_encoder"] = keep_t5_tokenizer(stage_configs["text_encoder"], path)
+    kept = [(stage_configs.get(p), model.stage_configs.get(p)) for p in ("clap", "text_encoder")]
+    with _removed_on_failure(kept):
         save_atomic(
             {
-                "config": ldm_experiment_config(unet, model.mel, source),
+                "config": ldm_experiment_config(unet, model.mel, source, model.condition),
                 "stage": "ldm",
                 "state_dict": {f"model.{k}": v for k, v in model.state_dict().items()},
                 "stage_configs": stage_configs,
@@ -116,7 +127,7 @@ def write_part(
     if part == "vae":
         state["scale_factor"] = torch.as_tensor(scale_factor, dtype=torch.float32).reshape(())
     kept = keep_tokenizer(config, path) if part == "clap" else config
-    with _removed_on_failure(kept, config):
+    with _removed_on_failure([(kept, config)]):
         save_atomic({"config": kept, "stage": part, "state_dict": state, "converted_from": config["name"]}, path)
 
 
@@ -141,23 +152,48 @@ def keep_tokenizer(config: dict, path: str | os.PathLike) -> dict:
             f"{folder}: already exists (the converted checkpoint keeps its tokenizer there); "
             f"choose another output path or remove it"
         )
-    tokenizer = with_text_length(load_hf_tokenizer(source), model.get("max_text_length") or 512)
-    tmp = folder.with_name(folder.name + ".tmp")
-    tokenizer.save_pretrained(str(tmp))
-    os.replace(tmp, folder)
-    model["tokenizer_path"] = str(folder)
+    model["tokenizer_path"] = _copy_tokenizer(source, folder, model.get("max_text_length") or 512)
     return {**config, "model": model}
 
 
+def keep_t5_tokenizer(config: dict, path: str | os.PathLike) -> dict:
+    """A copy of a T5 text encoder's part ``config`` whose tokenizer is saved beside the checkpoint at ``path``
+    (``x.ckpt`` -> ``x.t5_tokenizer/``), as ``keep_tokenizer`` does for the CLAP's."""
+    path = Path(path)
+    folder = path.with_name((path.stem if path.suffix else path.name) + ".t5_tokenizer").resolve()
+    if folder.exists():
+        raise CheckpointError(
+            f"{folder}: already exists (the converted checkpoint keeps its T5 tokenizer there); "
+            f"choose another output path or remove it"
+        )
+    return {**config, "tokenizer": _copy_tokenizer(config["tokenizer"], folder, config.get("max_length") or 128)}
+
+
+def _copy_tokenizer(source: str, folder: Path, max_length: int) -> str:
+    """The tokenizer of folder ``source`` saved (atomically) to ``folder``; its absolute path."""
+    tokenizer = with_text_length(load_hf_tokenizer(source), max_length)
+    tmp = folder.with_name(folder.name + ".tmp")
+    tokenizer.save_pretrained(str(tmp))
+    os.replace(tmp, folder)
+    return str(folder)
+
+
+def _tokenizer_of(config: dict | None) -> str | None:
+    config = config or {}
+    return config.get("tokenizer") or config.get("model", {}).get("tokenizer_path")
+
+
 @contextmanager
-def _removed_on_failure(kept: dict | None, original: dict | None):
-    """Remove the tokenizer folder ``keep_tokenizer`` wrote when the checkpoint itself is not written."""
+def _removed_on_failure(kept: list[tuple[dict | None, dict | None]]):
+    """Remove the tokenizer folders ``keep_tokenizer`` / ``keep_t5_tokenizer`` wrote (each pair: the kept
+    config, the original) when the checkpoint itself is not written."""
     try:
         yield
     except BaseException:
-        new = (kept or {}).get("model", {}).get("tokenizer_path")
-        if new and new != (original or {}).get("model", {}).get("tokenizer_path"):
-            shutil.rmtree(new, ignore_errors=True)
+        for new_config, original in kept:
+            new = _tokenizer_of(new_config)
+            if new and new != _tokenizer_of(original):
+                shutil.rmtree(new, ignore_errors=True)
         raise
 
 

@@ -6,13 +6,15 @@ A format module (one per layout, listed in ``registry.py``) has the same small i
     NAME: str                                    # as messages and ``convert.py`` name it
     DESCRIPTION: str                             # what it is, for the error that lists every format
     detect(source) -> str | None                 # the kind of source it recognises (None: not this format)
-    parts(source) -> tuple[str, ...]             # the networks it holds: "unet", "vae", "clap", "vocoder"
+    parts(source) -> tuple[str, ...]             # the networks it holds: "unet", "vae", "clap", "vocoder",
+                                                 # "text_encoder" (the T5 of model.condition crossattn_t5)
     read(source, part, options) -> NetworkWeights
     write(...)                                   # only where the format is written (ours, diffusers)
 
 ``read`` gives the config that rebuilds the network and a state dict that loads strictly into it: for the UNet
 a ``UnetConfig`` and its raw and EMA weight sets; for the VAE, CLAP and vocoder the experiment config (a plain
-dict) of the stage that trains that network, which ``audioldm.assembly.build_part`` turns into the network.
+dict) of the stage that trains that network, which ``audioldm.assembly.build_part`` turns into the network; for
+the T5 text encoder its part config (``audioldm.models.text_encoder``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import torch
 from audioldm.audio.mel import MelConfig
 from audioldm.checkpoint import CheckpointError, load_torch_file
 
-NETWORKS = ("unet", "vae", "clap", "vocoder")  # what a source may hold (parts(): those it does)
+NETWORKS = ("unet", "vae", "clap", "vocoder", "text_encoder")  # what a source may hold (parts(): those it does)
+AUDIOLDM_NETWORKS = ("unet", "vae", "clap", "vocoder")  # a whole AudioLDM 1 (FiLM on CLAP)
 
 
 @dataclass
@@ -52,12 +55,14 @@ class Source:
 @dataclass
 class ReadOptions:
     """What a reader may need beyond the weights: the mel settings the networks are for (None: the source's own,
-    which our checkpoints record and other formats have as AudioLDM's), a RoBERTa tokenizer folder (LAION-CLAP
-    text), and the UNet's attention head width (an original .ckpt does not record it)."""
+    which our checkpoints record and other formats have as AudioLDM's), a tokenizer folder (RoBERTa for LAION-CLAP
+    text, T5's for a T5 text encoder), the UNet's attention head width (an original .ckpt does not record it) and
+    the T5's caption length in tokens."""
 
     mel: MelConfig | None = None
     tokenizer: str | None = None
     head_channels: int | None = None
+    text_max_length: int = 128
 
     @property
     def foreign_mel(self) -> MelConfig:
@@ -153,3 +158,27 @@ def with_text_length(tokenizer, max_length: int):
     if not tokenizer.model_max_length or tokenizer.model_max_length > 100_000:
         tokenizer.model_max_length = max_length
     return tokenizer
+
+
+def t5_part_config(hf_config: dict, tokenizer: str | None, max_length: int, source: Source) -> dict:
+    """The part config of a T5 text encoder (``audioldm.models.text_encoder``); the tokenizer folder is kept as an
+    absolute path (it must exist: T5 captions cannot be tokenized without it)."""
+    if not tokenizer:
+        raise CheckpointError(
+            f"{source.path}: its T5 text encoder needs the T5 tokenizer: pass --tokenizer DIR (a local folder saved "
+            f"from google/flan-t5-large's tokenizer)"
+        )
+    if not os.path.isdir(tokenizer):
+        raise CheckpointError(f"tokenizer folder not found: {tokenizer}")
+    keep = ("architectures", "transformers_version", "_name_or_path", "torch_dtype", "dtype")
+    hf = {k: v for k, v in hf_config.items() if k not in keep}
+    return {"encoder": "t5", "hf_config": hf, "tokenizer": os.path.abspath(tokenizer), "max_length": max_length}
+
+
+def t5_encoder_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A T5's encoder weights (``shared.*`` and ``encoder.*``; a whole T5's decoder dropped) as
+    ``T5EncoderModel`` names them, under our part's ``model.`` prefix."""
+    kept = {k: v for k, v in state.items() if k.startswith(("shared.", "encoder."))}
+    if "shared.weight" in kept:
+        kept.setdefault("encoder.embed_tokens.weight", kept["shared.weight"])
+    return prefixed(kept, "model.")

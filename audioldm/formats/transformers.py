@@ -1,6 +1,8 @@
 """A transformers model folder: ``ClapModel`` (kind ``clap``), ``ClapTextModelWithProjection`` (``clap_text``: the
-text tower only, as a diffusers AudioLDM's ``text_encoder/``) or ``SpeechT5HifiGan`` (``hifigan``), told by
-``config.json``'s ``model_type``. The CLAP needs a RoBERTa tokenizer folder (``--tokenizer``)."""
+text tower only, as a diffusers AudioLDM's ``text_encoder/``), ``SpeechT5HifiGan`` (``hifigan``) or a T5
+(``t5``: its encoder is the ``crossattn_t5`` text encoder, e.g. google/flan-t5-large saved locally), told by
+``config.json``'s ``model_type``. The CLAP needs a RoBERTa tokenizer folder (``--tokenizer``); the T5 its own
+tokenizer, in its folder or given with ``--tokenizer``."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from audioldm.formats.source import (
     prefixed,
     read_folder_weights,
     stage_config,
+    t5_encoder_state,
+    t5_part_config,
     tokenizer_for,
 )
 from audioldm.models.clap import ClapConfig
@@ -23,7 +27,14 @@ from audioldm.models.vocoder import VocoderConfig
 
 NAME = "transformers"
 DESCRIPTION = "a transformers CLAP or SpeechT5HifiGan folder"
-MODEL_TYPES = {"clap": "clap", "clap_text_model": "clap_text", "hifigan": "hifigan", "speecht5_hifigan": "hifigan"}
+MODEL_TYPES = {
+    "clap": "clap",
+    "clap_text_model": "clap_text",
+    "hifigan": "hifigan",
+    "speecht5_hifigan": "hifigan",
+    "t5": "t5",
+}
+TOKENIZER_FILES = ("tokenizer.json", "spiece.model", "tokenizer_config.json")
 
 
 def detect(source: Source) -> str | None:
@@ -33,7 +44,7 @@ def detect(source: Source) -> str | None:
 
 
 def parts(source: Source) -> tuple[str, ...]:
-    return ("vocoder",) if source.kind == "hifigan" else ("clap",)
+    return {"hifigan": ("vocoder",), "t5": ("text_encoder",)}.get(source.kind, ("clap",))
 
 
 def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
@@ -41,6 +52,8 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
         raise holds_no(source, part)
     if part == "vocoder":
         return read_vocoder_folder(source, source.folder, options)
+    if part == "text_encoder":
+        return read_t5_folder(source, options)
     return read_clap_folder(source, source.folder, source.kind == "clap_text", options)
 
 
@@ -99,3 +112,12 @@ def read_vocoder_folder(source: Source, folder: Path, options: ReadOptions) -> N
     return NetworkWeights(
         stage_config("vocoder", config, mel, source.path), prefixed(read_folder_weights(folder), "generator.")
     )
+
+
+def read_t5_folder(source: Source, options: ReadOptions) -> NetworkWeights:
+    """A T5 folder's encoder (a whole T5's decoder is left out); its tokenizer is the folder's own unless
+    ``--tokenizer`` names another."""
+    folder = source.folder
+    own = str(folder) if any((folder / f).is_file() for f in TOKENIZER_FILES) else None
+    config = t5_part_config(folder_config(folder, "T5"), options.tokenizer or own, options.text_max_length, source)
+    return NetworkWeights(config, t5_encoder_state(read_folder_weights(folder)))

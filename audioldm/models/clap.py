@@ -3,6 +3,7 @@ architecture, non-fusion) behind the two calls the other stages use:
 
     embed_text(list[str])            -> [B, 512], L2-normalised
     embed_audio(waveform [B, N] 16k) -> [B, 512], L2-normalised
+    token_states(list[str])          -> [B, 77, 768] text-tower states and mask [B, 77]
 
 The full config is LAION's HTSAT-tiny + roberta-base; the text vocabulary follows the tokenizer.
 """
@@ -88,6 +89,19 @@ class ClapEmbedder(nn.Module):
         ids, mask = self.tokenizer(texts)
         out = self.model.get_text_features(input_ids=ids.to(device), attention_mask=mask.to(device))
         return out.pooler_output
+
+    def token_states(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """B captions -> the text tower's last hidden states [B, max_text_length, text_hidden_size] and the
+        attention mask [B, max_text_length] (the ``crossattn_clap_tokens`` condition)."""
+        device = self.model.logit_scale_a.device
+        ids, mask = self.tokenizer(texts)
+        ids, mask = ids.to(device), mask.to(device)
+        return self.model.text_model(input_ids=ids, attention_mask=mask).last_hidden_state, mask
+
+    @property
+    def width(self) -> int:
+        """The width of ``token_states`` (the text tower's hidden size)."""
+        return self.model.config.text_config.hidden_size
 
     def embed_audio(self, waveform: torch.Tensor, random_crop: bool = False) -> torch.Tensor:
         """waveform [B, N] at 16 kHz -> [B, projection_dim], L2-normalised."""

@@ -107,6 +107,11 @@ class TextToAudio:
                 "negative prompts need the unconditional prediction, which the lcm student does not "
                 "make (its guidance is built in): use a ddim or dpmsolver++ checkpoint for them"
             )
+        if options.n_candidates > 1 and self.model.clap is None:
+            raise ValueError(
+                f"--candidates {options.n_candidates} needs a CLAP to rank them, and this model has none "
+                f"(an audioldm_16k_crossattn_t5 checkpoint holds none): use --candidates 1"
+            )
 
     @classmethod
     def from_checkpoint(
@@ -167,6 +172,7 @@ class TextToAudio:
         """B CLAP embeddings [B, D] (e.g. of audio clips: AudioLDM's training condition) -> B clips; candidates
         are ranked against the embedding itself. ``labels`` name the outputs (default "embedding i")."""
         options = options or SamplingOptions()
+        self._check_audio_condition("generating from CLAP embeddings")
         dim = self.model.null_condition.shape[0]
         if embeddings.ndim != 2 or embeddings.shape[1] != dim or embeddings.shape[0] == 0:
             raise ValueError(f"embeddings must be [B, {dim}], got {list(embeddings.shape)}")
@@ -225,6 +231,7 @@ class TextToAudio:
         wave = audio.float().reshape(-1).to(self.device)
         if wave.numel() < self.mel.n_fft:
             raise ValueError(f"source audio is too short ({wave.numel()} samples; at least {self.mel.n_fft})")
+        self._check_audio_condition("an audio variation")
         weight = (1.0 if text is None else 0.5) if audio_weight is None else float(audio_weight)
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"audio weight must be in [0, 1], got {weight:g}")
@@ -292,6 +299,13 @@ class TextToAudio:
         return self._generate([text], frames, samples, options, progress, observed=source, mask=mask)
 
     # -- internals ---------------------------------------------------------------------------------
+    def _check_audio_condition(self, what: str) -> None:
+        if not self.model.conditions_on_audio:
+            raise ValueError(
+                f"{what} conditions on a CLAP audio embedding, which only a film_clap model takes; this model "
+                f"is conditioned on text tokens ({self.model.condition})"
+            )
+
     @torch.no_grad()
     def _encode_source(self, audio: torch.Tensor) -> tuple[torch.Tensor, int, int]:
         """waveform [N] -> (latent [1, C, T', F'] (posterior mode x scale), frames, samples)."""
@@ -327,7 +341,7 @@ class TextToAudio:
         seeds = seeds or [options.seed + i for i in range(len(texts))]
         items = [(i, k) for k in range(n) for i in range(len(texts))]  # candidate-major: k=0 first
         negative = options.negative.strip()
-        null = self.model.embed_text([negative])[0] if negative else self.model.null_condition  # [D]
+        null = self.model.text_condition([negative])[0] if negative else self.model.null_condition  # one condition
         channels = self.model.unet.config.in_channels
         shape = (1, channels, frames // self.model.vae_factor, self.mel.n_mels // self.model.vae_factor)
         waves, mels, latents = [], [], []
@@ -338,7 +352,7 @@ class TextToAudio:
             generators = [torch.Generator().manual_seed(seeds[i] + 1_000_003 * k) for i, k in chunk]
             noise = randn_tensor((len(chunk),) + shape[1:], generator=generators, device=self.device)
             condition = (
-                self.model.embed_text([texts[i] for i, _ in chunk])
+                self.model.text_condition([texts[i] for i, _ in chunk])
                 if conditions is None
                 else conditions[[i for i, _ in chunk]]
             )
