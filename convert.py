@@ -5,6 +5,7 @@
     python convert.py runs/ldm/version_0/checkpoints/last.ckpt exported/ --to diffusers
     python convert.py 630k-audioset-best.pt runs/laion-clap.ckpt --tokenizer roberta-base/
     python convert.py hifigan-16k-64bins.ckpt runs/hifigan.ckpt
+    python convert.py audioldm_16k_crossattn_t5.pth runs/audioldm_crossattn_t5.ckpt --tokenizer flan-t5-large/
 
 Reads ours, original AudioLDM .ckpt, diffusers AudioLDM folders, LAION-CLAP .pt, transformers CLAP
 folders, HiFi-GAN and AudioLDM VAE checkpoints. ``--to ours`` writes this project's checkpoint (an
@@ -36,8 +37,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--tokenizer",
-        help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights; "
-        "--to ours copies it beside the checkpoint (x.ckpt -> x.tokenizer/)",
+        help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP weights, or the T5 tokenizer folder "
+        "of an audioldm_16k_crossattn_t5 checkpoint; --to ours copies it beside the checkpoint (x.ckpt -> "
+        "x.tokenizer/ or x.t5_tokenizer/)",
     )
     p.add_argument(
         "--head-channels",

@@ -106,9 +106,13 @@ class AudioDataModule(pl.LightningDataModule):
             raise ShardError(f"{self.data.shards}: holds pre-encoded latents; this stage trains on audio shards")
 
     def _loader_options(self) -> dict:
-        """DataLoader arguments every loader shares: workers (kept between epochs), collation, pinning."""
+        """DataLoader arguments every loader shares: workers (kept between epochs), collation, pinning, and a generator
+        of its own: starting an epoch's pass then draws its workers' seed from it, not from the global random state
+        (a draw there would fall between a checkpoint written at an epoch's end and the next batch in an
+        uninterrupted run, but before the restored random states in a resumed one, so resume would not be exact)."""
         workers = self.data.num_workers
         return {
+            "generator": torch.Generator().manual_seed(self.seed),
             "num_workers": workers,
             "collate_fn": collate_clips,
             "persistent_workers": workers > 0,

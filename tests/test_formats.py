@@ -18,7 +18,7 @@ from audioldm.formats.source import AUDIOLDM_NETWORKS, NetworkWeights, holds_no,
 
 def test_every_format_has_the_same_interface():
     names = [fmt.NAME for fmt in registry.FORMATS]
-    assert len(set(names)) == len(names) == 6
+    assert len(set(names)) == len(names) == 7
     for fmt in registry.FORMATS:
         assert isinstance(fmt.DESCRIPTION, str) and fmt.DESCRIPTION, fmt.NAME
         for function in ("detect", "parts", "read"):

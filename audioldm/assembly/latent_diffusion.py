@@ -73,7 +73,7 @@ def assemble(
         parts["clap"].network,
         parts["vocoder"].network,
         mel,
-        {name: part.config for name, part in parts.items()},
+        {name: part.config for name, part in parts.items() if name != "text_encoder" or part.config is not None},
         ema,
         text_encoder=parts.get("text_encoder", LoadedPart(None, None)).network,
     )
@@ -109,8 +109,8 @@ def ldm_from_checkpoint(path: str, checkpoint: dict, use_ema: bool = True) -> La
     config = load_config_dict(checkpoint["config"], source=path)
     mel = OmegaConf.to_object(config.audio)
     for part, part_config in checkpoint["stage_configs"].items():
-        if part_config is not None:
-            check_mel(path, part_config.get("audio", {}), mel)
+        if part_config is not None and "audio" in part_config:  # a text encoder has no mel settings
+            check_mel(path, part_config["audio"], mel)
     model = build_latent_diffusion(OmegaConf.to_object(config.model), mel, checkpoint["stage_configs"], with_ema=False)
     state = sub_state_dict(checkpoint["state_dict"], "model.")
     ema = sub_state_dict(state, "unet_ema.module.")
@@ -231,7 +231,7 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
         # an original .ckpt does not record its attention head width: the config's model.unet.head_channels gives it
         weights = read_ldm(
             config.init_from,
-            m.clap_tokenizer if m.condition != "crossattn_t5" else (m.text_encoder_path or m.clap_tokenizer),
+            m.clap_tokenizer if m.condition != "crossattn_t5" else (m.text_tokenizer or m.text_encoder_path),
             m.unet.head_channels,
             clap=m.clap_ckpt,
             vocoder=m.vocoder_ckpt,

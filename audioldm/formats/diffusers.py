@@ -139,6 +139,12 @@ def write(model: LatentDiffusion, folder: str | os.PathLike) -> None:
     from diffusers import AudioLDMPipeline
     from transformers import ClapTextModelWithProjection
 
+    if model.condition != "film_clap":
+        raise CheckpointError(
+            f"diffusers has no pipeline for a {model.condition} AudioLDM: its AudioLDMPipeline conditions the UNet "
+            f"on one CLAP embedding (FiLM), and AudioLDM2Pipeline needs CLAP + T5 + a GPT-2 language model; "
+            f"keep this model in our format (--to ours)"
+        )
     tokenizer_path = model.clap.config.tokenizer_path
     if not tokenizer_path:
         raise CheckpointError(

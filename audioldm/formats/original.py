@@ -1,6 +1,7 @@
 """An original AudioLDM ``.ckpt`` (audioldm-s-full, -m-full, -l-full, -s-text-ft, ...), or its VAE alone.
 
-Recognised by ``model.diffusion_model.*`` keys (kind ``ldm``), or ``encoder.conv_in.*`` and
+Recognised by ``model.diffusion_model.*`` keys (kind ``ldm``; with ``cond_stage_models.0.model.encoder.*``
+keys it is a crossattn-T5 .ckpt, ``original_crossattn_t5.py``), or ``encoder.conv_in.*`` and
 ``decoder.conv_out.*`` (optionally under ``first_stage_model.``) without LAION-CLAP keys (kind ``vae``).
 Where each network is (the key rules are in ``keymaps/``):
 
@@ -33,6 +34,8 @@ def detect(source: Source) -> str | None:
     def has(prefix: str) -> bool:
         return any(k.startswith(prefix) for k in keys)
 
+    if has("cond_stage_models.0.model.encoder."):
+        return None  # an AudioLDM 2 crossattn-T5 .ckpt (original_crossattn_t5.py)
     if has("model.diffusion_model."):
         return "ldm"
     bare = [k.removeprefix("module.").removeprefix("cond_stage_model.model.") for k in keys]

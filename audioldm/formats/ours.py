@@ -85,6 +85,8 @@ def read(source: Source, part: str, options: ReadOptions) -> NetworkWeights:
             return NetworkWeights(None, {})
     else:
         raise CheckpointError(f"{source.path}: is a '{source.kind}' checkpoint without a {part} in it")
+    if part == "text_encoder":  # a part config, without mel settings
+        return NetworkWeights(config, state)
     if options.mel is not None:
         check_mel(source.path, config.get("audio", {}), options.mel)
     return NetworkWeights(

@@ -12,10 +12,10 @@ from pathlib import Path
 import torch
 
 from audioldm.checkpoint import CheckpointError, is_checkpoint
-from audioldm.formats import diffusers, hifigan, laion, original, ours, transformers
+from audioldm.formats import diffusers, hifigan, laion, original, original_crossattn_t5, ours, transformers
 from audioldm.formats.source import NetworkWeights, ReadOptions, Source, read_file, read_json
 
-FORMATS = (ours, original, laion, hifigan, diffusers, transformers)
+FORMATS = (ours, original_crossattn_t5, original, laion, hifigan, diffusers, transformers)
 
 
 def open_source(path: str | os.PathLike) -> Source:

@@ -64,6 +64,8 @@ class LdmConfig(PreviewConfig):
     # crossattn_t5: a local folder holding a transformers T5 encoder (config.json + weights, e.g. saved from
     # google/flan-t5-large) and its tokenizer; frozen. Not needed with init_from a model that holds its T5.
     text_encoder_path: Optional[str] = None
+    # crossattn_t5 with init_from a checkpoint that holds its T5 (audioldm_16k_crossattn_t5): its tokenizer folder
+    text_tokenizer: Optional[str] = None
     text_max_length: int = in_range(128, 1, 512)  # crossattn_t5: captions are cut at this many tokens
     # Frozen parts, in any format convert.py reads (ours, original AudioLDM, LAION-CLAP, HiFi-GAN, diffusers);
     # vae_ckpt and clap_ckpt may be null when init_from names a whole AudioLDM (its parts are used).

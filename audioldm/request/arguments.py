@@ -59,7 +59,11 @@ def add_model_arguments(p: Parser, speed: bool = True) -> None:
         p.add_argument("--compile", action="store_true", help="torch.compile the UNet (faster on a GPU after warm-up)")
         p.add_argument("--bf16", action="store_true", help="run the UNet under bf16 autocast (faster on recent GPUs)")
     p.add_argument("--vocoder", help="a vocoder (any format) to use instead of the one in --ckpt")
-    p.add_argument("--tokenizer", help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text")
+    p.add_argument(
+        "--tokenizer",
+        help="RoBERTa tokenizer folder (vocab.json, merges.txt) for LAION-CLAP text, or the T5 tokenizer folder of an "
+        "audioldm_16k_crossattn_t5 checkpoint (e.g. google/flan-t5-large's, saved locally)",
+    )
     p.add_argument(
         "--head-channels",
         type=int,
