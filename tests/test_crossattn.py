@@ -5,17 +5,23 @@ pre-encoded and raw training giving the same loss, a cache for another encoder r
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 
+import evaluate
 import generate
 import train
 from audioldm.config import ConfigError, load_config
 from audioldm.diffusion.guidance import guided_noise
 from audioldm.models.token_condition import pack, unpack
 from audioldm.models.unet import UnetConfig, build_unet, network_output
+from audioldm.pipeline.text_to_audio import TextToAudio
+from audioldm.request.jobs import Jobs, default_sampling
+from audioldm.request.limits import RequestError
 from data import preencode
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentClipDataset
@@ -181,6 +187,7 @@ def test_train_resume_generate_and_distil(tiny_ckpts, t5_folder, clips, tmp_path
     resume = out / "a" / "version_0" / "checkpoints" / "last.ckpt"
     assert run("name=a", "trainer.max_steps=4", f"resume={resume}") == 0
     assert run("name=b", "trainer.max_steps=4") == 0
+    assert run("name=c", "trainer.max_steps=1", "trainer.precision=bf16-mixed") == 0
     a = torch.load(resume, map_location="cpu", weights_only=False)
     b = torch.load(out / "b" / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 4
@@ -194,6 +201,7 @@ def test_train_resume_generate_and_distil(tiny_ckpts, t5_folder, clips, tmp_path
     gen = tmp_path / "gen"
     common = ["--ckpt", str(resume), "--steps", "2", "--duration", "0.64"]
     assert generate.main([*common, "--text", "a dog barks", "--negative", "rain", "--out", str(gen)]) == 0
+    assert generate.main([*common, "--text", "a dog barks", "--bf16", "--out", str(gen / "bf16")]) == 0
     ranked = [*common, "--text", "a dog barks", "--candidates", "2", "--sampler", "ddim"]
     assert generate.main([*ranked, "--out", str(gen / "c")]) == 0
     source = str(gen / "000_a_dog_barks.wav")
@@ -203,6 +211,23 @@ def test_train_resume_generate_and_distil(tiny_ckpts, t5_folder, clips, tmp_path
     assert generate.main([*edit, "--mode", "sr", "--cutoff", "4000", "--out", str(gen / "s")]) == 0
     # a variation conditions on the source's CLAP audio embedding, which a token model does not take
     assert generate.main([*common, "--mode", "variation", "--audio", source, "--out", str(gen / "v")]) == 2
+
+    # the app's requests and evaluate.py --ckpt take it as any LDM
+    pipe = TextToAudio.from_checkpoint(str(resume))
+    jobs = Jobs(pipe, str(tmp_path / "app"), max_seconds=3.0)
+    fast = replace(default_sampling(pipe), steps=2)
+    assert len(jobs.text("a dog barks", 0.64, 2, fast).wavs) == 2
+    with pytest.raises(RequestError, match="only a film_clap model takes"):
+        jobs.variation(source, "", 1.0, 0.64, 1, fast)
+    scored = tmp_path / "eval"
+    test_set = [e for e in read_manifest(clips) if e.captions][:2]
+    manifest = write_manifest_lines(
+        tmp_path / "test.jsonl",
+        [{"id": e.id, "path": e.path, "captions": e.captions, "split": "test"} for e in test_set],
+    )
+    run_eval = ["--ckpt", str(resume), "--manifest", str(manifest), "--backbone", "clap", "--steps", "2"]
+    assert evaluate.main([*run_eval, "--duration", "0.64", "--out", str(scored)]) == 0
+    assert json.loads((scored / "metrics.json").read_text())["pairs"] == 2
 
     # distilled into a 4-step student on the teacher's T5 conditions
     args = [
