@@ -22,10 +22,11 @@ from audioldm.models.unet import UnetConfig, build_unet, network_output
 from audioldm.pipeline.text_to_audio import TextToAudio
 from audioldm.request.jobs import Jobs, default_sampling
 from audioldm.request.limits import RequestError
-from data import preencode
+from data import preencode, shard_writer
 from data.dataset import AudioClipDataset, ClipOptions, collate_clips
 from data.latent_cache import LatentCache, LatentClipDataset
 from data.manifest import read_manifest
+from data.shard_dataset import ShardDataset, ShardIndex
 from lightning_modules.ldm import LdmModule
 from lightning_modules.loading import load_stage
 from tests.conftest import write_manifest_lines, write_tone
@@ -163,6 +164,13 @@ def test_preencoded_and_raw_give_the_same_loss_and_other_encoders_are_refused(ti
         with torch.no_grad():
             losses.append(module.diffusion_loss(*module.latents_and_conditions(batch)))
     torch.testing.assert_close(losses[0], losses[1], rtol=1e-5, atol=1e-6)
+
+    # latent shards carry the token states: the same condition for the same clip
+    shards = tmp_path / "shards"
+    assert shard_writer.main(["--manifest", str(clips), "--out", str(shards), "--latents", str(cache_dir)]) == 0
+    mel, segment = module.model.mel, module.model.mel.samples_for_seconds(0.64)
+    streamed = {it["id"]: it for it in ShardDataset(ShardIndex(shards), mel, segment, random_crop=False)}
+    torch.testing.assert_close(streamed[entries[0].id]["text_tokens"], cached["text_tokens"][0])
 
     # the cache holds T5 token states: a crossattn_clap_tokens run is refused, naming the encoder
     other = [a for a in args if not a.startswith("model.condition=")] + ["model.condition=crossattn_clap_tokens"]
