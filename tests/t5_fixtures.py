@@ -47,8 +47,21 @@ T5_CAPTIONS: list[str] = [
 ]
 
 
-def write_tiny_t5(folder: Path, d_model: int = 32, layers: int = 2, heads: int = 2, seed: int = 0) -> Path:
-    """Write a random T5 encoder (``save_pretrained``) and its tokenizer into ``folder``; returns ``folder``."""
+def write_tiny_t5(
+    folder: Path,
+    d_model: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    seed: int = 0,
+    *,
+    d_ff: int | None = None,
+    vocab_size: int | None = None,
+) -> Path:
+    """Write a random T5 encoder (``save_pretrained``) and its tokenizer into ``folder``; returns ``folder``.
+
+    ``d_ff`` (default ``2 * d_model``) and ``vocab_size`` (default the tokenizer's vocabulary rounded up to a
+    multiple of 8) let it take flan-t5-large's shapes (d_ff 2816, vocab_size 32128); the tokenizer stays the small
+    word-level one, so the ids past it are embedding rows no caption reaches."""
     import torch
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast, T5Config, T5EncoderModel
@@ -66,11 +79,13 @@ def write_tiny_t5(folder: Path, d_model: int = 32, layers: int = 2, heads: int =
     )
     tokenizer.save_pretrained(str(folder))
 
+    if vocab_size is not None and vocab_size < len(vocab):
+        raise ValueError(f"vocab_size={vocab_size} does not cover the tokenizer's {len(vocab)} tokens")
     config = T5Config(
-        vocab_size=-(-len(vocab) // 8) * 8,  # rounded up like flan-t5's 32128
+        vocab_size=vocab_size or -(-len(vocab) // 8) * 8,  # rounded up like flan-t5's 32128
         d_model=d_model,
         d_kv=d_model // heads,
-        d_ff=2 * d_model,
+        d_ff=d_ff or 2 * d_model,
         num_layers=layers,
         num_decoder_layers=layers,
         num_heads=heads,

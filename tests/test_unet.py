@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -115,3 +116,13 @@ def test_unknown_scale_shift_mode_is_refused_by_name():
     ]
     with pytest.raises(ConfigError, match=r"model.unet.resnet_time_scale_shift='film' is unknown"):
         load_config(REPO / "configs" / "ldm_s.yaml", required)
+
+
+def test_crossattn_t5_unet_parameter_count_on_meta():
+    """configs/ldm_s_t5.yaml's UNet with Flan-T5-large's 1024-wide context: 265,531,016 parameters, the count of
+    the original audioldm_16k_crossattn_t5 UNet (bench/crossattn_t5_real_size.py builds both)."""
+    required = ["data.train_manifest=x.jsonl", "model.vae_ckpt=v.ckpt", "model.text_encoder_path=t5/"]
+    config = OmegaConf.to_object(load_config(REPO / "configs" / "ldm_s_t5.yaml", required).model.unet)
+    with torch.device("meta"):
+        unet = build_unet(replace(config, context_dim=1024))
+    assert count(unet) == 265_531_016

@@ -1,9 +1,12 @@
-"""Reference outputs of the ORIGINAL AudioLDM 2 networks (PyPI audioldm2 0.1.0) at tiny sizes.
+"""Reference outputs of the ORIGINAL AudioLDM 2 networks (PyPI audioldm2 0.1.0) at tiny sizes (or the real one).
 
 Run as ``python tests/reference/original_audioldm2_probe.py T5_FOLDER OUT.pt`` with T5_FOLDER written by
-tests/t5_fixtures.write_tiny_t5. The package's ``__init__`` pulls in the whole pipeline (and fetches
-checkpoints), so this script drops the repository from ``sys.path``, puts ``.refs/audioldm2-0.1.0`` first
-and registers a bare ``audioldm2`` package pointing there. The original files then import normally:
+tests/t5_fixtures.write_tiny_t5. Optional flags change the UNet's size and input (the defaults are the tiny sizes
+the tests use): ``--model-channels 128 --head-channels 32 --x-shape 1 8 256 16`` builds the official S-size UNet
+over a real 10.24 s latent (bench/crossattn_t5_real_size.py). The package's ``__init__`` pulls in the whole
+pipeline (and fetches checkpoints), so this script drops the repository from ``sys.path``, puts
+``.refs/audioldm2-0.1.0`` first and registers a bare ``audioldm2`` package pointing there. The original files then
+import normally:
 ``latent_diffusion/modules/diffusionmodules/openaimodel.py`` (UNetModel), ``.../modules/attention.py``
 (SpatialTransformer, CrossAttention) and ``.../modules/encoders/modules.py`` (FlanT5HiddenState). The last
 one imports CLAP, AudioMAE, a phoneme encoder and a sequence model that FlanT5HiddenState never uses: those
@@ -14,12 +17,15 @@ file's code. OUT.pt (float32, CPU; ``torch.load(weights_only=True)`` reads it) h
 - ``t5``: FlanT5HiddenState(text_encoder_name=T5_FOLDER) with the folder's weights loaded into ``.model``:
   ``state`` (its ``.model.state_dict()``), ``captions`` (tests/t5_fixtures.T5_CAPTIONS), ``input_ids``,
   ``states, mask = encode_text(captions)`` ([4, L, d_model], float [4, L], padded to the longest) and
-  ``null_states, null_mask = get_unconditional_condition(2)`` (the encoded "" = [</s>], [2, 1, d_model]).
+  ``null_states, null_mask = get_unconditional_condition(max(2, B))`` (the encoded "" = [</s>], [2, 1, d_model]
+  by default; B is the UNet input's batch, below).
 - ``unet``: UNetModel in the shape of the official ``audioldm_16k_crossattn_t5`` config (extra self-attention
-  transformer plus one T5 cross-attention transformer per attention level) at width 32, every parameter
-  perturbed by N(0, 0.02^2): ``kwargs``, ``state`` (original key names), ``heads``, x [2, 8, 16, 16], t [2],
-  ``out`` = unet(x, t, context_list=[states[:2]], context_attn_mask_list=[mask[:2]]) and ``out_null`` with
-  the null pair instead.
+  transformer plus one T5 cross-attention transformer per attention level) at width 32 (``--model-channels``;
+  head channels 8, ``--head-channels``; context_dim the T5's d_model), every parameter perturbed by
+  N(0, 0.02^2): ``kwargs``, ``state`` (original key names), ``heads``, x [2, 8, 16, 16] (``--x-shape``; its
+  batch B is at most 4, the caption count), t [B] (10 and 700 for B = 2),
+  ``out`` = unet(x, t, context_list=[states[:B]], context_attn_mask_list=[mask[:B]]) and ``out_null`` with
+  the first B rows of the null pair instead.
 - ``checkpoint_state``: both in the official LatentDiffusion ``state_dict`` layout: the UNet under
   ``model.diffusion_model.`` (``self.model = DiffusionWrapper``, which holds it as ``diffusion_model``) and
   the T5 under ``cond_stage_models.0.model.`` (``instantiate_cond_stage`` appends each cond_stage_config
@@ -29,6 +35,7 @@ file's code. OUT.pt (float32, CPU; ``torch.load(weights_only=True)`` reads it) h
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -100,7 +107,7 @@ def _perturb(module: nn.Module, scale: float, seed: int) -> None:
             p.add_(torch.randn(p.shape, generator=generator) * scale)
 
 
-def probe_t5(folder: str, captions: list[str]) -> tuple[dict, nn.Module]:
+def probe_t5(folder: str, captions: list[str], null_batch: int = 2) -> tuple[dict, nn.Module]:
     from transformers import T5EncoderModel
 
     _register_stubs()
@@ -110,7 +117,7 @@ def probe_t5(folder: str, captions: list[str]) -> tuple[dict, nn.Module]:
     t5 = FlanT5HiddenState(text_encoder_name=folder)  # tokenizer from the folder, randomly initialised T5
     t5.model.load_state_dict(T5EncoderModel.from_pretrained(folder).state_dict())  # the folder's weights
     states, mask = t5.encode_text(captions)
-    null_states, null_mask = t5.get_unconditional_condition(2)
+    null_states, null_mask = t5.get_unconditional_condition(null_batch)
     ids = t5.tokenizer(captions, max_length=128, padding=True, truncation=True, return_tensors="pt").input_ids
     result = {
         "state": {k: v.clone() for k, v in t5.model.state_dict().items()},
@@ -124,20 +131,27 @@ def probe_t5(folder: str, captions: list[str]) -> tuple[dict, nn.Module]:
     return result, t5
 
 
-def probe_unet(t5: dict, seed: int) -> dict:
+def probe_unet(
+    t5: dict,
+    seed: int,
+    model_channels: int = 32,
+    head_channels: int = 8,
+    x_shape: tuple[int, int, int, int] = (2, 8, 16, 16),
+) -> dict:
     from audioldm2.latent_diffusion.modules.diffusionmodules.openaimodel import UNetModel
 
-    # audioldm2.utils.get_audioldm_crossattn_t5_config()'s unet_config at width 32 (GroupNorm needs 32
-    # groups) with the tiny T5's d_model as context_dim; extra_sa_layer keeps its default (True).
+    # audioldm2.utils.get_audioldm_crossattn_t5_config()'s unet_config at width model_channels (official 128;
+    # the tests' 32 is the least GroupNorm's 32 groups allow) and num_head_channels head_channels (official 32)
+    # with the T5's d_model as context_dim (official 1024); extra_sa_layer keeps its default (True).
     kwargs = dict(
         image_size=64,
         in_channels=8,
         out_channels=8,
-        model_channels=32,
+        model_channels=model_channels,
         attention_resolutions=[8, 4, 2],
         num_res_blocks=2,
         channel_mult=[1, 2, 3, 5],
-        num_head_channels=8,
+        num_head_channels=head_channels,
         use_spatial_transformer=True,
         transformer_depth=1,
         context_dim=[t5["states"].shape[-1]],
@@ -146,12 +160,15 @@ def probe_unet(t5: dict, seed: int) -> dict:
     model = UNetModel(**kwargs).eval()
     _perturb(model, 0.02, seed)
     g = torch.Generator().manual_seed(seed + 1)
-    x = torch.randn(2, 8, 16, 16, generator=g)
-    t = torch.tensor([10, 700])
+    x = torch.randn(*x_shape, generator=g)
+    batch = x_shape[0]
+    t = torch.tensor([10, 700, 300, 999][:batch])
+    states, mask = t5["states"][:batch], t5["mask"][:batch]
+    null_states, null_mask = t5["null_states"][:batch], t5["null_mask"][:batch]
     # as DiffusionWrapper calls it: diffusion_model(x, t, context_list=..., y=None, context_attn_mask_list=...)
     with torch.no_grad():
-        out = model(x, t, context_list=[t5["states"][:2]], context_attn_mask_list=[t5["mask"][:2]])
-        out_null = model(x, t, context_list=[t5["null_states"]], context_attn_mask_list=[t5["null_mask"]])
+        out = model(x, t, context_list=[states], context_attn_mask_list=[mask])
+        out_null = model(x, t, context_list=[null_states], context_attn_mask_list=[null_mask])
     heads = sorted({m.heads for m in model.modules() if type(m).__name__ == "CrossAttention"})
     return {
         "kwargs": kwargs,
@@ -164,11 +181,20 @@ def probe_unet(t5: dict, seed: int) -> dict:
     }
 
 
-def main(folder: str, out: str) -> None:
+def main(
+    folder: str,
+    out: str,
+    model_channels: int = 32,
+    head_channels: int = 8,
+    x_shape: tuple[int, int, int, int] = (2, 8, 16, 16),
+) -> None:
     torch.set_num_threads(min(2, torch.get_num_threads()))
     torch.set_flush_denormal(True)
-    t5, _ = probe_t5(folder, _captions())
-    unet = probe_unet(t5, seed=0)
+    captions = _captions()
+    if not 1 <= x_shape[0] <= len(captions):
+        sys.exit(f"--x-shape: the batch must be 1 to {len(captions)} (the caption count), not {x_shape[0]}")
+    t5, _ = probe_t5(folder, captions, null_batch=max(2, x_shape[0]))
+    unet = probe_unet(t5, seed=0, model_channels=model_channels, head_channels=head_channels, x_shape=x_shape)
     checkpoint_state = {f"model.diffusion_model.{k}": v for k, v in unet["state"].items()}
     checkpoint_state.update({f"cond_stage_models.0.model.{k}": v for k, v in t5["state"].items()})
     files = sorted(
@@ -187,6 +213,11 @@ def main(folder: str, out: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3:
-        sys.exit("usage: python tests/reference/original_audioldm2_probe.py T5_FOLDER OUT.pt")
-    main(sys.argv[1], sys.argv[2])
+    parser = argparse.ArgumentParser(description="Reference outputs of the original AudioLDM 2 networks.")
+    parser.add_argument("t5_folder", help="a T5 folder written by tests/t5_fixtures.write_tiny_t5")
+    parser.add_argument("out", help="the .pt file to write")
+    parser.add_argument("--model-channels", type=int, default=32, help="UNet width (official: 128)")
+    parser.add_argument("--head-channels", type=int, default=8, help="UNet num_head_channels (official: 32)")
+    parser.add_argument("--x-shape", type=int, nargs=4, default=[2, 8, 16, 16], metavar=("B", "C", "T", "F"))
+    args = parser.parse_args()
+    main(args.t5_folder, args.out, args.model_channels, args.head_channels, tuple(args.x_shape))
