@@ -19,7 +19,7 @@ import os
 import sys
 import time
 
-from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
+from audioldm.request.arguments import adapters_from_args, add_model_arguments, add_sampling_arguments
 from audioldm.request.limits import MAX_SECONDS, Limits
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing here downloads, by design
@@ -174,7 +174,17 @@ def run(args: argparse.Namespace) -> str:
     if args.ckpt:  # loaded once: it generates, and its CLAP scores unless --clap-ckpt names another
         from audioldm.assembly.latent_diffusion import load_ldm
 
-        model = load_ldm(args.ckpt, device, not args.no_ema, args.tokenizer, args.head_channels, args.vocoder)
+        model = load_ldm(
+            args.ckpt,
+            device,
+            not args.no_ema,
+            args.tokenizer,
+            args.head_channels,
+            args.vocoder,
+            adapters_from_args(args),
+            args.fuse_lora,
+            args.force_lora,
+        )
     if args.clap_ckpt:
         clap = ClapBackbone.from_checkpoint(args.clap_ckpt, device, args.tokenizer)
     else:

@@ -21,7 +21,7 @@ import os
 import sys
 import time
 
-from audioldm.request.arguments import add_model_arguments, add_sampling_arguments
+from audioldm.request.arguments import adapters_from_args, add_model_arguments, add_sampling_arguments
 from audioldm.request.limits import MAX_SECONDS, RequestError
 from audioldm.safe_output import main_guard
 
@@ -175,6 +175,9 @@ def run(args: argparse.Namespace) -> int:
             head_channels=args.head_channels,
             compile=args.compile,
             bf16=args.bf16,
+            adapters=adapters_from_args(args),
+            fuse_adapters=args.fuse_lora,
+            force_adapters=args.force_lora,
         )
     bars: list = []  # the progress bar starts with the first step, so input errors print alone
     length = f"{args.duration:g} s each" if args.mode in ("text", "variation") else "the source's length"

@@ -6,12 +6,14 @@ the preview of the fixed validation prompts, generated with the EMA UNet.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from audioldm.assembly.latent_diffusion import build_latent_diffusion
+from audioldm.config.loader import config_to_dict
 from audioldm.diffusion.schedule import make_scheduler
 from audioldm.models.latent_diffusion import LatentDiffusion
 from audioldm.pipeline.outputs import slug
@@ -61,10 +63,34 @@ class LatentStage(StageModule):
         super().on_save_checkpoint(checkpoint)
         checkpoint["stage_configs"] = self.model.stage_configs
         checkpoint["samplers"] = list(self.model.samplers)  # lcm students: only the lcm sampler
+        if self.model.adapter_meta is not None:  # a LoRA run: the adapter (and optimiser) only, and its files
+            keys = adapter_keys(self)
+            checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in keys}
+            checkpoint["adapter"] = self.model.adapter_meta
+            self.write_adapter()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """A LoRA run's checkpoint holds its adapter only: the frozen base comes from the module as built."""
+        if checkpoint.get("adapter"):
+            checkpoint["state_dict"] = {**self.state_dict(), **checkpoint["state_dict"]}
+        super().on_load_checkpoint(checkpoint)
+
+    def write_adapter(self) -> None:
+        """``<run>/adapter/adapter.safetensors`` + ``.json``: the adapter alone, with its base's fingerprint."""
+        from audioldm.assembly.adapters import TRAINED
+        from audioldm.formats.adapter_files import write_adapter
+        from audioldm.models.lora import adapter_state
+
+        if self.trainer is None or self.trainer.global_rank != 0 or not self.trainer.log_dir:
+            return
+        meta = {**self.model.adapter_meta, "step": self.global_step, "config": config_to_dict(self.config)}
+        path = os.path.join(self.trainer.log_dir, "adapter", "adapter.safetensors")
+        write_adapter(path, adapter_state(self.model.unet, TRAINED), meta)
 
     def optimizer_step(self, *args, **kwargs) -> None:
         super().optimizer_step(*args, **kwargs)
-        self.model.unet_ema.update(self.model.unet)
+        if self.model.unet_ema is not None:  # a LoRA run keeps none
+            self.model.unet_ema.update(self.model.unet)
 
     @torch.no_grad()
     def preview(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -80,4 +106,10 @@ class LatentStage(StageModule):
         return media
 
     def configure_optimizers(self):
-        return self.make_optimizer(self.model.unet.parameters())
+        # the whole UNet, or a LoRA run's adapter alone (the frozen base has no gradients)
+        return self.make_optimizer([p for p in self.model.unet.parameters() if p.requires_grad])
+
+
+def adapter_keys(module: StageModule) -> set[str]:
+    """The state-dict names of a LoRA run's trained weights (those with gradients)."""
+    return {name for name, p in module.named_parameters() if p.requires_grad}

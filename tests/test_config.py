@@ -21,7 +21,7 @@ def test_every_shipped_config_validates():
         if path.parent.name == "data":
             continue
         required = {
-            "ldm": ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt", "model.text_encoder_path=t5/"],
+            "ldm": ["model.vae_ckpt=v.ckpt", "model.clap_ckpt=c.ckpt", "model.text_encoder_path=t5/", "init_from=i"],
             "lcm": ["model.teacher_ckpt=t.ckpt"],
         }.get(path.name[:3], [])
         config = load_config(path, ["data.train_manifest=x.jsonl", *required])

@@ -102,6 +102,11 @@ def ldm_from_checkpoint(path: str, checkpoint: dict, use_ema: bool = True) -> La
     stage = checkpoint["stage"]
     if stage not in WHOLE_STAGES:
         raise CheckpointError(f"{path}: is a '{stage}' checkpoint, expected 'ldm' (or 'lcm')")
+    if checkpoint.get("adapter"):
+        raise CheckpointError(
+            f"{path}: holds a LoRA run's training state (its adapter and optimiser), not a whole model: generate with "
+            f"--ckpt {checkpoint['adapter']['base']['source']} --lora <its adapter .safetensors>"
+        )
     if "stage_configs" not in checkpoint:
         raise CheckpointError(
             f"{path}: ldm checkpoint has no 'stage_configs' entry (not written by this project's train.py)"
@@ -195,10 +200,14 @@ def load_ldm(
     tokenizer: str | None = None,
     head_channels: int | None = None,
     vocoder_ckpt: str | os.PathLike | None = None,
+    adapters: list[tuple[str, float]] | None = None,
+    fuse_adapters: bool = False,
+    force_adapters: bool = False,
 ) -> LatentDiffusion:
     """An AudioLDM in eval mode for generation: one of our ldm/lcm checkpoints directly, or a whole AudioLDM in
     another format (an original .ckpt, a diffusers folder). ``vocoder_ckpt`` (any format) replaces its vocoder;
-    ``tokenizer``: the RoBERTa folder LAION-CLAP text needs; ``head_channels``: an original UNet's head width."""
+    ``tokenizer``: the RoBERTa folder LAION-CLAP text needs; ``head_channels``: an original UNet's head width;
+    ``adapters``: LoRA adapter files with their scales, on its UNet (``fuse_adapters``: merged into it)."""
     source = open_source(path)
     if is_checkpoint(source.raw) and source.kind in WHOLE_STAGES:
         model = ldm_from_checkpoint(str(path), source.raw, use_ema)
@@ -206,6 +215,10 @@ def load_ldm(
             replace_vocoder(model, vocoder_ckpt)
     else:
         model = to_latent_diffusion(read_ldm(source, tokenizer, head_channels, vocoder=vocoder_ckpt), use_ema)
+    if adapters:
+        from audioldm.assembly.adapters import attach_adapters
+
+        attach_adapters(model, adapters, fuse_adapters, force_adapters)
     return model.eval().to(device)
 
 
@@ -252,9 +265,17 @@ def ldm_for_training(config: DictConfig) -> tuple[LatentDiffusion, UnetConfig]:
                 f"ships only the text encoder), and training conditions on audio: set model.clap_ckpt "
                 f"to a CLAP with one (e.g. a LAION-CLAP .pt and model.clap_tokenizer)"
             )
+        if m.lora is not None:  # an adapter on the weight set generation uses (the EMA's when saved); no EMA
+            from audioldm.assembly.adapters import start_adapter
+
+            model = to_latent_diffusion(weights, use_ema=True)
+            model.adapter_meta = start_adapter(model, OmegaConf.to_object(m.lora), config.init_from)
+            return model, weights.unet_config
         model = to_latent_diffusion(weights, with_ema=True)
         model.unet_ema.decay, model.unet_ema.warmup = m.ema_decay, m.ema_warmup
         return model, weights.unet_config
+    if m.lora is not None:
+        raise CheckpointError("model.lora trains an adapter on a trained UNet: set init_from to the base checkpoint")
     parts = training_parts(m, mel)
     unet_config = OmegaConf.to_object(m.unet)
     if m.condition != "film_clap":  # the UNet cross-attends to the text encoder's token states

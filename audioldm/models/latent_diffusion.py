@@ -31,6 +31,7 @@ from audioldm.constraints import INF, in_range, one_of
 from audioldm.diffusion.guidance import Denoiser
 from audioldm.models.clap import ClapEmbedder
 from audioldm.models.ema import EmaModel
+from audioldm.models.lora import LoraConfig
 from audioldm.models.text_encoder import T5TextEncoder
 from audioldm.models.token_condition import pack
 from audioldm.models.unet import Unet, UnetConfig, cross_attends, network_output, predict_noise, prediction_type
@@ -91,6 +92,9 @@ class LdmConfig(PreviewConfig):
     val_eval_clips: int = 0
     val_eval_vggish: Optional[str] = None
     compile_unet: bool = False  # train through torch.compile(unet) (GPU; compiling costs minutes at start)
+    # a LoRA adapter (audioldm/models/lora.py) trained on the frozen UNet of init_from instead of the whole UNet;
+    # the run writes the adapter alone (adapter/adapter.safetensors + .json) and keeps no EMA
+    lora: Optional[LoraConfig] = None
 
 
 class LatentDiffusion(nn.Module):
@@ -143,6 +147,7 @@ class LatentDiffusion(nn.Module):
         self.stage_configs = stage_configs
         self.register_buffer("scale_factor", torch.tensor(1.0))
         self.register_buffer("null_condition", torch.zeros(null_shape))
+        self.adapter_meta: dict | None = None  # a LoRA run's adapter description (audioldm.assembly.adapters)
         for frozen in self.frozen_parts:
             frozen.requires_grad_(False).eval()
 

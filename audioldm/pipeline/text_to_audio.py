@@ -124,11 +124,18 @@ class TextToAudio:
         head_channels: int | None = None,
         compile: bool = False,
         bf16: bool = False,
+        adapters: list[tuple[str, float]] | None = None,
+        fuse_adapters: bool = False,
+        force_adapters: bool = False,
     ) -> "TextToAudio":
-        """Load ours, an original AudioLDM .ckpt or a diffusers folder (``audioldm.assembly.load_ldm``)."""
+        """Load ours, an original AudioLDM .ckpt or a diffusers folder (``audioldm.assembly.load_ldm``), with LoRA
+        ``adapters`` ((path, scale) each) on its UNet."""
         from audioldm.assembly.latent_diffusion import load_ldm
 
-        return cls(load_ldm(path, device, use_ema, tokenizer, head_channels, vocoder_ckpt), use_ema, compile, bf16)
+        model = load_ldm(
+            path, device, use_ema, tokenizer, head_channels, vocoder_ckpt, adapters, fuse_adapters, force_adapters
+        )
+        return cls(model, use_ema, compile, bf16)
 
     @property
     def device(self) -> torch.device:

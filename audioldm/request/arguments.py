@@ -9,7 +9,7 @@ import dataclasses
 import os
 
 from audioldm.diffusion.names import SAMPLERS
-from audioldm.request.limits import CANDIDATES, GUIDANCE, SEED, STEPS, RequestError
+from audioldm.request.limits import CANDIDATES, GUIDANCE, LORA_SCALE, SEED, STEPS, RequestError, check_number
 from audioldm.request.sampling import Sampling
 
 Parser = argparse.ArgumentParser | argparse._ArgumentGroup
@@ -69,6 +69,18 @@ def add_model_arguments(p: Parser, speed: bool = True) -> None:
         type=int,
         help="UNet attention head width of an original .ckpt (default: 64 for model_channels 256, else 32)",
     )
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="ADAPTER[:SCALE]",
+        help=f"a LoRA adapter (.safetensors from a model.lora run) on the checkpoint's UNet, at SCALE "
+        f"({LORA_SCALE[0]:g} to {LORA_SCALE[1]:g}, default 1; 0 gives the base exactly); repeat to stack adapters",
+    )
+    p.add_argument("--fuse-lora", action="store_true", help="merge the adapters into the UNet (faster sampling)")
+    p.add_argument(
+        "--force-lora", action="store_true", help="apply adapters trained on another base (refused otherwise)"
+    )
 
 
 def sampling_from_args(args: argparse.Namespace) -> Sampling:
@@ -78,10 +90,11 @@ def sampling_from_args(args: argparse.Namespace) -> Sampling:
 
 
 def check_model_files(args: argparse.Namespace) -> None:
-    """``--ckpt``, ``--vocoder`` and ``--tokenizer`` name what exists: checked before any model loads (a
+    """``--ckpt``, ``--vocoder``, ``--tokenizer`` and ``--lora`` name what exists: checked before any model loads (a
     ``--tokenizer`` is refused even where the checkpoint brings its own, so a typo is not silently ignored)."""
     if not os.path.exists(args.ckpt):
         raise RequestError(f"--ckpt: file not found: {args.ckpt}")
+    adapters_from_args(args)
     vocoder, tokenizer = getattr(args, "vocoder", None), getattr(args, "tokenizer", None)
     if vocoder and not os.path.exists(vocoder):
         raise RequestError(f"--vocoder: file not found: {vocoder}")
@@ -113,3 +126,22 @@ def read_prompt_file(path: str) -> list[str]:
         if line.strip():
             prompts.append(line.strip())
     return prompts
+
+
+def adapters_from_args(args: argparse.Namespace) -> list[tuple[str, float]]:
+    """The ``--lora ADAPTER[:SCALE]`` flags as (path, scale), each checked: the file exists, the scale is in range."""
+    from audioldm.assembly.adapters import parse_adapter
+
+    adapters = []
+    for text in getattr(args, "lora", None) or []:
+        try:
+            path, scale = parse_adapter(text)
+        except ValueError as e:
+            raise RequestError(str(e)) from None
+        if not os.path.isfile(path):
+            raise RequestError(f"--lora: file not found: {path}")
+        check_number("--lora scale", scale, *LORA_SCALE)
+        adapters.append((path, scale))
+    if getattr(args, "fuse_lora", False) and not adapters:
+        raise RequestError("--fuse-lora needs at least one --lora adapter")
+    return adapters

@@ -17,6 +17,7 @@ MAX_SECONDS = 30.0
 TRAINED_SECONDS = 10.24  # AudioLDM's training segment
 GUIDANCE = (0.0, 100.0)  # e_u + w (e_c - e_u): 0 = unconditional, 1 = no guidance
 ETA = (0.0, 1.0)  # DDIM: 0 = deterministic, 1 = DDPM-like (AudioLDM's setting)
+LORA_SCALE = (-4.0, 4.0)  # a LoRA adapter's scale: 0 = the base, 1 = as trained, negative = pushed away
 STEPS = (1, 1000)  # sampling steps: at most the schedule's 1000 timesteps
 CANDIDATES = (1, 16)  # draws per output, re-ranked by CLAP
 SEED = (0, 2**32 - 1)  # as numpy's; clip i of a request draws from seed + i
