@@ -47,6 +47,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="UNet attention head width of an original .ckpt (default: 64 for model_channels 256, else 32)",
     )
     p.add_argument("--no-ema", action="store_true", help="--to diffusers: write the raw UNet weights, not the EMA")
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="ADAPTER[:SCALE]",
+        help="merge LoRA adapters (at their scales) into the UNet: a whole model with one UNet weight set (the EMA's "
+        "unless --no-ema) and the adapters fused; repeat to stack",
+    )
+    p.add_argument("--force-lora", action="store_true", help="merge adapters trained on another base (else refused)")
     return p.parse_args(argv)
 
 
@@ -70,8 +79,12 @@ def convert(args: argparse.Namespace) -> str:
             f"{ours.tokenizer_folder(args.out)}: already exists (a converted checkpoint keeps its CLAP "
             f"tokenizer there); choose a new output path"
         )
+    if args.lora and stage != "ldm":
+        raise ValueError("--lora merges adapters into a whole AudioLDM (stage ldm)")
     if stage == "ldm":
         weights = read_ldm(source, args.tokenizer, args.head_channels)
+        if args.lora:
+            return merge_adapters(args, source, weights)
         unet_params = sum(v.numel() for v in weights.unet.values())
         ema = "raw + EMA UNet weights" if weights.ema is not None else "one UNet weight set"
         if args.to == "diffusers":
@@ -86,6 +99,24 @@ def convert(args: argparse.Namespace) -> str:
     ours.write_part(stage, part.network, part.config, args.out, part.scale_factor)
     params = sum(p.numel() for p in part.network.parameters())
     return f"{source.format.NAME} -> ours: {stage}, {params / 1e6:.1f}M parameters: {args.out}"
+
+
+def merge_adapters(args: argparse.Namespace, source, weights) -> str:
+    """``weights`` with the ``--lora`` adapters fused into its UNet, written as one of our ldm checkpoints."""
+    from audioldm.assembly.adapters import attach_adapters
+    from audioldm.assembly.latent_diffusion import to_latent_diffusion
+    from audioldm.formats import diffusers, ours
+    from audioldm.request.arguments import adapters_from_args
+
+    adapters = adapters_from_args(args)
+    model = to_latent_diffusion(weights, use_ema=not args.no_ema)
+    attach_adapters(model, adapters, fused=True, force=args.force_lora)
+    if args.to == "diffusers":
+        diffusers.write(model, args.out)
+    else:
+        ours.write_ldm(model, weights.unet_config, args.out, weights.path)
+    names = ", ".join(f"{path} x {scale:g}" for path, scale in adapters)
+    return f"{source.format.NAME} + {names} -> {args.to}: whole AudioLDM, adapters merged into the UNet: {args.out}"
 
 
 @main_guard  # a full disk or a denied permission (e.g. a diffusers folder): one line, exit 2

@@ -105,11 +105,20 @@ def save_atomic(checkpoint: dict, path: str | os.PathLike) -> None:
         torch.save(checkpoint, f)
 
 
-def fingerprint(module: torch.nn.Module) -> str:
-    """A short hash of a network's weights (to tell whether a latent cache was made with it)."""
+FINGERPRINT_VERSION = 2  # caches record it; those without were made with version 1
+
+
+def fingerprint(module: torch.nn.Module, version: int = FINGERPRINT_VERSION) -> str:
+    """A short hash of a network's weights (to tell whether a latent cache was made with it): every byte. Version 1
+    (caches written before 2026-12-07) hashed each tensor's first 4 kB and its float sum, which depends on the number
+    of threads that reduce it; it is kept to check those caches."""
     h = hashlib.sha1()
     for name, tensor in sorted(module.state_dict().items()):
         h.update(name.encode())
-        # every byte (a float sum would depend on the number of threads that reduce it)
-        h.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+        data = tensor.detach().float().cpu().contiguous()
+        if version == 1:
+            h.update(data.numpy().tobytes()[:4096])
+            h.update(str(float(data.sum())).encode())
+        else:
+            h.update(data.numpy().tobytes())
     return h.hexdigest()[:16]

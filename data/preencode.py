@@ -64,25 +64,33 @@ class TileDataset(Dataset):
 
 
 def cache_meta(
-    config, vae: torch.nn.Module, clap: torch.nn.Module | None, text_encoder: torch.nn.Module | None = None
+    config,
+    vae: torch.nn.Module,
+    clap: torch.nn.Module | None,
+    text_encoder: torch.nn.Module | None = None,
+    version: int | None = None,
 ) -> dict:
-    """What a cache must agree on with the run that reads it (a cross-attention model: also its text encoder)."""
-    from audioldm.checkpoint import fingerprint
+    """What a cache must agree on with the run that reads it (a cross-attention model: also its text encoder);
+    ``version``: of the weight fingerprints (an existing cache's, when adding to it; default the current one)."""
+    from audioldm.checkpoint import FINGERPRINT_VERSION, fingerprint
 
+    version = version or FINGERPRINT_VERSION
     mel = config_mel(config)
     meta = {
         "segment_samples": mel.samples_for_seconds(config.data.segment_seconds),
         "mel": asdict(mel),
-        "vae_fingerprint": fingerprint(vae),
+        "vae_fingerprint": fingerprint(vae, version),
     }
+    if version > 1:  # caches from before the key are version 1
+        meta["fingerprint_version"] = version
     if clap is not None:
-        meta["clap_fingerprint"] = fingerprint(clap)
+        meta["clap_fingerprint"] = fingerprint(clap, version)
     condition = config.model.condition
     if condition == "film_clap":
         meta["text_embeddings"] = True
     else:
         encoder = text_encoder if condition == "crossattn_t5" else clap
-        meta["text_encoder"] = {"condition": condition, "fingerprint": fingerprint(encoder)}
+        meta["text_encoder"] = {"condition": condition, "fingerprint": fingerprint(encoder, version)}
     return meta
 
 
@@ -127,8 +135,10 @@ def preencode(
         text_encoder = load_part(source, "text_encoder", mel, None, False, m.text_max_length).network.to(device)
     front_end = MelFrontEnd(mel).to(device)
     cache = LatentCache(config.data.latent_cache_dir)
-    meta = cache_meta(config, vae, clap, text_encoder)
-    if cache.read_meta() is not None:
+    existing = cache.read_meta()
+    version = int(existing.get("fingerprint_version", 1)) if existing is not None else None
+    meta = cache_meta(config, vae, clap, text_encoder, version)
+    if existing is not None:
         cache.check_meta(meta)
     cache.write_meta(meta)
 

@@ -67,6 +67,10 @@ class ShardIndex:
         """Latent shards written from a cache that holds every caption's CLAP text embedding."""
         return bool((self.index.get("latent_meta") or {}).get("text_embeddings"))
 
+    def read_meta(self) -> dict[str, Any]:
+        """The latent cache's meta the shards were written from (empty for audio shards)."""
+        return dict(self.index.get("latent_meta") or {})
+
     def check_meta(self, expected: dict[str, Any]) -> None:
         """Latent shards must come from this run's VAE/CLAP and settings (the keys of ``expected``)."""
         meta = self.index.get("latent_meta") or {}

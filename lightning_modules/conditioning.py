@@ -79,11 +79,12 @@ class LatentConditioning:
         """Pre-encoded latents must come from this model's VAE and CLAP (and text encoder, whose token states a
         cross-attention model trains on), and hold text embeddings when the condition mixes them in (checked
         before any step)."""
-        expected = {"vae_fingerprint": fingerprint(self.model.vae)}
+        version = int((cache.read_meta() or {}).get("fingerprint_version", 1))  # older caches: version 1
+        expected = {"vae_fingerprint": fingerprint(self.model.vae, version)}
         if self.model.conditions_on_audio:
-            expected["clap_fingerprint"] = fingerprint(self.model.clap)
+            expected["clap_fingerprint"] = fingerprint(self.model.clap, version)
         else:
-            expected["text_encoder"] = text_encoder_meta(self.model)
+            expected["text_encoder"] = text_encoder_meta(self.model, version)
         cache.check_meta(expected)
         if self.text_condition_prob > 0 and not cache.has_text_embeddings:
             raise LatentCacheError(
@@ -94,7 +95,7 @@ class LatentConditioning:
             )
 
 
-def text_encoder_meta(model: LatentDiffusion) -> dict:
+def text_encoder_meta(model: LatentDiffusion, version: int) -> dict:
     """What a cache of token states records of the encoder that made them: the condition and its weights."""
     encoder = model.text_encoder if model.condition == "crossattn_t5" else model.clap
-    return {"condition": model.condition, "fingerprint": fingerprint(encoder)}
+    return {"condition": model.condition, "fingerprint": fingerprint(encoder, version)}

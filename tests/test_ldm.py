@@ -251,3 +251,23 @@ def test_min_snr_gamma_must_be_positive(value):
 
     with pytest.raises(ConfigError, match=rf"model.min_snr_gamma={float(value)}? is out of range"):
         load_config(DEMO, [f"model.min_snr_gamma={value}"])
+
+
+def test_caches_from_before_the_fingerprint_change_still_fit(tiny_ckpts, tmp_path):
+    """A cache written before 2026-12-07 records version-1 fingerprints (no fingerprint_version): still accepted,
+    and still refused when made by another network; a new cache records version 2."""
+    from audioldm.checkpoint import fingerprint
+
+    module = LdmModule(load_config(DEMO, ldm_overrides(tiny_ckpts)))
+    model, cache = module.model, LatentCache(tmp_path / "cache")
+    old = {"vae_fingerprint": fingerprint(model.vae, 1), "clap_fingerprint": fingerprint(model.clap, 1)}
+    old["text_embeddings"] = True
+    cache.write_meta(old)
+    module.conditioning.check_cache(cache)
+    cache.write_meta({**old, "vae_fingerprint": "0123456789abcdef"})
+    with pytest.raises(ValueError, match="vae_fingerprint"):
+        module.conditioning.check_cache(cache)
+    new = {"vae_fingerprint": fingerprint(model.vae), "clap_fingerprint": fingerprint(model.clap)}
+    cache.write_meta({**new, "fingerprint_version": 2, "text_embeddings": True})
+    module.conditioning.check_cache(cache)
+    assert new["vae_fingerprint"] != old["vae_fingerprint"]

@@ -11,6 +11,7 @@ import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
+import convert
 import generate
 import train
 from audioldm.assembly.adapters import attach_adapters, parse_adapter
@@ -143,6 +144,12 @@ def test_lora_run_end_to_end(base, clips, tmp_path, capsys):
     theirs.load_lora_adapter(str(folder), prefix=None, adapter_name="theirs", use_safetensors=True)
     with torch.no_grad():
         torch.testing.assert_close(predict_noise(theirs, x, t, c), adapted, rtol=1e-5, atol=1e-6)
+
+    # convert.py merges it into a whole checkpoint
+    merged = tmp_path / "merged.ckpt"
+    assert convert.main([str(base), str(merged), "--lora", str(adapter)]) == 0
+    with torch.no_grad():
+        torch.testing.assert_close(predict_noise(load_ldm(merged).unet, x, t, c), adapted, rtol=1e-4, atol=1e-5)
 
     # another base is refused by name, unless forced; generate.py takes --lora
     other = write_ldm_checkpoint(tmp_path / "other", seed=3)
