@@ -30,7 +30,7 @@ import gradio as gr  # noqa: E402
 from audioldm.diffusion.names import SAMPLERS  # noqa: E402
 from audioldm.pipeline.text_to_audio import TextToAudio  # noqa: E402
 from audioldm.request.jobs import MAX_CLIPS, JobResult, Jobs, default_sampling  # noqa: E402
-from audioldm.request.limits import RequestError  # noqa: E402
+from audioldm.request.limits import LORA_SCALE, RequestError  # noqa: E402
 from audioldm.request.sampling import Sampling  # noqa: E402
 
 DEMO_CHECKPOINTS = "runs/demo_ldm/version_*/checkpoints/last.ckpt"
@@ -183,12 +183,17 @@ def edit_tab(
 
 
 def build_app(
-    pipe: TextToAudio, ckpt: str | None = None, out_dir: str | None = None, max_seconds: float = 30.0
+    pipe: TextToAudio,
+    ckpt: str | None = None,
+    out_dir: str | None = None,
+    max_seconds: float = 30.0,
+    adapters: list[tuple[str, float]] | None = None,
 ) -> gr.Blocks:
     """The Blocks app over ``pipe`` (not launched). Clips are written under ``out_dir`` (default: a new
     temporary folder); ``ckpt`` names the checkpoint in the reproducing commands; durations and sources are
-    limited to ``max_seconds``."""
-    jobs = Jobs(pipe, out_dir or tempfile.mkdtemp(prefix="audioldm-app-"), max_seconds, ckpt or "CKPT")
+    limited to ``max_seconds``; ``adapters``: the LoRA adapters attached (not fused) to ``pipe``, each given a
+    scale slider."""
+    jobs = Jobs(pipe, out_dir or tempfile.mkdtemp(prefix="audioldm-app-"), max_seconds, ckpt or "CKPT", adapters)
     start = default_sampling(pipe, ckpt)  # the checkpoint's guidance and samplers
     samplers = [name for name in SAMPLERS if name in pipe.model.samplers]
 
@@ -200,6 +205,19 @@ def build_app(
             f"## AudioLDM\nCheckpoint `{os.path.basename(ckpt or 'CKPT')}` on `{pipe.device}`. "
             f"Clips are 16 kHz; durations up to {max_seconds:g} s."
         )
+        if jobs.adapters:
+            with gr.Accordion("LoRA adapters", open=True):
+                sliders = [
+                    gr.Slider(*LORA_SCALE, scale, step=0.05, label=os.path.basename(path), info="0: off, 1: as trained")
+                    for path, scale in jobs.adapters
+                ]
+            for slider in sliders:
+                slider.change(
+                    lambda *values: jobs.set_adapter_scales(list(values)) and None,
+                    sliders,
+                    None,
+                    api_name="adapter_scales" if slider is sliders[0] else False,
+                )
 
         with gr.Tab("Text to audio", id="text"):
             with gr.Row():
@@ -295,27 +313,43 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--share", action="store_true", help="also make a temporary public link through Gradio's servers")
     p.add_argument("--tokenizer", help="RoBERTa tokenizer folder for LAION-CLAP text (original .ckpt)")
     p.add_argument("--no-ema", action="store_true", help="use the raw UNet weights instead of the EMA")
+    p.add_argument(
+        "--lora",
+        action="append",
+        default=[],
+        metavar="ADAPTER[:SCALE]",
+        help="a LoRA adapter on the checkpoint's UNet (repeatable); the page gives each a scale slider",
+    )
+    p.add_argument("--force-lora", action="store_true", help="apply adapters trained on another base")
     return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     from audioldm.checkpoint import CheckpointError
-    from audioldm.request.arguments import check_model_files
+    from audioldm.request.arguments import adapters_from_args, check_model_files
     from audioldm.request.limits import Limits, check_port, resolve_device
 
     try:
         ckpt = args.ckpt or newest_demo_checkpoint()
-        check_model_files(argparse.Namespace(ckpt=ckpt, tokenizer=args.tokenizer))
+        check_model_files(argparse.Namespace(ckpt=ckpt, tokenizer=args.tokenizer, lora=args.lora))
+        adapters = adapters_from_args(args)
         Limits(args.max_duration)  # a bad --max-duration, --device or --port fails before the model loads
         device = resolve_device(args.device)
         check_port(args.host, args.port)
-        pipe = TextToAudio.from_checkpoint(ckpt, device, use_ema=not args.no_ema, tokenizer=args.tokenizer)
+        pipe = TextToAudio.from_checkpoint(
+            ckpt,
+            device,
+            use_ema=not args.no_ema,
+            tokenizer=args.tokenizer,
+            adapters=adapters,
+            force_adapters=args.force_lora,
+        )
     except (FileNotFoundError, CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(f"app: serving {ckpt} on {device}")
-    build_app(pipe, ckpt, max_seconds=args.max_duration).launch(
+    build_app(pipe, ckpt, max_seconds=args.max_duration, adapters=adapters).launch(
         server_name=args.host, server_port=args.port, share=args.share, show_error=False
     )
     return 0

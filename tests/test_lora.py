@@ -5,12 +5,14 @@ exactly, stacking, fusing, and a base with another fingerprint refused."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import torch
 from diffusers import UNet2DConditionModel
 
+import app
 import convert
 import generate
 import train
@@ -20,6 +22,9 @@ from audioldm.checkpoint import CheckpointError
 from audioldm.formats.adapter_files import export_diffusers, read_adapter
 from audioldm.models.lora import LoraConfig, adapter_state, add_lora, trainable_parameters
 from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+from audioldm.pipeline.text_to_audio import TextToAudio
+from audioldm.request.jobs import Jobs, default_sampling
+from audioldm.request.limits import RequestError
 from tests.conftest import write_manifest_lines, write_tone
 from tests.ldm_fixtures import REPO, write_ldm_checkpoint
 
@@ -164,6 +169,25 @@ def test_lora_run_end_to_end(base, clips, tmp_path, capsys):
     assert "--lora scale must be from -4 to 4, got 9" in capsys.readouterr().err
     assert generate.main(["--ckpt", str(other), *common[2:], "--lora", str(adapter), "--out", str(tmp_path / "g")]) == 2
     assert "trained on another base UNet" in capsys.readouterr().err
+    # the app: a scale slider per adapter, each request at the scales set; 0 gives the base's clip
+    pipe = TextToAudio.from_checkpoint(str(base), adapters=[(str(adapter), 1.0)])
+    jobs = Jobs(pipe, str(tmp_path / "app"), max_seconds=3.0, adapters=[(str(adapter), 1.0)])
+    fast = replace(default_sampling(pipe), steps=2)
+    options = fast.options()
+
+    def latent(pipeline: TextToAudio) -> torch.Tensor:
+        return pipeline.text_to_audio(["a high beep"], 0.64, options).latent
+
+    adapted_latent = latent(pipe)
+    assert f"--lora {adapter}:1" in jobs.text("a high beep", 0.64, 1, fast).settings["command"]
+    assert jobs.set_adapter_scales([0.0]) == [0.0]
+    assert f"--lora {adapter}:0" in jobs.text("a high beep", 0.64, 1, fast).settings["command"]
+    base_latent = latent(TextToAudio.from_checkpoint(str(base)))
+    assert torch.equal(latent(pipe), base_latent) and not torch.equal(adapted_latent, base_latent)
+    with pytest.raises(RequestError, match="--lora scale must be from -4 to 4"):
+        jobs.set_adapter_scales([7.0])
+    app.build_app(pipe, str(base), str(tmp_path / "page"), 3.0, adapters=[(str(adapter), 1.0)])
+
     # a LoRA run's checkpoint is not a whole model: generating from it says what to do
     assert generate.main(["--ckpt", str(resume), *common[2:], "--out", str(tmp_path / "g4")]) == 2
     assert "generate with --ckpt" in capsys.readouterr().err

@@ -18,7 +18,7 @@ from audioldm.audio.io import AudioReadError
 from audioldm.formats.ours import saved_guidance
 from audioldm.pipeline.outputs import save_clip, slug
 from audioldm.pipeline.text_to_audio import Progress, TextToAudio
-from audioldm.request.limits import Limits, RequestError
+from audioldm.request.limits import LORA_SCALE, Limits, RequestError, check_number
 from audioldm.request.modes import (
     InpaintRequest,
     Request,
@@ -54,11 +54,37 @@ class JobResult:
 class Jobs:
     """The app's requests over one pipeline. ``ckpt`` is how the reproducing command names the checkpoint."""
 
-    def __init__(self, pipe: TextToAudio, out_dir: str, max_seconds: float = 30.0, ckpt: str = "CKPT"):
+    def __init__(
+        self,
+        pipe: TextToAudio,
+        out_dir: str,
+        max_seconds: float = 30.0,
+        ckpt: str = "CKPT",
+        adapters: list[tuple[str, float]] | None = None,
+    ):
+        """``adapters``: the LoRA adapters attached (not fused) to ``pipe``'s UNet, (path, scale) each, in the order
+        they were attached; ``set_adapter_scales`` changes their scales between requests."""
         self.pipe, self.out_dir, self.ckpt = pipe, out_dir, ckpt
         self.limits = Limits(max_seconds, max_clips=MAX_CLIPS)
+        self.adapters = [(path, float(scale)) for path, scale in adapters or []]
         self._lock = threading.Lock()
         self._count = itertools.count()
+
+    def set_adapter_scales(self, scales: list[float]) -> list[float]:
+        """Each adapter's scale for the requests that follow (0: that adapter off)."""
+        from audioldm.models.lora import set_scales
+
+        if len(scales) != len(self.adapters):
+            raise RequestError(f"{len(scales)} adapter scales for {len(self.adapters)} adapters")
+        checked = [check_number("--lora scale", s, *LORA_SCALE) for s in scales]
+        with self._lock:
+            set_scales(self.pipe.model.unet, {f"adapter{i}": s for i, s in enumerate(checked)})
+            self.adapters = [(path, s) for (path, _), s in zip(self.adapters, checked)]
+        return checked
+
+    def adapter_flags(self) -> list[str]:
+        """The ``--lora PATH:SCALE`` flags that load the adapters at their current scales."""
+        return [flag for path, scale in self.adapters for flag in ("--lora", f"{path}:{scale:g}")]
 
     # -- the five modes ----------------------------------------------------------------------------
     def text(
@@ -133,6 +159,6 @@ class Jobs:
                 **describe(request),
                 "clips": clips,
                 "wall_seconds": round(time.time() - start, 2),
-                "command": request.command(self.ckpt),
+                "command": request.command(self.ckpt, model_flags=self.adapter_flags()),
             },
         )

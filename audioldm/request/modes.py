@@ -99,10 +99,21 @@ class Request:
         """The mode's inputs, as the app reports them."""
         raise NotImplementedError
 
-    def command(self, ckpt: str, out: str = "out/") -> str:
-        """The generate.py command that makes the same clips."""
+    def command(self, ckpt: str, out: str = "out/", model_flags: list[str] | None = None) -> str:
+        """The generate.py command that makes the same clips (``model_flags``: how the model is loaded, e.g.
+        its ``--lora`` adapters)."""
         return shlex.join(
-            ["python", "generate.py", "--ckpt", ckpt, *self.flags(), *self.sampling.flags(), "--out", out]
+            [
+                "python",
+                "generate.py",
+                "--ckpt",
+                ckpt,
+                *(model_flags or []),
+                *self.flags(),
+                *self.sampling.flags(),
+                "--out",
+                out,
+            ]
         )
 
 

@@ -1,0 +1,189 @@
+"""LoRA adapters against a full fine-tune (issue 27): trainable parameters, adapter file size, training step time and
+peak memory at demo size and at AudioLDM-S size, and the demo's new-sound rows (``bench/lora_new_sound.sh``).
+
+    python bench/lora.py [--sizes demo s] [--steps 3] [--batch 2] [--demo-dir bench/results --demo-date 2026-12-07]
+
+Each (size, recipe) trains ``--steps`` timed AdamW steps (after one warm-up) of the UNet alone on random latents of
+the size's segment, in its own process, so the peak resident memory (VmHWM) is that run's. The adapter file is
+``audioldm.formats.adapter_files.write_adapter``'s; the full checkpoint is the UNet's float32 state dict (a whole
+ldm checkpoint also holds the EMA copy and the frozen parts, so the fraction against it is smaller still).
+Writes ``bench/results/<name>-lora-<device>-<date>.json`` with ``adapter_fraction_s`` and ``trainable_fraction_s``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+SIZES = {  # UNet shape and training latent [C, T', F'] (demo: configs/demo/ldm.yaml, 2.56 s; S: ldm_s.yaml, 10.24 s)
+    "demo": (
+        {"model_channels": 32, "channel_mult": [1, 2, 2], "layers_per_block": 1, "head_channels": 16},
+        [8, 64, 16],
+    ),
+    "s": ({}, [8, 256, 16]),
+}
+RANKS = {"demo": 8, "s": 16}  # configs/demo/ldm_lora.yaml, configs/ldm_s_lora.yaml
+
+
+def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
+    """In this process: build, (adapt,) and time training steps; sizes of the adapter and the full state."""
+    import torch
+    from safetensors.torch import save_file
+
+    from audioldm.models.lora import LoraConfig, adapter_state, add_lora, trainable_parameters
+    from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+
+    torch.manual_seed(0)
+    shape, latent = SIZES[size]
+    unet = build_unet(UnetConfig(**shape))
+    total = sum(p.numel() for p in unet.parameters())
+    result = {"size": size, "recipe": recipe, "unet_params": total, "batch": batch, "latent": latent}
+    with tempfile.TemporaryDirectory() as tmp:
+        full = os.path.join(tmp, "unet.pt")
+        torch.save(unet.state_dict(), full)
+        result["full_bytes"] = os.path.getsize(full)
+        if recipe == "lora":
+            add_lora(unet, LoraConfig(rank=RANKS[size]), "default")
+            adapter = os.path.join(tmp, "adapter.safetensors")
+            save_file(adapter_state(unet, "default"), adapter)
+            result["adapter_bytes"] = os.path.getsize(adapter)
+            result["rank"] = RANKS[size]
+    result["trainable_params"] = trainable_parameters(unet)
+    params = [p for p in unet.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    x = torch.randn(batch, *latent)
+    t = torch.randint(0, 1000, (batch,))
+    c = torch.randn(batch, 512)
+    times = []
+    for i in range(steps + 1):
+        start = time.perf_counter()
+        loss = (predict_noise(unet, x, t, c) - x).pow(2).mean()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        if i:  # the first step allocates the optimiser state: a warm-up
+            times.append(time.perf_counter() - start)
+    result["step_seconds"] = sum(times) / len(times)
+    result["peak_rss_mib"] = peak_rss_mib()
+    return result
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's)."""
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def cpu_info() -> dict[str, str]:
+    """The CPU's model name, family and model number (the kinds of machine differ 2x in speed)."""
+    info = {}
+    with open("/proc/cpuinfo", encoding="utf-8") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            key = key.strip()
+            if key in ("model name", "cpu family", "model") and key not in info:
+                info[key] = value.strip()
+    return info
+
+
+def demo_rows(folder: Path, date: str) -> dict:
+    """The new-sound rows of bench/lora_new_sound.sh: per model (base, lora, full), the held-out prompt's top-1
+    and the other prompts' mean top-1 (from bench/prompt_following.py's JSONs)."""
+    rows = {}
+    for name in ("base", "lora", "full"):
+        path = folder / f"prompt_following-cpu-lora-{name}-{date}.json"
+        if not path.is_file():
+            continue
+        data = json.loads(path.read_text())
+        row = next(r for r in data["rows"] if r["row"].startswith("ldm text"))
+        per_prompt = row["per_prompt"]
+        held = next(p for p in per_prompt if "tabla" in p)
+        others = [v for p, v in per_prompt.items() if p != held]
+        rows[name] = {
+            "held_out_prompt": held,
+            "held_out_top1": per_prompt[held],
+            "others_top1": sum(others) / len(others),
+            "top1": row["top1"],
+            "fd_clap": row["fd_clap"],
+        }
+    if {"base", "lora", "full"} <= set(rows):
+        gain_full = rows["full"]["held_out_top1"] - rows["base"]["held_out_top1"]
+        gain_lora = rows["lora"]["held_out_top1"] - rows["base"]["held_out_top1"]
+        rows["lora_share_of_full_gain"] = gain_lora / gain_full if gain_full else None
+        rows["lora_others_change_points"] = 100 * (rows["lora"]["others_top1"] - rows["base"]["others_top1"])
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", nargs="+", default=["demo", "s"], choices=list(SIZES))
+    p.add_argument("--steps", type=int, default=3)
+    p.add_argument("--batch", type=int, default=2)
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--demo-dir", default=str(REPO / "bench" / "results"))
+    p.add_argument("--demo-date", default=time.strftime("%Y-%m-%d"))
+    p.add_argument("--name", default="bench")
+    p.add_argument("--out")
+    p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.child:
+        print(json.dumps(run_one(args.child[0], args.child[1], args.steps, args.batch)))
+        return 0
+    results = []
+    for size in args.sizes:
+        for recipe in ("full", "lora"):
+            command = [sys.executable, __file__, "--child", size, recipe, "--steps", str(args.steps)]
+            command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            results.append(json.loads(out.strip().splitlines()[-1]))
+            r = results[-1]
+            print(
+                f"{size} {recipe}: trainable {r['trainable_params']:,} of {r['unet_params']:,}, "
+                f"step {r['step_seconds']:.2f} s, peak {r['peak_rss_mib']:.0f} MiB"
+                + (f", adapter {r['adapter_bytes'] / 2**20:.2f} MiB" if "adapter_bytes" in r else ""),
+                flush=True,
+            )
+    by = {(r["size"], r["recipe"]): r for r in results}
+    summary: dict = {"benchmark": "lora", "command": " ".join(["python", "bench/lora.py", *(argv or sys.argv[1:])])}
+    if ("s", "lora") in by:
+        s = by[("s", "lora")]
+        summary["adapter_fraction_s"] = s["adapter_bytes"] / s["full_bytes"]
+        summary["trainable_fraction_s"] = s["trainable_params"] / s["unet_params"]
+    summary["rows"] = results
+    summary["demo"] = demo_rows(Path(args.demo_dir), args.demo_date)
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
+    family = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("cpu family")), ""
+    )
+    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model\t")), "")
+    summary["machine"] = {"cpu": cpu, "family": family, "model": model, "cores": os.cpu_count(), "date": time.ctime()}
+    out = Path(args.out or REPO / "bench" / "results" / f"{args.name}-lora-cpu-{time.strftime('%Y-%m-%d')}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2))
+    if "adapter_fraction_s" in summary:
+        print(
+            f"AudioLDM-S: adapter {100 * summary['adapter_fraction_s']:.2f}% of the UNet checkpoint, "
+            f"trainable {100 * summary['trainable_fraction_s']:.2f}% of the UNet (targets: under 2% each)"
+        )
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
