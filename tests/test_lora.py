@@ -192,3 +192,16 @@ def test_lora_run_end_to_end(base, clips, tmp_path, capsys):
     assert generate.main(["--ckpt", str(resume), *common[2:], "--out", str(tmp_path / "g4")]) == 2
     assert "generate with --ckpt" in capsys.readouterr().err
     assert json.loads(adapter.with_suffix(".json").read_text())["format"] == "audioldm-lora"
+
+
+def test_condition_pathway_of_a_cross_attention_unet():
+    """condition: true adapts the key and value projections of the text tokens (the cross-attending transformers'),
+    not the self-attention-only ones."""
+    shape = UnetConfig(model_channels=16, channel_mult=[1, 2], layers_per_block=1, head_channels=8, context_dim=6)
+    unet = build_unet(shape)
+    add_lora(unet, LoraConfig(rank=2, targets=["to_q"], condition=True), "a")
+    adapted = {k.split(".lora_")[0] for k in adapter_state(unet, "a")}
+    crossing = {k for k in adapted if k.endswith(("attn2.to_k", "attn2.to_v"))}
+    # each res block's transformers: [2i] self-attention only, [2i + 1] cross-attending
+    assert crossing and all(int(k.split(".attentions.")[1].split(".")[0]) % 2 == 1 for k in crossing)
+    assert all(k.endswith(("to_q", "attn2.to_k", "attn2.to_v")) for k in adapted)
