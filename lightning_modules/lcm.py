@@ -56,10 +56,17 @@ class LcmModule(LatentStage):
         student = self.model.unet
         if self.compile_unet:
             student = self.model._compiled(student)
-        target = self.model.unet_ema.module
+        if self.model.unet_ema is None:  # LCM-LoRA: no guidance embedding (built in), the student is its own target
+            unet = self.model.unet
+            student_fn = lambda x, t, c, w: predict_noise(student, x, t, c)  # noqa: E731
+            target_fn = lambda x, t, c, w: predict_noise(unet, x, t, c)  # noqa: E731
+        else:
+            target = self.model.unet_ema.module
+            student_fn = lambda x, t, c, w: predict_noise(student, x, t, c, w)  # noqa: E731
+            target_fn = lambda x, t, c, w: predict_noise(target, x, t, c, w)  # noqa: E731
         return consistency_loss(
-            lambda x, t, c, w: predict_noise(student, x, t, c, w),
-            lambda x, t, c, w: predict_noise(target, x, t, c, w),
+            student_fn,
+            target_fn,
             lambda x, t, c: predict_noise(self.teacher, x, t, c),
             x0,
             condition,

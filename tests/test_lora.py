@@ -205,3 +205,34 @@ def test_condition_pathway_of_a_cross_attention_unet():
     # each res block's transformers: [2i] self-attention only, [2i + 1] cross-attending
     assert crossing and all(int(k.split(".attentions.")[1].split(".")[0]) % 2 == 1 for k in crossing)
     assert all(k.endswith(("to_q", "attn2.to_k", "attn2.to_v")) for k in adapted)
+
+
+@pytest.mark.slow
+def test_lcm_lora_generates_in_four_steps(base, clips, tmp_path):
+    """stage lcm with model.lora distils into an adapter on the teacher; with it, the teacher samples with lcm."""
+    out = tmp_path / "runs"
+    args = [
+        "--config",
+        str(REPO / "configs" / "demo" / "lcm_lora.yaml"),
+        f"model.teacher_ckpt={base}",
+        f"data.train_manifest={clips}",
+        f"output_dir={out}",
+        "data.latent_cache_dir=null",
+        "data.segment_seconds=0.64",
+        "data.batch_size=3",
+        "data.num_workers=0",
+        "trainer.max_steps=2",
+        "trainer.enable_progress_bar=false",
+        "model.lora.rank=4",
+        "model.val_seconds=0.64",
+        "model.val_prompts=[a high beep]",
+    ]
+    assert train.main(args) == 0
+    adapter = next(out.glob("demo_lcm_lora/version_0/adapter/adapter.safetensors"))
+    state, meta = read_adapter(adapter)
+    assert meta["kind"] == "lcm" and meta["guidance"] == [2.5, 2.5] and meta["lora"]["rank"] == 4
+    model = load_ldm(base, adapters=[(str(adapter), 1.0)])
+    assert model.samplers == ("lcm",) and load_ldm(base).samplers != ("lcm",)
+    common = ["--ckpt", str(base), "--lora", str(adapter), "--text", "a high beep", "--duration", "0.64"]
+    assert generate.main([*common, "--sampler", "lcm", "--steps", "4", "--out", str(tmp_path / "gen")]) == 0
+    assert (tmp_path / "gen" / "000_a_high_beep.wav").is_file()

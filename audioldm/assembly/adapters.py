@@ -88,6 +88,8 @@ def attach_adapters(
         except ValueError as e:
             raise CheckpointError(f"{path}: does not fit this UNet ({str(e).splitlines()[0]})") from None
         scales[name] = float(scale)
+        if meta.get("kind") == "lcm":  # LCM-LoRA: the model becomes a few-step (lcm sampler) generator
+            model.consistency_adapter = True
     set_scales(model.unet, scales)
     model.unet.requires_grad_(False)
     if fused:

@@ -56,6 +56,21 @@ def distillation_models(config: LcmConfig, mel: MelConfig) -> tuple[LatentDiffus
     teacher = build_unet(weights.unet_config)
     load_weights(teacher, weights.ema if weights.ema is not None else weights.unet, f"{config.teacher_ckpt} (teacher)")
     teacher.requires_grad_(False).eval()
+    if config.lora is not None:  # LCM-LoRA: an adapter on a copy of the teacher, no guidance embedding, no EMA
+        from audioldm.assembly.adapters import start_adapter
+
+        if teacher.config.time_cond_proj_dim:
+            raise CheckpointError("the teacher is already a consistency-distilled (lcm) student; distil a plain LDM")
+        student = build_unet(weights.unet_config)
+        student.load_state_dict(teacher.state_dict())
+        model = assemble(student, weights.parts, mel)
+        model.adapter_meta = {
+            **start_adapter(model, config.lora, config.teacher_ckpt),
+            "kind": "lcm",
+            "guidance": [config.guidance_min, config.guidance_max],
+        }
+        model.consistency_adapter = True
+        return model, teacher, weights.unet_config
     student, student_config = student_unet(teacher, weights.unet_config, config.guidance_embed_dim)
     model = assemble(student, weights.parts, mel, EmaModel(student, config.ema_decay, config.ema_warmup))
     return model, teacher, student_config

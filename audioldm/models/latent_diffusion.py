@@ -148,6 +148,9 @@ class LatentDiffusion(nn.Module):
         self.register_buffer("scale_factor", torch.tensor(1.0))
         self.register_buffer("null_condition", torch.zeros(null_shape))
         self.adapter_meta: dict | None = None  # a LoRA run's adapter description (audioldm.assembly.adapters)
+        # the UNet carries a consistency-distilled adapter (LCM-LoRA, stage lcm with model.lora): it samples with
+        # the lcm sampler, its guidance built in (no guidance embedding: the scale it was distilled at)
+        self.consistency_adapter = False
         for frozen in self.frozen_parts:
             frozen.requires_grad_(False).eval()
 
@@ -170,17 +173,18 @@ class LatentDiffusion(nn.Module):
     @property
     def samplers(self) -> tuple[str, ...]:
         """The samplers this model works with: a consistency-distilled student (``stage: lcm``, its UNet
-        has a guidance embedding) only ``lcm``; a plain AudioLDM the diffusion samplers."""
+        has a guidance embedding, or an LCM-LoRA adapter) only ``lcm``; a plain AudioLDM the diffusion samplers."""
         from audioldm.diffusion.schedule import SAMPLERS
 
-        return ("lcm",) if self.unet.config.time_cond_proj_dim else tuple(s for s in SAMPLERS if s != "lcm")
+        consistency = self.unet.config.time_cond_proj_dim or self.consistency_adapter
+        return ("lcm",) if consistency else tuple(s for s in SAMPLERS if s != "lcm")
 
     def denoiser(self, use_ema: bool = True, compile: bool = False, guidance: float | None = None) -> Denoiser:
         """epsilon(x_t [B, C, T', F'], t [B], condition [B, D]) with the EMA (or raw) UNet; ``compile``:
         through ``torch.compile`` (the first calls of each new shape compile, later ones are faster).
         ``guidance``: the scale told to a guidance-embedded (consistency-distilled) UNet."""
         net = self._net(use_ema, compile)
-        if guidance is None:
+        if guidance is None or not self.unet.config.time_cond_proj_dim:  # LCM-LoRA: the guidance is built in
             return lambda x, t, c: predict_noise(net, x, t, c)
         w = torch.tensor([float(guidance)], device=self.scale_factor.device)
         return lambda x, t, c: predict_noise(net, x, t, c, w)

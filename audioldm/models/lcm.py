@@ -10,6 +10,7 @@ from omegaconf import MISSING
 
 from audioldm.constraints import INF, in_range, one_of
 from audioldm.models.latent_diffusion import PreviewConfig
+from audioldm.models.lora import LoraConfig
 from audioldm.models.unet import UnetConfig
 
 
@@ -40,5 +41,9 @@ class LcmConfig(PreviewConfig):
     # ldm stage's text_condition_prob)
     text_condition_prob: float = in_range(0.0, 0.0, 1.0)
     compile_unet: bool = False
+    # LCM-LoRA: distil into a LoRA adapter on the teacher's frozen UNet instead of a whole student. No guidance
+    # embedding (an adapter cannot add one): the guidance is built in, so set guidance_min = guidance_max; the
+    # target network is the student itself (no EMA). The adapter turns the teacher into a few-step generator.
+    lora: Optional[LoraConfig] = None
     val_steps: int = 4  # the fixed prompts are previewed with the lcm sampler
     val_sampler: str = "lcm"
