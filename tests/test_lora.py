@@ -236,3 +236,28 @@ def test_lcm_lora_generates_in_four_steps(base, clips, tmp_path):
     common = ["--ckpt", str(base), "--lora", str(adapter), "--text", "a high beep", "--duration", "0.64"]
     assert generate.main([*common, "--sampler", "lcm", "--steps", "4", "--out", str(tmp_path / "gen")]) == 0
     assert (tmp_path / "gen" / "000_a_high_beep.wav").is_file()
+
+
+def test_training_steps_leave_the_base_bit_identical(base, tmp_path):
+    """Optimiser steps of a model.lora module change the adapter only: every base weight is bit-identical."""
+    from audioldm.config import load_config
+    from lightning_modules.ldm import LdmModule
+
+    overrides = lora_args(base, tmp_path / "unused.jsonl", tmp_path, "model.lora.rank=4")[2:]
+    module = LdmModule(load_config(DEMO_LORA, overrides))
+    before = {k: v.clone() for k, v in module.model.unet.state_dict().items()}
+    optimizer = torch.optim.AdamW([p for p in module.model.unet.parameters() if p.requires_grad], lr=1e-2)
+    assert {id(p) for g in optimizer.param_groups for p in g["params"]} == {
+        id(p) for n, p in module.model.unet.named_parameters() if ".lora_" in n
+    }
+    for _ in range(2):
+        x0, condition = torch.randn(2, 8, 16, 16), torch.randn(2, 512)
+        module.diffusion_loss(x0, condition).backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    after = module.model.unet.state_dict()
+    for key, value in before.items():
+        if ".lora_B." in key:
+            assert not torch.equal(after[key], value), key  # the adapter learnt
+        elif ".lora_" not in key:
+            assert torch.equal(after[key], value), key
