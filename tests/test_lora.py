@@ -105,6 +105,7 @@ def test_lora_run_end_to_end(base, clips, tmp_path, capsys):
     resume = out / "a" / "version_0" / "checkpoints" / "last.ckpt"
     assert train.main(lora_args(base, clips, out, "name=a", "trainer.max_steps=4", f"resume={resume}")) == 0
     assert train.main(lora_args(base, clips, out, "name=b", "trainer.max_steps=4")) == 0
+    assert train.main(lora_args(base, clips, out, "name=c", "trainer.max_steps=1", "trainer.precision=bf16-mixed")) == 0
     a = torch.load(resume, map_location="cpu", weights_only=False)
     b = torch.load(out / "b" / "version_0" / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     assert a["global_step"] == b["global_step"] == 4 and a["adapter"]["base"]["source"] == str(base)
