@@ -186,6 +186,7 @@ def save_row(folder: Path, name: str, waves: torch.Tensor, prompts: list[str]) -
 
 @torch.no_grad()
 def run(args) -> dict:
+    from audioldm.assembly.adapters import parse_adapter
     from audioldm.assembly.parts import load_part
     from audioldm.models.vocoder import GriffinLimVocoder
     from audioldm.pipeline.text_to_audio import SamplingOptions, TextToAudio
@@ -199,8 +200,10 @@ def run(args) -> dict:
     if not clap_path:
         raise SystemExit("error: no judge CLAP: give --clap (or run scripts/demo.sh)")
     judge_clap = load_part(clap_path, "clap", mel).network.to(device)
-    pipe = TextToAudio.from_checkpoint(ldm_path, device) if ldm_path else None
-    student = TextToAudio.from_checkpoint(args.student, device) if args.student else None
+    ldm_adapters = [parse_adapter(a) for a in args.ldm_lora]
+    student_adapters = [parse_adapter(a) for a in args.student_lora]
+    pipe = TextToAudio.from_checkpoint(ldm_path, device, adapters=ldm_adapters) if ldm_path else None
+    student = TextToAudio.from_checkpoint(args.student, device, adapters=student_adapters) if args.student else None
     vae = load_part(args.vae, "vae", mel).network.to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = (
         load_part(args.vocoder, "vocoder", mel).network.to(device)
@@ -330,6 +333,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--student", help="a consistency-distilled student (stage lcm) for the lcm rows")
+    parser.add_argument(
+        "--ldm-lora", action="append", default=[], help="a LoRA adapter PATH[:SCALE] on the --ldm (repeatable)"
+    )
+    parser.add_argument(
+        "--student-lora",
+        action="append",
+        default=[],
+        help="a LoRA adapter PATH[:SCALE] on the --student (repeatable): an LCM-LoRA on its teacher makes the student",
+    )
     parser.add_argument(
         "--ldm-griffin-lim",
         action="store_true",
