@@ -98,18 +98,21 @@ def cpu_info() -> dict[str, str]:
     return info
 
 
-def demo_rows(folder: Path, date: str) -> dict:
+HELD_OUT = {"": "tabla", "_airplane": "jet engine"}  # bench/lora_new_sound.sh's SUFFIX -> a word of its prompt
+
+
+def demo_rows(folder: Path, date: str, suffix: str = "") -> dict:
     """The new-sound rows of bench/lora_new_sound.sh: per model (base, lora, full), the held-out prompt's top-1
     and the other prompts' mean top-1 (from bench/prompt_following.py's JSONs)."""
     rows = {}
     for name in ("base", "lora", "full"):
-        path = folder / f"prompt_following-cpu-lora-{name}-{date}.json"
+        path = folder / f"prompt_following-cpu-lora{suffix}-{name}-{date}.json"
         if not path.is_file():
             continue
         data = json.loads(path.read_text())
         row = next(r for r in data["rows"] if r["row"].startswith("ldm text"))
         per_prompt = row["per_prompt"]
-        held = next(p for p in per_prompt if "tabla" in p)
+        held = next(p for p in per_prompt if HELD_OUT[suffix] in p)
         others = [v for p, v in per_prompt.items() if p != held]
         rows[name] = {
             "held_out_prompt": held,
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         summary["adapter_fraction_s"] = s["adapter_bytes"] / s["full_bytes"]
         summary["trainable_fraction_s"] = s["trainable_params"] / s["unet_params"]
     summary["rows"] = results
-    summary["demo"] = demo_rows(Path(args.demo_dir), args.demo_date)
+    summary["demo"] = {HELD_OUT[k]: demo_rows(Path(args.demo_dir), args.demo_date, k) for k in HELD_OUT}
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
     family = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("cpu family")), ""

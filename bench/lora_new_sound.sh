@@ -2,8 +2,8 @@
 # A new sound taught from a few clips (issue 27): the demo LDM's recipe trained without one class (tabla), then
 # fine-tuned on that class's 14 clips alone with (a) a rank-8 LoRA and (b) the whole UNet, at equal steps; each
 # scored by bench/prompt_following.py (top-1 of every demo prompt from text). Needs the demo run's stage checkpoints
-# and pre-encoded latents (bash scripts/demo.sh). Results: bench/results/prompt_following-cpu-lora-<row>-<date>.json,
-# gathered by bench/lora.py --demo-dir.
+# and pre-encoded latents (bash scripts/demo.sh). HELD=airplane SUFFIX=_airplane holds out another class. Results:
+# bench/results/prompt_following-cpu-lora<SUFFIX>-<row>-<date>.json, gathered by bench/lora.py --demo-dir.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -11,7 +11,7 @@ PY=.venv/bin/python
 HELD=${HELD:-tabla}
 STEPS=${STEPS:-200}
 DATE=$(date +%F)
-work=runs/lora_new_sound
+work=runs/lora_new_sound${SUFFIX:-}
 mkdir -p "$work"
 $PY - "$HELD" "$work" <<'PYEOF'
 import json, sys
@@ -48,6 +48,6 @@ for row in base lora full; do
   esac
   $PY bench/prompt_following.py --ldm "$ckpt" --clap runs/demo_clap/version_0/checkpoints/last.ckpt \
     --guidance 2.5 --steps 25 --ldm-rows text --label "lora_$row" \
-    --out "bench/results/prompt_following-cpu-lora-$row-$DATE.json" > "$work/prompt_following_$row.md"
+    --out "bench/results/prompt_following-cpu-lora${SUFFIX:-}-$row-$DATE.json" > "$work/prompt_following_$row.md"
 done
 echo "lora_new_sound: done ($work)"
