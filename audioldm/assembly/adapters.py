@@ -21,6 +21,7 @@ from audioldm.models.lora import (
     LoraConfig,
     add_lora,
     fuse,
+    inject,
     load_adapter_state,
     remove_adapters,
     set_scales,
@@ -64,7 +65,6 @@ def attach_adapters(
     if not adapters:
         return
     from peft import LoraConfig as PeftLoraConfig
-    from peft import inject_adapter_in_model
 
     base = fingerprint(model.unet)
     scales = {}
@@ -83,7 +83,7 @@ def attach_adapters(
         known = PeftLoraConfig().to_dict()
         settings = {k: v for k, v in meta["peft_config"].items() if k in known and k not in ("peft_type", "task_type")}
         try:
-            inject_adapter_in_model(PeftLoraConfig(**settings), model.unet, adapter_name=name)
+            inject(model.unet, PeftLoraConfig(**settings), name)
             load_adapter_state(model.unet, state, name)
         except ValueError as e:
             raise CheckpointError(f"{path}: does not fit this UNet ({str(e).splitlines()[0]})") from None

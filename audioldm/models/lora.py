@@ -1,6 +1,6 @@
-"""Low-rank adapters (LoRA, Hu et al. 2021) on the latent-diffusion UNet, through peft's injection (the one way
-that serves both UNet classes: diffusers' ``add_adapter`` exists on ``UNet2DConditionModel`` but not on the
-cross-attention ``AudioLDM2UNet2DConditionModel``).
+"""Low-rank adapters (LoRA, Hu et al. 2021) on the latent-diffusion UNet, with peft: diffusers' ``add_adapter`` on
+``UNet2DConditionModel`` (FiLM), peft's own injection on the cross-attention ``AudioLDM2UNet2DConditionModel``, which
+has no ``add_adapter``; both inject the same peft layers, so everything after (scales, fusing, files) is one path.
 
 An adapted linear layer computes W x + (alpha / rank) * scale * B A x with A [rank, in] and B [out, rank]; B starts
 at zero, so a new adapter changes nothing. The base weights W stay frozen: only A and B train. Several adapters
@@ -52,7 +52,6 @@ def target_modules(unet: nn.Module, config: LoraConfig) -> list[str]:
 def add_lora(unet: nn.Module, config: LoraConfig, name: str = "default") -> None:
     """Inject a new adapter ``name`` (B = 0: the output is unchanged) and make its weights the only trainable ones."""
     from peft import LoraConfig as PeftLoraConfig
-    from peft import inject_adapter_in_model
 
     peft_config = PeftLoraConfig(
         r=config.rank,
@@ -62,11 +61,22 @@ def add_lora(unet: nn.Module, config: LoraConfig, name: str = "default") -> None
     )
     unet.requires_grad_(False)
     try:
-        inject_adapter_in_model(peft_config, unet, adapter_name=name)
+        inject(unet, peft_config, name)
     except ValueError as e:  # a target that names no module
         raise ValueError(f"model.lora.targets {list(config.targets)}: {str(e).splitlines()[0]}") from None
     for key, parameter in unet.named_parameters():
         parameter.requires_grad_(is_adapter_key(key, name))
+
+
+def inject(unet: nn.Module, peft_config, name: str) -> None:
+    """Adapter ``name`` with ``peft_config`` into ``unet``: diffusers' ``add_adapter`` where the class has it (it
+    also registers the adapter for diffusers' own LoRA methods), else peft's ``inject_adapter_in_model``."""
+    from peft import inject_adapter_in_model
+
+    if hasattr(unet, "add_adapter"):
+        unet.add_adapter(peft_config, adapter_name=name)
+    else:
+        inject_adapter_in_model(peft_config, unet, adapter_name=name)
 
 
 def is_adapter_key(key: str, name: str) -> bool:
