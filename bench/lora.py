@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--demo-date", default=time.strftime("%Y-%m-%d"))
     p.add_argument("--name", default="bench")
     p.add_argument("--out")
+    p.add_argument("--rows-from", help="take the size rows from an earlier results JSON (only gather the demo rows)")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.threads:
@@ -148,8 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         print(json.dumps(run_one(args.child[0], args.child[1], args.steps, args.batch)))
         return 0
-    results = []
-    for size in args.sizes:
+    results = json.loads(Path(args.rows_from).read_text())["rows"] if args.rows_from else []
+    for size in [] if args.rows_from else args.sizes:
         for recipe in ("full", "lora"):
             command = [sys.executable, __file__, "--child", size, recipe, "--steps", str(args.steps)]
             command += ["--batch", str(args.batch), "--threads", str(args.threads)]
