@@ -256,3 +256,32 @@ def test_evaluate_generates_with_the_original_checkpoint(original_ckpt, laion_re
     )
     results = json.loads((out / "metrics.json").read_text())
     assert results["pairs"] == 2 and "CLAP_score" in results and "FD_clap" in json.dumps(results)
+
+
+def test_a_lora_adapter_on_the_original_checkpoint(original_ckpt, laion_reference):
+    """configs/ldm_s_lora.yaml on an original .ckpt: the adapter sits on its EMA weights (what generation uses),
+    frozen, and records their fingerprint, which loading the .ckpt for generation gives again."""
+    from audioldm.assembly.latent_diffusion import load_ldm
+    from audioldm.checkpoint import fingerprint
+    from audioldm.config import load_config
+    from audioldm.models.lora import remove_adapters
+    from lightning_modules.stages import build_stage
+    from tests.ldm_fixtures import REPO
+
+    config = load_config(
+        REPO / "configs" / "ldm_s_lora.yaml",
+        [
+            "data.train_manifest=unused.jsonl",
+            f"init_from={original_ckpt}",
+            f"model.clap_tokenizer={laion_reference.tokenizer_dir}",
+            "model.unet.head_channels=8",
+            "model.lora.rank=2",
+        ],
+    )
+    module, _ = build_stage(config)
+    model = module.model
+    assert model.unet_ema is None and all(".lora_" in n for n, p in model.unet.named_parameters() if p.requires_grad)
+    generation = load_ldm(original_ckpt, tokenizer=str(laion_reference.tokenizer_dir), head_channels=8)
+    assert model.adapter_meta["base"]["fingerprint"] == fingerprint(generation.unet)
+    remove_adapters(model.unet)  # the frozen base alone: the EMA set
+    torch.testing.assert_close(model.unet.conv_in.weight, generation.unet.conv_in.weight, rtol=0, atol=0)
