@@ -202,8 +202,15 @@ def run(args) -> dict:
     judge_clap = load_part(clap_path, "clap", mel).network.to(device)
     ldm_adapters = [parse_adapter(a) for a in args.ldm_lora]
     student_adapters = [parse_adapter(a) for a in args.student_lora]
-    pipe = TextToAudio.from_checkpoint(ldm_path, device, adapters=ldm_adapters) if ldm_path else None
-    student = TextToAudio.from_checkpoint(args.student, device, adapters=student_adapters) if args.student else None
+    force = args.force_lora
+    pipe = (
+        TextToAudio.from_checkpoint(ldm_path, device, adapters=ldm_adapters, force_adapters=force) if ldm_path else None
+    )
+    student = (
+        TextToAudio.from_checkpoint(args.student, device, adapters=student_adapters, force_adapters=force)
+        if args.student
+        else None
+    )
     vae = load_part(args.vae, "vae", mel).network.to(device) if args.vae else (pipe.model.vae if pipe else None)
     vocoder = (
         load_part(args.vocoder, "vocoder", mel).network.to(device)
@@ -342,6 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="a LoRA adapter PATH[:SCALE] on the --student (repeatable): an LCM-LoRA on its teacher makes the student",
     )
+    parser.add_argument("--force-lora", action="store_true", help="apply adapters trained on another base")
     parser.add_argument(
         "--ldm-griffin-lim",
         action="store_true",
