@@ -98,7 +98,8 @@ def cpu_info() -> dict[str, str]:
     return info
 
 
-HELD_OUT = {"": "tabla", "_airplane": "jet engine", "_birdsong": "birds"}  # bench/lora_new_sound.sh's SUFFIX -> a word of its prompt
+# bench/lora_new_sound.sh's SUFFIX -> a word of the held-out class's prompt
+HELD_OUT = {"": "tabla", "_airplane": "jet engine", "_birdsong": "birds"}
 
 
 def demo_rows(folder: Path, date: str, suffix: str = "") -> dict:
