@@ -75,3 +75,28 @@ def map_keys(
     if wrong:
         raise CheckpointError(f"{where}: shapes do not fit the inferred {config} ({listing(wrong, 3)})")
     return converted
+
+
+def map_by_table(
+    state: dict[str, torch.Tensor],
+    expected: dict[str, torch.Tensor],
+    table: dict[str, str],
+    where: str,
+    config: Any,
+    form: str,
+    adapt: Callable[[str, str, torch.Tensor], torch.Tensor] | None = None,
+    hint: Callable[[list[str]], str] = lambda unexpected: "",
+) -> dict[str, torch.Tensor]:
+    """``map_keys`` with the source -> ours prefix renames of ``table`` (its inverse names the missing keys)."""
+    inverse = {ours: source for source, ours in table.items()}
+    return map_keys(
+        state,
+        expected,
+        lambda k: rename_prefix(k, table),
+        lambda k: rename_prefix(k, inverse) or k,
+        where,
+        config,
+        form,
+        adapt,
+        hint,
+    )

@@ -36,7 +36,7 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.formats.keymaps.mapping import expected_state, indices, map_keys, rename_prefix
+from audioldm.formats.keymaps.mapping import expected_state, indices, map_by_table
 from audioldm.formats.keymaps.original_unet import _RESBLOCK
 from audioldm.models.unet import UnetConfig, build_unet
 
@@ -167,14 +167,4 @@ def crossattn_unet_from_original(
     config = _infer(state, head_channels)
     expected = expected_state(lambda: build_unet(config), WHERE, config)
     table = _prefix_table(len(config.channel_mult), config.layers_per_block)
-    inverse = {ours: orig for orig, ours in table.items()}
-    converted = map_keys(
-        state,
-        expected,
-        lambda k: rename_prefix(k, table),
-        lambda k: rename_prefix(k, inverse) or k,
-        WHERE,
-        config,
-        "the crossattn-T5 form",
-    )
-    return config, converted
+    return config, map_by_table(state, expected, table, WHERE, config, "the crossattn-T5 form")

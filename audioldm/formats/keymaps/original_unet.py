@@ -33,7 +33,7 @@ from collections.abc import Iterable
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.formats.keymaps.mapping import expected_state, indices, listing, map_keys, rename_prefix
+from audioldm.formats.keymaps.mapping import expected_state, indices, listing, map_by_table
 from audioldm.models.unet import UnetConfig, build_unet
 
 WHERE = "original AudioLDM UNet"
@@ -170,17 +170,7 @@ def unet_from_original(
     config = _infer(state, head_channels)
     expected = expected_state(lambda: build_unet(config), WHERE, config)
     table = _prefix_table(len(config.channel_mult), config.layers_per_block)
-    inverse = {ours: orig for orig, ours in table.items()}
-    converted = map_keys(
-        state,
-        expected,
-        lambda k: rename_prefix(k, table),
-        lambda k: rename_prefix(k, inverse) or k,
-        WHERE,
-        config,
-        "AudioLDM's form",
-    )
-    return config, converted
+    return config, map_by_table(state, expected, table, WHERE, config, "AudioLDM's form")
 
 
 def unflatten_ema_keys(ema_state: dict[str, torch.Tensor], reference_keys: Iterable[str]) -> dict[str, torch.Tensor]:

@@ -29,7 +29,7 @@ import re
 import torch
 
 from audioldm.checkpoint import CheckpointError
-from audioldm.formats.keymaps.mapping import expected_state, indices, map_keys, rename_prefix
+from audioldm.formats.keymaps.mapping import expected_state, indices, map_by_table
 from audioldm.models.vae import VaeConfig, build_autoencoder
 
 WHERE = "original AudioLDM VAE"
@@ -130,7 +130,6 @@ def vae_from_original(state: dict[str, torch.Tensor]) -> tuple[VaeConfig, dict[s
     config = _infer(state)
     expected = expected_state(lambda: build_autoencoder(config), WHERE, config)
     table = _prefix_table(len(config.block_out_channels), config.layers_per_block)
-    inverse = {ours: orig for orig, ours in table.items()}
 
     def conv_to_linear(key: str, ours: str, value: torch.Tensor) -> torch.Tensor:
         if ".mid_block.attentions.0.to_" in ours and ours.endswith(".weight") and value.ndim == 4:
@@ -143,15 +142,5 @@ def vae_from_original(state: dict[str, torch.Tensor]) -> tuple[VaeConfig, dict[s
         vocoder = any(k.startswith("vocoder.") for k in unexpected)
         return " (drop vocoder.*: it converts with original_hifigan)" if vocoder else ""
 
-    converted = map_keys(
-        state,
-        expected,
-        lambda k: rename_prefix(k, table),
-        lambda k: rename_prefix(k, inverse) or k,
-        WHERE,
-        config,
-        "AudioLDM's form",
-        conv_to_linear,
-        hint,
-    )
+    converted = map_by_table(state, expected, table, WHERE, config, "AudioLDM's form", conv_to_linear, hint)
     return config, converted
