@@ -16,7 +16,6 @@ import torch
 from diffusers.models.attention_processor import Attention
 from transformers import T5Config, T5EncoderModel
 
-from audioldm.checkpoint import CheckpointError
 from audioldm.formats import original, original_crossattn_t5, registry
 from audioldm.formats.keymaps.original_crossattn_unet import crossattn_unet_from_original
 from audioldm.formats.keymaps.original_unet import unet_from_original
@@ -25,6 +24,8 @@ from audioldm.formats.source import ReadOptions
 from audioldm.models.text_encoder import T5TextEncoder
 from audioldm.models.token_condition import pack
 from audioldm.models.unet import UnetConfig, build_unet, network_output
+from tests.original_fixtures import save_original_checkpoint
+from tests.test_convert_original import _one_line_error
 
 TOL = 1e-5  # float32 rounding, relative to the output's scale
 MAX_LENGTH = 128
@@ -47,17 +48,7 @@ def ref(tmp_path_factory) -> dict:
 @pytest.fixture(scope="module")
 def checkpoint(ref) -> Path:
     """The probe's networks saved as the original training code saves a checkpoint."""
-    path = ref["folder"] / "audioldm-crossattn-t5-tiny.ckpt"
-    torch.save({"state_dict": ref["checkpoint_state"], "epoch": 1, "global_step": 10}, path)
-    return path
-
-
-def _one_line_error(fn, *args, **kwargs) -> str:
-    with pytest.raises(CheckpointError) as info:
-        fn(*args, **kwargs)
-    message = str(info.value)
-    assert "\n" not in message
-    return message
+    return save_original_checkpoint(ref["folder"] / "audioldm-crossattn-t5-tiny.ckpt", ref["checkpoint_state"])
 
 
 def _scaled_diff(ours: torch.Tensor, reference: torch.Tensor) -> float:
@@ -233,7 +224,7 @@ def test_crossattn_unet_errors(ref):
 def whole_checkpoint(ref, original_audioldm_reference) -> Path:
     """A whole tiny audioldm_16k_crossattn_t5 .ckpt: the probe's UNet and T5 with the original AudioLDM VAE and
     HiFi-GAN (the release keeps them as AudioLDM 1 does), no CLAP."""
-    from tests.original_fixtures import SCALE, save_original_checkpoint
+    from tests.original_fixtures import SCALE
 
     state = dict(ref["checkpoint_state"])
     state.update({f"first_stage_model.{k}": v for k, v in original_audioldm_reference["vae"]["state"].items()})
