@@ -31,7 +31,17 @@ SIZES = {  # UNet shape and training latent [C, T', F'] (demo: configs/demo/ldm.
     ),
     "s": ({}, [8, 256, 16]),
 }
-RANKS = {"demo": 8, "s": 16}  # configs/demo/ldm_lora.yaml, configs/ldm_s_lora.yaml
+SHIPPED = {"demo": "configs/demo/ldm_lora.yaml", "s": "configs/ldm_s_lora.yaml"}  # each size's adapter recipe
+
+
+def shipped_lora(size: str):
+    """The ``model.lora`` of the size's shipped config (rank, alpha, targets), as a LoraConfig."""
+    from omegaconf import OmegaConf
+
+    from audioldm.models.lora import LoraConfig
+
+    section = OmegaConf.to_container(OmegaConf.load(REPO / SHIPPED[size]).model.lora)
+    return LoraConfig(**section)
 
 
 def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
@@ -39,7 +49,7 @@ def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
     import torch
     from safetensors.torch import save_file
 
-    from audioldm.models.lora import LoraConfig, adapter_state, add_lora, trainable_parameters
+    from audioldm.models.lora import adapter_state, add_lora, trainable_parameters
     from audioldm.models.unet import UnetConfig, build_unet, predict_noise
 
     torch.manual_seed(0)
@@ -52,11 +62,12 @@ def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
         torch.save(unet.state_dict(), full)
         result["full_bytes"] = os.path.getsize(full)
         if recipe == "lora":
-            add_lora(unet, LoraConfig(rank=RANKS[size]), "default")
+            lora = shipped_lora(size)
+            add_lora(unet, lora, "default")
             adapter = os.path.join(tmp, "adapter.safetensors")
             save_file(adapter_state(unet, "default"), adapter)
             result["adapter_bytes"] = os.path.getsize(adapter)
-            result["rank"] = RANKS[size]
+            result["rank"], result["targets"] = lora.rank, list(lora.targets)
     result["trainable_params"] = trainable_parameters(unet)
     params = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
@@ -102,14 +113,18 @@ def cpu_info() -> dict[str, str]:
 HELD_OUT = {"": "tabla", "_airplane": "jet engine", "_birdsong": "birds"}
 
 
-def demo_rows(folder: Path, date: str, suffix: str = "") -> dict:
-    """The new-sound rows of bench/lora_new_sound.sh: per model (base, lora, full), the held-out prompt's top-1
-    and the other prompts' mean top-1 (from bench/prompt_following.py's JSONs)."""
+def demo_rows(folder: Path, date: str, suffix: str = "", clips: int = 6) -> dict:
+    """The new-sound rows of bench/lora_new_sound.sh and bench/lora_variant.sh: per model (base, full, and each LoRA
+    recipe), the held-out prompt's top-1 and the other prompts' mean top-1 (from bench/prompt_following.py's JSONs
+    scored at ``clips`` clips per prompt); per LoRA recipe, its share of the full fine-tune's gain and its change on
+    the others in points (the two targets)."""
+    tag = "" if clips == 6 else f"-{clips}clips"
+    prefix, ending = f"prompt_following-cpu-lora{suffix}-", f"{tag}-{date}.json"
     rows = {}
-    for name in ("base", "lora", "full"):
-        path = folder / f"prompt_following-cpu-lora{suffix}-{name}-{date}.json"
-        if not path.is_file():
-            continue
+    for path in sorted(folder.glob(prefix + "*" + ending)):
+        name = path.name[len(prefix) : -len(ending)]
+        if not tag and name.endswith("clips"):
+            continue  # scored at another number of clips
         data = json.loads(path.read_text())
         row = next(r for r in data["rows"] if r["row"].startswith("ldm text"))
         per_prompt = row["per_prompt"]
@@ -121,12 +136,17 @@ def demo_rows(folder: Path, date: str, suffix: str = "") -> dict:
             "others_top1": sum(others) / len(others),
             "top1": row["top1"],
             "fd_clap": row["fd_clap"],
+            "clips_per_prompt": clips,
         }
-    if {"base", "lora", "full"} <= set(rows):
-        gain_full = rows["full"]["held_out_top1"] - rows["base"]["held_out_top1"]
-        gain_lora = rows["lora"]["held_out_top1"] - rows["base"]["held_out_top1"]
-        rows["lora_share_of_full_gain"] = gain_lora / gain_full if gain_full else None
-        rows["lora_others_change_points"] = 100 * (rows["lora"]["others_top1"] - rows["base"]["others_top1"])
+    if {"base", "full"} <= set(rows):
+        base, full = rows["base"], rows["full"]
+        gain_full = full["held_out_top1"] - base["held_out_top1"]
+        for name, row in rows.items():
+            if name not in ("base", "full"):
+                gain = row["held_out_top1"] - base["held_out_top1"]
+                row["share_of_full_gain"] = gain / gain_full if gain_full > 0 else None  # none: nothing to share
+                row["others_change_points"] = 100 * (row["others_top1"] - base["others_top1"])
+        full["others_change_points"] = 100 * (full["others_top1"] - base["others_top1"])
     return rows
 
 
@@ -138,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--demo-dir", default=str(REPO / "bench" / "results"))
     p.add_argument("--demo-date", default=time.strftime("%Y-%m-%d"))
+    p.add_argument("--demo-clips", type=int, default=6, help="the new-sound rows scored at this many clips a prompt")
     p.add_argument("--name", default="bench")
     p.add_argument("--out")
     p.add_argument("--rows-from", help="take the size rows from an earlier results JSON (only gather the demo rows)")
@@ -171,7 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         summary["adapter_fraction_s"] = s["adapter_bytes"] / s["full_bytes"]
         summary["trainable_fraction_s"] = s["trainable_params"] / s["unet_params"]
     summary["rows"] = results
-    summary["demo"] = {HELD_OUT[k]: demo_rows(Path(args.demo_dir), args.demo_date, k) for k in HELD_OUT}
+    summary["demo"] = {
+        HELD_OUT[k]: demo_rows(Path(args.demo_dir), args.demo_date, k, args.demo_clips) for k in HELD_OUT
+    }
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
     family = next(
         (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("cpu family")), ""

@@ -119,6 +119,7 @@ def test_lora_run_end_to_end(base, clips, tmp_path, capsys):
     adapter = out / "b" / "version_0" / "adapter" / "adapter.safetensors"
     state, meta = read_adapter(adapter)
     assert meta["step"] == 4 and meta["lora"]["rank"] == 4 and meta["base"]["condition"] == "film_clap"
+    assert any(".conv1.lora_A." in k for k in state)  # the shipped targets: the res blocks' convs too
     assert adapter.stat().st_size < 0.1 * base.stat().st_size
     for key in a["state_dict"]:
         plain = key.removeprefix("model.unet.").replace(".default.", ".")

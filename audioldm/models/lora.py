@@ -27,7 +27,8 @@ class LoraConfig:
     rank: int = in_range(8, 1, 4096)
     alpha: Optional[float] = in_range(None, 0.0, INF)  # None: rank (scale alpha / rank = 1)
     dropout: float = in_range(0.0, 0.0, 1.0)  # on the adapter's input, in training
-    # module names (or name endings) adapted: by default every attention projection
+    # module names (or name endings) adapted: by default every attention projection; the FiLM UNet's condition acts
+    # in the res blocks, so teaching it new sounds needs their convs too (conv1, conv2: the shipped configs)
     targets: list[str] = field(default_factory=lambda: list(ATTENTION_PROJECTIONS))
     # also adapt the condition pathway: the FiLM projection of the CLAP embedding (film_clap), or the key and value
     # projections of the text tokens in the cross-attention (crossattn_*)
