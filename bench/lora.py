@@ -44,7 +44,7 @@ def shipped_lora(size: str):
     return LoraConfig(**section)
 
 
-def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
+def run_one(size: str, recipe: str, steps: int, batch: int, device: str = "cpu") -> dict:
     """In this process: build, (adapt,) and time training steps; sizes of the adapter and the full state."""
     import torch
     from safetensors.torch import save_file
@@ -71,9 +71,10 @@ def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
     result["trainable_params"] = trainable_parameters(unet)
     params = [p for p in unet.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    x = torch.randn(batch, *latent)
-    t = torch.randint(0, 1000, (batch,))
-    c = torch.randn(batch, 512)
+    unet.to(device)
+    x = torch.randn(batch, *latent, device=device)
+    t = torch.randint(0, 1000, (batch,), device=device)
+    c = torch.randn(batch, 512, device=device)
     times = []
     for i in range(steps + 1):
         start = time.perf_counter()
@@ -82,9 +83,14 @@ def run_one(size: str, recipe: str, steps: int, batch: int) -> dict:
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
         if i:  # the first step allocates the optimiser state: a warm-up
+            if device != "cpu":
+                torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)
     result["step_seconds"] = sum(times) / len(times)
     result["peak_rss_mib"] = peak_rss_mib()
+    result["device"] = device
+    if device != "cpu":  # the GPU's peak: the memory figure that matters there
+        result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result
 
 
@@ -156,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--batch", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N (the GPU rows: BENCHMARKS.md's GPU script)")
     p.add_argument("--demo-dir", default=str(REPO / "bench" / "results"))
     p.add_argument("--demo-date", default=time.strftime("%Y-%m-%d"))
     p.add_argument("--demo-clips", type=int, default=6, help="the new-sound rows scored at this many clips a prompt")
@@ -169,19 +176,19 @@ def main(argv: list[str] | None = None) -> int:
 
         torch.set_num_threads(args.threads)
     if args.child:
-        print(json.dumps(run_one(args.child[0], args.child[1], args.steps, args.batch)))
+        print(json.dumps(run_one(args.child[0], args.child[1], args.steps, args.batch, args.device)))
         return 0
     results = json.loads(Path(args.rows_from).read_text())["rows"] if args.rows_from else []
     for size in [] if args.rows_from else args.sizes:
         for recipe in ("full", "lora"):
             command = [sys.executable, __file__, "--child", size, recipe, "--steps", str(args.steps)]
-            command += ["--batch", str(args.batch), "--threads", str(args.threads)]
+            command += ["--batch", str(args.batch), "--threads", str(args.threads), "--device", args.device]
             out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
             results.append(json.loads(out.strip().splitlines()[-1]))
             r = results[-1]
             print(
                 f"{size} {recipe}: trainable {r['trainable_params']:,} of {r['unet_params']:,}, "
-                f"step {r['step_seconds']:.2f} s, peak {r['peak_rss_mib']:.0f} MiB"
+                f"step {r['step_seconds']:.2f} s, peak {r.get('peak_gpu_mib', r['peak_rss_mib']):.0f} MiB"
                 + (f", adapter {r['adapter_bytes'] / 2**20:.2f} MiB" if "adapter_bytes" in r else ""),
                 flush=True,
             )
@@ -201,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model\t")), "")
     summary["machine"] = {"cpu": cpu, "family": family, "model": model, "cores": os.cpu_count(), "date": time.ctime()}
-    out = Path(args.out or REPO / "bench" / "results" / f"{args.name}-lora-cpu-{time.strftime('%Y-%m-%d')}.json")
+    kind = args.device.split(":")[0]
+    out = Path(args.out or REPO / "bench" / "results" / f"{args.name}-lora-{kind}-{time.strftime('%Y-%m-%d')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(summary, indent=2))
     if "adapter_fraction_s" in summary:
