@@ -1,7 +1,10 @@
 """LoRA adapters against a full fine-tune (issue 27): trainable parameters, adapter file size, training step time and
 peak memory at demo size and at AudioLDM-S size, and the demo's new-sound rows (``bench/lora_new_sound.sh``).
 
-    python bench/lora.py [--sizes demo s] [--steps 3] [--batch 2] [--demo-dir bench/results --demo-date 2026-12-07]
+    python bench/lora.py [--sizes demo s] [--steps 3] [--batch 2] [--device cuda] [--demo-clips 18]
+                         [--demo-dir bench/results --demo-date 2026-12-07]
+
+The adapter is each size's shipped recipe (``configs/demo/ldm_lora.yaml``, ``configs/ldm_s_lora.yaml``).
 
 Each (size, recipe) trains ``--steps`` timed AdamW steps (after one warm-up) of the UNet alone on random latents of
 the size's segment, in its own process, so the peak resident memory (VmHWM) is that run's. The adapter file is
