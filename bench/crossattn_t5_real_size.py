@@ -36,7 +36,6 @@ import datetime
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -46,7 +45,16 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
-from bench.harness import ROOT, _cpu_ticks, device_label, make_parser, markdown_table, write_results  # noqa: E402
+from bench.harness import (  # noqa: E402
+    ROOT,
+    _cpu_ticks,
+    device_label,
+    make_parser,
+    markdown_table,
+    max_rss_mib,
+    own_peak_rss_mib,
+    write_results,
+)
 
 NAME = "crossattn_t5_real_size"
 PROBE = ROOT / "tests" / "reference" / "original_audioldm2_probe.py"
@@ -75,21 +83,6 @@ def cpu_kind() -> dict[str, str]:
     return kind
 
 
-def _max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-
-
-def _peak_mib() -> float:
-    """This process's own peak RSS: /proc/self/status VmHWM (the high-water mark of its address space). Linux's
-    ``ru_maxrss`` starts a spawned process at its parent's peak (exec keeps the larger of the two), so in a child of
-    a big parent it reports the parent's memory until the child outgrows it."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 class Others:
     """``with Others() as o: ...``, then ``o.cpu``: cores other processes kept busy during the block (this process's
     subprocesses, once reaped, count as its own), and ``o.seconds``."""
@@ -115,7 +108,7 @@ def child(ckpt: str, t5_folder: str, reference: str, out_json: str, head_channel
 
     torch.set_flush_denormal(True)
     result: dict = {"torch_threads": torch.get_num_threads()}
-    result.update(peak_after_imports_mib=_peak_mib(), ru_maxrss_after_imports_mib=_max_rss_mib())
+    result.update(peak_after_imports_mib=own_peak_rss_mib(), ru_maxrss_after_imports_mib=max_rss_mib())
     times = {}
     start = time.perf_counter()
     source = registry.open_source(ckpt)
@@ -140,8 +133,8 @@ def child(ckpt: str, t5_folder: str, reference: str, out_json: str, head_channel
     result.update(
         format=source.name,
         load_seconds=times,
-        peak_after_load_mib=_peak_mib(),
-        ru_maxrss_after_load_mib=_max_rss_mib(),
+        peak_after_load_mib=own_peak_rss_mib(),
+        ru_maxrss_after_load_mib=max_rss_mib(),
         unet_params=sum(p.numel() for p in unet.parameters()),
         t5_params=sum(p.numel() for p in encoder.parameters()),
         unet_config={k: str(v) for k, v in vars(unet_weights.config).items()},
@@ -186,7 +179,7 @@ def child(ckpt: str, t5_folder: str, reference: str, out_json: str, head_channel
         "out_text_vs_null": float((r["out"] - r["out_null"]).abs().max()),
         "t5_states_max_abs": float((r["states"] * real).abs().max()),
     }
-    result.update(peak_after_forward_mib=_peak_mib(), ru_maxrss_after_forward_mib=_max_rss_mib())
+    result.update(peak_after_forward_mib=own_peak_rss_mib(), ru_maxrss_after_forward_mib=max_rss_mib())
     Path(out_json).write_text(json.dumps(result, indent=2))
 
 

@@ -172,6 +172,17 @@ def max_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def own_peak_rss_mib() -> float:
+    """This process's own peak RSS: /proc/self/status VmHWM (the high-water mark of its address space). Linux's
+    ``ru_maxrss`` starts a spawned process at its parent's peak (exec keeps the larger of the two), so in a child of
+    a big parent it reports the parent's memory until the child outgrows it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 # -- machine ------------------------------------------------------------------------------------
 def _cpu_model() -> str:
     try:

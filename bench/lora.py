@@ -54,6 +54,7 @@ def run_one(size: str, recipe: str, steps: int, batch: int, device: str = "cpu")
 
     from audioldm.models.lora import adapter_state, add_lora, trainable_parameters
     from audioldm.models.unet import UnetConfig, build_unet, predict_noise
+    from bench.harness import own_peak_rss_mib
 
     torch.manual_seed(0)
     shape, latent = SIZES[size]
@@ -90,20 +91,11 @@ def run_one(size: str, recipe: str, steps: int, batch: int, device: str = "cpu")
                 torch.cuda.synchronize(device)
             times.append(time.perf_counter() - start)
     result["step_seconds"] = sum(times) / len(times)
-    result["peak_rss_mib"] = peak_rss_mib()
+    result["peak_rss_mib"] = own_peak_rss_mib()
     result["device"] = device
     if device != "cpu":  # the GPU's peak: the memory figure that matters there
         result["peak_gpu_mib"] = torch.cuda.max_memory_allocated(device) / 2**20
     return result
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident memory (VmHWM; ru_maxrss would include the parent's)."""
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def cpu_info() -> dict[str, str]:
@@ -205,12 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     summary["demo"] = {
         HELD_OUT[k]: demo_rows(Path(args.demo_dir), args.demo_date, k, args.demo_clips) for k in HELD_OUT
     }
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "")
-    family = next(
-        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("cpu family")), ""
-    )
-    model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model\t")), "")
-    summary["machine"] = {"cpu": cpu, "family": family, "model": model, "cores": os.cpu_count(), "date": time.ctime()}
+    cpu = cpu_info()
+    summary["machine"] = {
+        "cpu": cpu.get("model name", ""),
+        "family": cpu.get("cpu family", ""),
+        "model": cpu.get("model", ""),
+        "cores": os.cpu_count(),
+        "date": time.ctime(),
+    }
     kind = args.device.split(":")[0]
     out = Path(args.out or REPO / "bench" / "results" / f"{args.name}-lora-{kind}-{time.strftime('%Y-%m-%d')}.json")
     out.parent.mkdir(parents=True, exist_ok=True)

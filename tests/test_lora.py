@@ -53,11 +53,12 @@ def clips(tmp_path: Path) -> Path:
     return write_manifest_lines(tmp_path / "manifest.jsonl", rows)
 
 
-def lora_args(base: Path, clips: Path, out: Path, *extra: str) -> list[str]:
+def tiny_adapter_args(config: str, base_key: str, base: Path, clips: Path, out: Path, *extra: str) -> list[str]:
+    """A rank-4 adapter run of ``config`` on the tiny clips, its base at ``base_key`` (init_from, teacher_ckpt)."""
     return [
         "--config",
-        DEMO_LORA,
-        f"init_from={base}",
+        config,
+        f"{base_key}={base}",
         f"data.train_manifest={clips}",
         f"output_dir={out}",
         "data.latent_cache_dir=null",
@@ -65,13 +66,17 @@ def lora_args(base: Path, clips: Path, out: Path, *extra: str) -> list[str]:
         "data.batch_size=3",
         "data.num_workers=0",
         "trainer.enable_progress_bar=false",
-        "trainer.log_every_n_steps=1",
         "model.lora.rank=4",
-        "model.val_steps=2",
         "model.val_seconds=0.64",
         "model.val_prompts=[a high beep]",
         *extra,
     ]
+
+
+def lora_args(base: Path, clips: Path, out: Path, *extra: str) -> list[str]:
+    return tiny_adapter_args(
+        DEMO_LORA, "init_from", base, clips, out, "trainer.log_every_n_steps=1", "model.val_steps=2", *extra
+    )
 
 
 def test_adapter_starts_as_the_base_and_trains_alone():
@@ -213,23 +218,8 @@ def test_condition_pathway_of_a_cross_attention_unet():
 def test_lcm_lora_generates_in_four_steps(base, clips, tmp_path):
     """stage lcm with model.lora distils into an adapter on the teacher; with it, the teacher samples with lcm."""
     out = tmp_path / "runs"
-    args = [
-        "--config",
-        str(REPO / "configs" / "demo" / "lcm_lora.yaml"),
-        f"model.teacher_ckpt={base}",
-        f"data.train_manifest={clips}",
-        f"output_dir={out}",
-        "data.latent_cache_dir=null",
-        "data.segment_seconds=0.64",
-        "data.batch_size=3",
-        "data.num_workers=0",
-        "trainer.max_steps=2",
-        "trainer.enable_progress_bar=false",
-        "model.lora.rank=4",
-        "model.val_seconds=0.64",
-        "model.val_prompts=[a high beep]",
-    ]
-    assert train.main(args) == 0
+    config = str(REPO / "configs" / "demo" / "lcm_lora.yaml")
+    assert train.main(tiny_adapter_args(config, "model.teacher_ckpt", base, clips, out, "trainer.max_steps=2")) == 0
     adapter = next(out.glob("demo_lcm_lora/version_0/adapter/adapter.safetensors"))
     state, meta = read_adapter(adapter)
     assert meta["kind"] == "lcm" and meta["guidance"] == [2.5, 2.5] and meta["lora"]["rank"] == 4
